@@ -1,0 +1,254 @@
+//! Commands: the command table, and dispatch, the one path every command takes.
+//!
+//! A command is a table row ([`CommandSpec`]: name, arity, flags, key positions, handler) and a handler
+//! function `fn(&mut Ctx, &[Bytes]) -> CmdResult` that parses its arguments, applies itself to the
+//! keyspace and writes its reply. Dispatch ([`dispatch`]) checks once, for every command, what Redis's
+//! `processCommand` checks (known command, arity, authentication, ...), then calls the handler and
+//! accounts for it (calls, time, slowlog, MONITOR).
+//!
+//! The families live one per file: `conn` (connection: PING, HELLO, AUTH, CLIENT, ...), `string`,
+//! `keys`, `server` (INFO, CONFIG, COMMAND, DEBUG, SLOWLOG, ...).
+
+pub mod conn;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;
+
+use bytes::Bytes;
+use std::borrow::Cow;
+
+use crate::resp::Reply;
+use crate::server::client::Client;
+use crate::server::{Core, Server};
+
+pub use table::{all, lookup, CommandSpec};
+
+/// Command flags (a subset of Redis's, the ones dispatch and COMMAND INFO use).
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const MOVABLE_KEYS: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    pub const SENTINEL: u32 = 1 << 17;
+    pub const ONLY_SENTINEL: u32 = 1 << 18;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 20;
+
+    /// Flag names in the order Redis prints them in COMMAND INFO.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (SENTINEL, "sentinel"),
+        (ONLY_SENTINEL, "only_sentinel"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+    ];
+}
+
+/// Why a command failed; dispatch turns it into the error reply, with Redis's exact text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CmdError {
+    /// The key holds another type.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// Options that do not parse.
+    #[error("ERR syntax error")]
+    Syntax,
+    /// An argument that must be a 64-bit integer is not.
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    /// An argument that must be a double is not.
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    /// A key that must exist does not.
+    #[error("ERR no such key")]
+    NoSuchKey,
+    /// SELECT/MOVE/SWAPDB with a bad database number.
+    #[error("ERR DB index is out of range")]
+    DbIndex,
+    /// Any other error; the text starts with its code (`ERR ...`, `NOAUTH ...`).
+    #[error("{0}")]
+    Msg(Cow<'static, str>),
+}
+
+impl CmdError {
+    pub fn msg(s: impl Into<Cow<'static, str>>) -> CmdError {
+        CmdError::Msg(s.into())
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// What a handler sees: the keyspace (locked), the calling client, the server, and the reply writer.
+pub struct Ctx<'a> {
+    pub core: &'a mut Core,
+    pub client: &'a mut Client,
+    pub srv: &'a Server,
+    pub out: Reply<'a>,
+}
+
+impl Ctx<'_> {
+    /// The client's selected database.
+    #[inline]
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+}
+
+/// Parses an integer argument (`ERR value is not an integer or out of range`).
+pub fn arg_i64(a: &[u8]) -> Result<i64, CmdError> {
+    crate::util::parse_i64(a).ok_or(CmdError::NotInteger)
+}
+
+/// Parses a double argument (`ERR value is not a valid float`).
+pub fn arg_f64(a: &[u8]) -> Result<f64, CmdError> {
+    crate::util::parse_f64(a).ok_or(CmdError::NotFloat)
+}
+
+/// The error for a wrong number of arguments, with Redis 7.0's text.
+pub fn arity_error(name: &str) -> CmdError {
+    CmdError::Msg(format!("ERR wrong number of arguments for '{name}' command").into())
+}
+
+/// Renders arguments for error messages the way Redis does (`'a' 'b' `, at most ~128 bytes).
+fn args_preview(args: &[Bytes]) -> String {
+    let mut s = String::new();
+    for a in args {
+        if s.len() >= 128 {
+            break;
+        }
+        let room = 128 - s.len();
+        let a = &a[..a.len().min(room)];
+        s.push('\'');
+        s.push_str(&String::from_utf8_lossy(a));
+        s.push_str("' ");
+    }
+    s
+}
+
+fn unknown_command(args: &[Bytes]) -> String {
+    let name = &args[0][..args[0].len().min(128)];
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(name),
+        args_preview(&args[1..])
+    )
+}
+
+/// Resolves a command and, for container commands (CONFIG, CLIENT, ...), its subcommand.
+/// Errors are the exact replies Redis gives for unknown names and wrong arity.
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
+    let Some(spec) = lookup(&args[0]) else {
+        return Err(unknown_command(args));
+    };
+    if !spec.subcommands.is_empty() {
+        if args.len() < 2 {
+            return Err(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            ));
+        }
+        let Some(sub) = spec
+            .subcommands
+            .iter()
+            .find(|s| s.sub_name().eq_ignore_ascii_case_bytes(&args[1]))
+        else {
+            return Err(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&args[1][..args[1].len().min(128)]),
+                spec.name.to_ascii_uppercase()
+            ));
+        };
+        check_arity(sub, args.len())?;
+        return Ok(sub);
+    }
+    check_arity(spec, args.len())?;
+    Ok(spec)
+}
+
+fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), String> {
+    let a = spec.arity;
+    if (a > 0 && argc as i32 != a) || (argc as i32) < -a {
+        return Err(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        ));
+    }
+    Ok(())
+}
+
+trait EqIc {
+    fn eq_ignore_ascii_case_bytes(&self, other: &[u8]) -> bool;
+}
+impl EqIc for str {
+    fn eq_ignore_ascii_case_bytes(&self, other: &[u8]) -> bool {
+        self.as_bytes().eq_ignore_ascii_case(other)
+    }
+}
+
+/// Runs one command for a client: the checks of Redis's `processCommand`, then the handler, then the
+/// accounting. The reply (or error) goes to `ctx.out`.
+pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
+    let spec = match resolve(args) {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.core.stats.unknown_or_arity_errors(&e);
+            ctx.out.error(&e);
+            return;
+        }
+    };
+    if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
+        ctx.core.stats.count_error("NOAUTH");
+        ctx.out.error("NOAUTH Authentication required.");
+        return;
+    }
+    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
+        ctx.srv.feed_monitors(ctx.client, args);
+    }
+    ctx.core.ks.tick();
+    let start = std::time::Instant::now();
+    let result = (spec.handler)(ctx, args);
+    let elapsed_us = start.elapsed().as_micros() as u64;
+    let failed = match result {
+        Ok(()) => false,
+        Err(e) => {
+            let text = e.to_string();
+            ctx.core
+                .stats
+                .count_error(text.split(' ').next().unwrap_or("ERR"));
+            ctx.out.error(&text);
+            true
+        }
+    };
+    ctx.core
+        .record_call(spec, args, ctx.client, elapsed_us, failed);
+}

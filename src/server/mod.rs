@@ -1,0 +1,428 @@
+//! The server: shared state ([`Server`]), the keyspace and its bookkeeping under one lock ([`Core`]),
+//! the accept loops, the cron, and shutdown.
+//!
+//! # Concurrency
+//! One tokio multi-thread runtime. Each connection is a task that reads, parses every complete
+//! command in its buffer, then takes the [`Core`] lock once for the whole batch and runs the commands
+//! in order, as Redis processes a client's query buffer. The lock is a parking_lot mutex held for
+//! microseconds and never across an `.await`. The order in which batches take the lock is the order in
+//! which writes are applied, and so the order of the replication stream.
+//!
+//! Lock order: `core` first, then `clients`, `monitors` or `config`; never the reverse.
+
+pub mod client;
+pub mod connection;
+pub mod listen;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+use crate::cmd::CommandSpec;
+use crate::config::Config;
+use crate::db::Keyspace;
+use client::{Client, ClientHandle};
+
+/// Per-command statistics (INFO commandstats).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+/// Counters kept under the core lock.
+#[derive(Default, Debug)]
+pub struct CoreStats {
+    pub total_commands_processed: u64,
+    /// Error replies by error code (INFO errorstats: `errorstat_ERR:count=1`).
+    pub errorstats: BTreeMap<String, u64>,
+    pub total_error_replies: u64,
+    pub cmdstats: HashMap<&'static str, CmdStat>,
+    /// Errors of commands that were never resolved (unknown command, arity), counted as rejected.
+    pub unknown_rejected: u64,
+}
+
+impl CoreStats {
+    /// Counts an error reply by its code (the first word, as Redis's errorstats does).
+    pub fn count_error(&mut self, code: &str) {
+        let code = if code.is_empty() { "ERR" } else { code };
+        *self.errorstats.entry(code.to_string()).or_insert(0) += 1;
+        self.total_error_replies += 1;
+    }
+
+    /// Counts an error given before a command could run (unknown command, wrong arity).
+    pub fn unknown_or_arity_errors(&mut self, text: &str) {
+        self.count_error(text.split(' ').next().unwrap_or("ERR"));
+        self.unknown_rejected += 1;
+    }
+}
+
+/// One SLOWLOG entry.
+#[derive(Debug, Clone)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time: i64,
+    pub duration_us: u64,
+    pub args: Vec<Bytes>,
+    pub peer: String,
+    pub name: String,
+}
+
+/// Everything the command path reads and writes under the one lock.
+pub struct Core {
+    pub ks: Keyspace,
+    pub stats: CoreStats,
+    pub slowlog: VecDeque<SlowlogEntry>,
+    pub slowlog_next_id: u64,
+    /// `slowlog-log-slower-than` (µs, negative disables) and `slowlog-max-len`, mirrored from the
+    /// config so the command path does not take the config lock.
+    pub slowlog_threshold_us: i64,
+    pub slowlog_max_len: usize,
+    /// LATENCY: event name → (samples of (unix s, ms)), and the max per event.
+    pub latency: BTreeMap<String, VecDeque<(i64, u64)>>,
+    pub latency_threshold_ms: u64,
+}
+
+impl Core {
+    /// Accounting after a command ran: commandstats, slowlog, latency monitor.
+    pub fn record_call(
+        &mut self,
+        spec: &'static CommandSpec,
+        args: &[Bytes],
+        client: &Client,
+        elapsed_us: u64,
+        failed: bool,
+    ) {
+        self.stats.total_commands_processed += 1;
+        let st = self.stats.cmdstats.entry(spec.name).or_default();
+        st.calls += 1;
+        st.usec += elapsed_us;
+        if failed {
+            st.failed_calls += 1;
+        }
+        if self.slowlog_threshold_us >= 0
+            && elapsed_us as i64 >= self.slowlog_threshold_us
+            && spec.flags & crate::cmd::flags::SKIP_SLOWLOG == 0
+        {
+            self.slowlog_push(args, client, elapsed_us);
+        }
+        let ms = elapsed_us / 1000;
+        if self.latency_threshold_ms > 0 && ms >= self.latency_threshold_ms {
+            let ev = if spec.flags & crate::cmd::flags::FAST != 0 {
+                "fast-command"
+            } else {
+                "command"
+            };
+            self.latency_add(ev, ms);
+        }
+    }
+
+    fn slowlog_push(&mut self, args: &[Bytes], client: &Client, elapsed_us: u64) {
+        // Redis keeps at most 32 arguments and 128 bytes of each.
+        let mut kept: Vec<Bytes> = Vec::new();
+        let max_args = 32;
+        for (i, a) in args.iter().enumerate() {
+            if i == max_args - 1 && args.len() > max_args {
+                kept.push(Bytes::from(format!(
+                    "... ({} more arguments)",
+                    args.len() - max_args + 1
+                )));
+                break;
+            }
+            if a.len() > 128 {
+                let mut v = a[..128].to_vec();
+                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                kept.push(Bytes::from(v));
+            } else {
+                kept.push(Bytes::copy_from_slice(a));
+            }
+        }
+        let name = client
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        self.slowlog.push_front(SlowlogEntry {
+            id: self.slowlog_next_id,
+            time: crate::util::now_ms() / 1000,
+            duration_us: elapsed_us,
+            args: kept,
+            peer: client.handle.addr.clone(),
+            name,
+        });
+        self.slowlog_next_id += 1;
+        while self.slowlog.len() > self.slowlog_max_len {
+            self.slowlog.pop_back();
+        }
+    }
+
+    /// Adds a latency sample (LATENCY LATEST/HISTORY), keeping 160 per event like Redis.
+    pub fn latency_add(&mut self, event: &str, ms: u64) {
+        let now = crate::util::now_ms() / 1000;
+        let q = self.latency.entry(event.to_string()).or_default();
+        if let Some(last) = q.back_mut() {
+            if last.0 == now {
+                last.1 = last.1.max(ms);
+                return;
+            }
+        }
+        q.push_back((now, ms));
+        while q.len() > 160 {
+            q.pop_front();
+        }
+    }
+}
+
+/// Counters updated outside the core lock.
+#[derive(Default)]
+pub struct ServerStats {
+    pub total_connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub client_recent_max_input_buffer: AtomicUsize,
+    pub client_recent_max_output_buffer: AtomicUsize,
+}
+
+/// The server's shared state.
+pub struct Server {
+    pub core: Mutex<Core>,
+    pub config: RwLock<Config>,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    pub next_client_id: AtomicU64,
+    pub stats: ServerStats,
+    /// `run_id`: 40 random hex characters, new at every start.
+    pub run_id: String,
+    pub started: Instant,
+    pub started_unix_ms: i64,
+    pub pid: u32,
+    /// Absolute path of the executable and of the config file (INFO server, CONFIG REWRITE).
+    pub executable: String,
+    pub config_file: Option<std::path::PathBuf>,
+    /// Unix seconds of the last successful save (LASTSAVE).
+    pub lastsave: AtomicU64,
+    /// Ports actually bound (port 0 in tests binds an ephemeral one).
+    pub bound_port: AtomicU64,
+    monitors: Mutex<Vec<(u64, mpsc::UnboundedSender<Bytes>)>>,
+    monitor_count: AtomicUsize,
+    shutdown_tx: watch::Sender<bool>,
+    /// SHUTDOWN flags requested by the command (NOSAVE/SAVE/...); read by the shutdown sequence.
+    pub shutdown_request: Mutex<Option<ShutdownRequest>>,
+}
+
+/// How a SHUTDOWN asked to stop.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShutdownRequest {
+    pub nosave: bool,
+    pub save: bool,
+    pub now: bool,
+    pub force: bool,
+}
+
+fn random_hex40() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).expect("digit < 16"))
+        .collect()
+}
+
+impl Server {
+    pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
+        let ks = Keyspace::new(config.databases);
+        let core = Core {
+            ks,
+            stats: CoreStats::default(),
+            slowlog: VecDeque::new(),
+            slowlog_next_id: 0,
+            slowlog_threshold_us: config.slowlog_log_slower_than,
+            slowlog_max_len: config.slowlog_max_len,
+            latency: BTreeMap::new(),
+            latency_threshold_ms: config.latency_monitor_threshold,
+        };
+        let (shutdown_tx, _) = watch::channel(false);
+        Arc::new(Server {
+            core: Mutex::new(core),
+            config: RwLock::new(config),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            stats: ServerStats::default(),
+            run_id: random_hex40(),
+            started: Instant::now(),
+            started_unix_ms: crate::util::now_ms(),
+            pid: std::process::id(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_file,
+            lastsave: AtomicU64::new((crate::util::now_ms() / 1000) as u64),
+            bound_port: AtomicU64::new(0),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: AtomicUsize::new(0),
+            shutdown_tx,
+            shutdown_request: Mutex::new(None),
+        })
+    }
+
+    /// A receiver that turns true when the server begins to shut down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    /// Starts the shutdown sequence (SIGTERM, SIGINT, SHUTDOWN).
+    pub fn begin_shutdown(&self, req: ShutdownRequest) {
+        *self.shutdown_request.lock() = Some(req);
+        self.shutdown_tx.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown_tx.borrow()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    #[inline]
+    pub fn monitors_active(&self) -> bool {
+        self.monitor_count.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn add_monitor(&self, id: u64) -> mpsc::UnboundedReceiver<Bytes> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut m = self.monitors.lock();
+        m.push((id, tx));
+        self.monitor_count.store(m.len(), Ordering::Relaxed);
+        rx
+    }
+
+    pub fn remove_monitor(&self, id: u64) {
+        let mut m = self.monitors.lock();
+        m.retain(|(i, _)| *i != id);
+        self.monitor_count.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// Sends one executed command to every MONITOR client, in Redis's line format:
+    /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"`.
+    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) {
+        let us = crate::util::now_us();
+        let mut line = format!(
+            "+{}.{:06} [{} {}]",
+            us / 1_000_000,
+            us % 1_000_000,
+            client.db,
+            client.handle.addr
+        );
+        for a in args {
+            line.push(' ');
+            line.push_str(&repr(a));
+        }
+        line.push_str("\r\n");
+        let line = Bytes::from(line);
+        let mut m = self.monitors.lock();
+        m.retain(|(_, tx)| tx.send(line.clone()).is_ok());
+        self.monitor_count.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// The port clients reach us on (the bound one when `port 0` was asked for).
+    pub fn port(&self) -> u16 {
+        self.bound_port.load(Ordering::Relaxed) as u16
+    }
+}
+
+/// Quotes a string as Redis's `sdscatrepr` does: `"..."` with `\n`, `\r`, `\t`, `\a`, `\b`, `\\`, `\"`
+/// and `\xHH` for other non-printable bytes.
+pub fn repr(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for &c in s {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c as char),
+            c => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Raises the open-file limit to fit `maxclients` plus Redis's 32 reserved descriptors, as Redis does
+/// at start-up; returns the limit in force.
+pub fn adjust_open_files_limit(maxclients: u64) -> u64 {
+    let want = maxclients + 32;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a stack struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return want;
+        }
+        if lim.rlim_cur >= want {
+            return lim.rlim_cur;
+        }
+        let target = if lim.rlim_max != libc::RLIM_INFINITY && lim.rlim_max < want {
+            lim.rlim_max
+        } else {
+            want
+        };
+        let new = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: lim.rlim_max.max(target),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &new) == 0 {
+            return target;
+        }
+        lim.rlim_cur
+    }
+}
+
+/// The periodic tasks Redis's `serverCron` runs: active expiry (`hz` times a second) and idle-client
+/// timeouts.
+pub async fn cron(srv: Arc<Server>) {
+    let mut shutdown = srv.shutdown_signal();
+    let mut last_clients_check = Instant::now();
+    loop {
+        let hz = srv.config.read().hz.clamp(1, 500);
+        let period = Duration::from_millis(1000 / hz);
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.changed() => return,
+        }
+        let active_expire = srv.config.read().active_expire_enabled;
+        if active_expire {
+            // Redis gives the slow cycle 25% of the period.
+            let budget = period.as_micros() as u64 / 4;
+            srv.core.lock().ks.active_expire_cycle(budget);
+        }
+        if last_clients_check.elapsed() >= Duration::from_secs(1) {
+            last_clients_check = Instant::now();
+            let timeout = srv.config.read().timeout;
+            if timeout > 0 {
+                let now = crate::util::now_ms();
+                for h in srv.clients.lock().values() {
+                    let kind = h.meta.lock().kind;
+                    let idle = now - h.last_interaction_ms.load(Ordering::Relaxed);
+                    if kind == client::ClientKind::Normal && idle > timeout as i64 * 1000 {
+                        tracing::debug!("Closing idle client");
+                        h.kill();
+                    }
+                }
+            }
+        }
+    }
+}
