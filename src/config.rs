@@ -75,3 +75,98 @@ impl Default for Config {
         }
     }
 }
+
+/// A configuration error, rendered as Redis's fatal start-up message.
+#[derive(Debug, thiserror::Error)]
+#[error("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file, at line {line}\n>>> '{text}'\n{reason}")]
+pub struct ConfigError {
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+impl Config {
+    /// Applies one directive (name lowercase, arguments split).
+    pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        let v = args.first().cloned().unwrap_or_default();
+        match name {
+            "port" => self.port = parse_num(&v)?,
+            "bind" => self.bind = args.to_vec(),
+            "unixsocket" => self.unixsocket = if v.is_empty() { None } else { Some(v) },
+            "protected-mode" => self.protected_mode = parse_bool(&v)?,
+            "timeout" => self.timeout = parse_num(&v)?,
+            "maxclients" => self.maxclients = parse_num(&v)?,
+            "requirepass" => {
+                self.requirepass = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.into_bytes())
+                }
+            }
+            "databases" => self.databases = parse_num(&v)?,
+            "hz" => self.hz = parse_num(&v)?,
+            "loglevel" => self.loglevel = v,
+            "logfile" => self.logfile = v,
+            "daemonize" => self.daemonize = parse_bool(&v)?,
+            "pidfile" => self.pidfile = v,
+            "dir" => self.dir = v,
+            "dbfilename" => self.dbfilename = v,
+            "enable-debug-command" => {
+                self.enable_debug_command = match v.as_str() {
+                    "yes" => ProtectedAccess::Yes,
+                    "no" => ProtectedAccess::No,
+                    "local" => ProtectedAccess::Local,
+                    _ => {
+                        return Err(
+                            "argument(s) must be one of the following: no, yes, local".into()
+                        )
+                    }
+                }
+            }
+            "save" | "appendonly" => {}
+            _ => return Err("Bad directive or wrong number of arguments".into()),
+        }
+        Ok(())
+    }
+
+    /// Applies the text of a config file (one directive per line).
+    pub fn apply_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let words =
+                crate::resp::request::split_args(t.as_bytes()).ok_or_else(|| ConfigError {
+                    line: i + 1,
+                    text: t.to_string(),
+                    reason: "Unbalanced quotes in configuration line".into(),
+                })?;
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            let name = words[0].to_ascii_lowercase();
+            self.apply(&name, &words[1..])
+                .map_err(|reason| ConfigError {
+                    line: i + 1,
+                    text: t.to_string(),
+                    reason,
+                })?;
+        }
+        Ok(())
+    }
+}

@@ -9,7 +9,10 @@
 //! The families live one per file: `conn` (connection: PING, HELLO, AUTH, CLIENT, ...), `string`,
 //! `keys`, `server` (INFO, CONFIG, COMMAND, DEBUG, SLOWLOG, ...).
 
+pub mod client;
+pub mod config;
 pub mod conn;
+pub mod debug;
 pub mod keys;
 pub mod server;
 pub mod string;

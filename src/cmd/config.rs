@@ -1,0 +1,5 @@
+//! CONFIG GET/SET/REWRITE/RESETSTAT.
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! DEBUG (gated by enable-debug-command).
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];
