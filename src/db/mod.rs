@@ -185,10 +185,9 @@ impl Keyspace {
         }
         let v = self.next_version();
         let lru = self.lru_now;
-        self.dbs[db].table.get_mut(key).map(|e| {
+        self.dbs[db].table.get_mut(key).inspect(|e| {
             e.version = v;
             e.lru = lru;
-            e
         })
     }
 

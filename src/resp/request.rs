@@ -473,7 +473,7 @@ mod tests {
         let garbage = vec![b'x'; INLINE_MAX + 10];
         assert_eq!(parse_all(&garbage), Err(ProtocolError::TooBigInline));
         let mut big = b"*".to_vec();
-        big.extend(std::iter::repeat(b'1').take(INLINE_MAX + 10));
+        big.extend(std::iter::repeat_n(b'1', INLINE_MAX + 10));
         assert_eq!(parse_all(&big), Err(ProtocolError::TooBigMbulkCount));
     }
 

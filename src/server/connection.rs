@@ -111,7 +111,7 @@ where
                             cmd_starts.push((ranges.len(), 0));
                         } else {
                             cmd_starts.push((ranges.len(), parsed.args.len()));
-                            ranges.extend(parsed.args.drain(..));
+                            ranges.append(&mut parsed.args);
                         }
                         pos = end;
                         // An unauthenticated client's limits change after AUTH: stop the batch there.
@@ -193,10 +193,10 @@ where
                 );
                 client.close_after_reply = true;
             }
-            if wbuf.len() >= FLUSH_AT || client.close_after_reply || client.start_monitor {
-                if flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err() {
-                    break 'conn;
-                }
+            if (wbuf.len() >= FLUSH_AT || client.close_after_reply || client.start_monitor)
+                && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err()
+            {
+                break 'conn;
             }
             if client.close_after_reply {
                 break 'conn;
