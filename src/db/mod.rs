@@ -185,10 +185,10 @@ impl Keyspace {
         }
         let v = self.next_version();
         let lru = self.lru_now;
-        self.dbs[db].table.get_mut(key).inspect(|e| {
-            e.version = v;
-            e.lru = lru;
-        })
+        let e = self.dbs[db].table.get_mut(key)?;
+        e.version = v;
+        e.lru = lru;
+        Some(e)
     }
 
     /// Whether a live key exists (no statistics).
