@@ -14,6 +14,7 @@
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod persistence;
 pub mod rdb;
 pub mod resp;
 pub mod server;
