@@ -187,7 +187,7 @@ fn read_line_int(
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = &buf[start.min(buf.len())..];
-    let Some(cr) = memchr_cr(rest) else {
+    let Some(cr) = find_before_nul(rest, b'\r') else {
         if rest.len() > INLINE_MAX {
             return Err(too_big);
         }
@@ -204,8 +204,19 @@ fn read_line_int(
     Ok(Some((value, start + cr + 2)))
 }
 
-fn memchr_cr(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\r')
+/// The first `c` in `s`, searched as Redis searches its query buffer (a C string): a NUL byte ends the
+/// search, so a header or inline line with a NUL before its terminator is never complete (Redis waits
+/// for more input, then rejects the line once it is longer than [`INLINE_MAX`]).
+fn find_before_nul(s: &[u8], c: u8) -> Option<usize> {
+    for (i, &b) in s.iter().enumerate() {
+        if b == c {
+            return Some(i);
+        }
+        if b == 0 {
+            return None;
+        }
+    }
+    None
 }
 
 /// Parses a signed decimal integer exactly as Redis's `string2ll`: no spaces, no '+', no leading zeros.
@@ -251,7 +262,7 @@ fn parse_inline(
     cmd: &mut ParsedCommand,
 ) -> Result<Option<usize>, ProtocolError> {
     let rest = &buf[pos..];
-    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = find_before_nul(rest, b'\n') else {
         if rest.len() > INLINE_MAX {
             return Err(ProtocolError::TooBigInline);
         }
@@ -263,10 +274,6 @@ fn parse_inline(
     let mut line_end = nl;
     if line_end > 0 && rest[line_end - 1] == b'\r' {
         line_end -= 1;
-    }
-    // Redis splits the line as a C string: a NUL byte ends it.
-    if let Some(z) = rest[..line_end].iter().position(|&b| b == 0) {
-        line_end = z;
     }
     let line = &rest[..line_end];
     let end = pos + nl + 1;
@@ -532,14 +539,17 @@ mod tests {
 
     #[test]
     fn inline_nul_and_vertical_tab() {
-        // A NUL ends the line; a vertical tab inside a word does not split it.
+        // A NUL before the newline keeps the line incomplete, until it is too long.
         assert_eq!(
             parse_all(b"ping\x00 extra\r\n").unwrap(),
-            vec![vec![b"ping".to_vec()]]
+            Vec::<Vec<Vec<u8>>>::new()
         );
+        let mut long = b"\x00\r\n".to_vec();
+        long.extend(vec![b'a'; INLINE_MAX + 1]);
+        assert_eq!(parse_all(&long), Err(ProtocolError::TooBigInline));
         assert_eq!(
-            parse_all(b"\x00\x01\r\n").unwrap(),
-            vec![Vec::<Vec<u8>>::new()]
+            parse_all(b"*1\x00\r\n").unwrap(),
+            Vec::<Vec<Vec<u8>>>::new()
         );
         assert_eq!(
             parse_all(b"\x0bset a\x0bb\r\n").unwrap(),
