@@ -19,6 +19,7 @@
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -128,17 +129,28 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
     let mut batch = Batch::default();
     let mut args: Vec<Bytes> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>> = None;
+    // Resolves when the client is killed or the server shuts down. Created once and polled by
+    // reference: a fresh `notified()` per wake-up would register and unregister a waiter (a mutex
+    // round trip) for every request.
+    let stop = async {
+        tokio::select! {
+            _ = handle.kill_notify.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    };
+    tokio::pin!(stop);
+    // The command name last published for CLIENT LIST, to skip a table lookup per batch.
+    let mut last_name: (Bytes, &'static str) = (Bytes::new(), "NULL");
 
     'conn: loop {
         // Wait for input (or a monitor line, a kill, shutdown).
         let wake = tokio::select! {
             r = stream.wait_readable() => if r.is_ok() { Wake::Readable } else { Wake::Close },
             Some(line) = async { match monitor_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
-                if write_all(&handle, &mut stream, &line).await.is_err() { break 'conn; }
+                if write_all(&mut stream, &line, stop.as_mut()).await.is_err() { break 'conn; }
                 continue 'conn;
             }
-            _ = handle.kill_notify.notified() => Wake::Close,
-            _ = shutdown.changed() => Wake::Close,
+            _ = &mut stop => Wake::Close,
         };
         if matches!(wake, Wake::Close) || handle.is_killed() {
             break;
@@ -246,17 +258,20 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 }
                 // Replies are piling up: write them before running the rest of the batch.
                 if wbuf.len() >= FLUSH_AT
-                    && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err()
+                    && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                        .await
+                        .is_err()
                 {
                     break 'conn;
                 }
             }
-            let last_cmd = args
-                .first()
-                .and_then(|a| cmd::lookup(a))
-                .map(|c| c.name)
-                .unwrap_or("NULL");
-            client.publish_meta(last_cmd, rbuf.len());
+            if let Some(a) = args.first() {
+                if *a != last_name.0 {
+                    let name = cmd::lookup(a).map(|c| c.name).unwrap_or("NULL");
+                    last_name = (Bytes::copy_from_slice(&a[..a.len().min(64)]), name);
+                }
+            }
+            client.publish_meta(last_name.1, rbuf.len());
             // Release every slice of the chunk, so the read buffer is uniquely owned again and the
             // next reserve reuses its allocation instead of allocating a new one.
             args.clear();
@@ -267,7 +282,9 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 }
             }
             if (wbuf.len() >= FLUSH_AT || client.close_after_reply || client.start_monitor)
-                && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err()
+                && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                    .await
+                    .is_err()
             {
                 break 'conn;
             }
@@ -280,7 +297,11 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 handle.meta.lock().monitor = true;
             }
         }
-        if !wbuf.is_empty() && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err() {
+        if !wbuf.is_empty()
+            && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                .await
+                .is_err()
+        {
             break;
         }
         // Give back the memory of a huge request or reply.
@@ -357,35 +378,40 @@ fn protocol_error(
     client.close_after_reply = true;
 }
 
-/// Writes `bytes`, giving up if the client is killed meanwhile (a client that never reads must not
-/// keep its task, and its buffers, alive forever).
-async fn write_all<S: ClientStream>(
-    handle: &ClientHandle,
+/// Writes `bytes`, giving up if the client is killed (or the server stops) meanwhile: a client that
+/// never reads must not keep its task, and its buffers, alive forever.
+async fn write_all<S: ClientStream, F: Future<Output = ()>>(
     stream: &mut S,
     bytes: &[u8],
+    stop: Pin<&mut F>,
 ) -> io::Result<()> {
     tokio::select! {
+        // A write that can complete goes first, so replies already computed still leave at shutdown.
+        biased;
         r = stream.write_all(bytes) => r,
-        _ = handle.kill_notify.notified() => Err(io::ErrorKind::ConnectionAborted.into()),
+        _ = stop => Err(io::ErrorKind::ConnectionAborted.into()),
     }
 }
 
-async fn flush<S: ClientStream>(
+async fn flush<S: ClientStream, F: Future<Output = ()>>(
     srv: &Server,
     handle: &ClientHandle,
     stream: &mut S,
     wbuf: &mut BytesMut,
+    stop: Pin<&mut F>,
 ) -> io::Result<()> {
     let n = wbuf.len();
-    write_all(handle, stream, wbuf).await?;
+    write_all(stream, wbuf, stop).await?;
     wbuf.clear();
     srv.stats
         .net_output_bytes
         .fetch_add(n as u64, Ordering::Relaxed);
     handle.net_out.fetch_add(n as u64, Ordering::Relaxed);
-    // Like Redis, a client that keeps reading its replies is not idle.
-    handle
-        .last_interaction_ms
-        .store(crate::util::now_ms(), Ordering::Relaxed);
+    // Like Redis, a client that keeps reading its (large) replies is not idle.
+    if n >= FLUSH_AT {
+        handle
+            .last_interaction_ms
+            .store(crate::util::now_ms(), Ordering::Relaxed);
+    }
     Ok(())
 }
