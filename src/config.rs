@@ -98,6 +98,28 @@ fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())
 }
 
+/// A memory amount with Redis's units (`1k` = 1000, `1kb` = 1024, ... `gb`), case-insensitive.
+fn parse_memory(v: &str) -> Result<u64, String> {
+    let lower = v.to_ascii_lowercase();
+    let units: [(&str, u64); 6] = [
+        ("kb", 1024),
+        ("mb", 1024 * 1024),
+        ("gb", 1024 * 1024 * 1024),
+        ("k", 1000),
+        ("m", 1000 * 1000),
+        ("g", 1000 * 1000 * 1000),
+    ];
+    let (digits, mul) = units
+        .iter()
+        .find_map(|(u, m)| lower.strip_suffix(u).map(|d| (d, *m)))
+        .unwrap_or((lower.as_str(), 1));
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| "argument must be a memory value".to_string())
+}
+
 impl Config {
     /// Applies one directive (name lowercase, arguments split).
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
@@ -136,6 +158,18 @@ impl Config {
                     }
                 }
             }
+            "unixsocketperm" => {
+                self.unixsocketperm = Some(
+                    u32::from_str_radix(&v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777)
+                        .ok_or_else(|| "Invalid socket file permissions".to_string())?,
+                )
+            }
+            "proto-max-bulk-len" => self.proto_max_bulk_len = parse_memory(&v)?,
+            "client-query-buffer-limit" => self.client_query_buffer_limit = parse_memory(&v)?,
+            "tcp-keepalive" => self.tcp_keepalive = parse_num(&v)?,
+            "tcp-backlog" => self.tcp_backlog = parse_num(&v)?,
             "save" | "appendonly" => {}
             _ => return Err("Bad directive or wrong number of arguments".into()),
         }
