@@ -130,6 +130,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::string::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
+        super::config::COMMANDS,
     ]
     .into_iter()
     .flatten()
