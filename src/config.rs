@@ -1095,8 +1095,70 @@ fn validate(name: &str, args: &[String]) -> Result<(), String> {
         "appenddirname" if v.contains('/') => {
             Err("appenddirname can't be a path, just a dirname".into())
         }
+        "cluster-announce-hostname" if v.len() >= 256 => {
+            Err("Hostnames must be less than 256 characters".into())
+        }
+        "cluster-announce-hostname"
+            if !v
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') =>
+        {
+            Err("Hostnames may only contain alphanumeric characters, hyphens or dots".into())
+        }
+        "proc-title-template" if !valid_proc_title_template(v) => {
+            Err("template format is invalid or contains unknown variables".into())
+        }
         _ => Ok(()),
     }
+}
+
+/// A `proc-title-template` is valid when its `{variables}` are known, its braces balance (`{{` and
+/// `}}` escape them), and it does not expand to nothing with an empty title.
+fn valid_proc_title_template(t: &str) -> bool {
+    const VARS: &[&str] = &[
+        "title",
+        "listen-addr",
+        "server-mode",
+        "port",
+        "tls-port",
+        "unixsocket",
+        "config-file",
+    ];
+    let b = t.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' if b.get(i + 1) == Some(&b'{') => {
+                out.push('{');
+                i += 2;
+            }
+            b'}' if b.get(i + 1) == Some(&b'}') => {
+                out.push('}');
+                i += 2;
+            }
+            b'}' => return false,
+            b'{' => {
+                let Some(end) = t[i + 1..].find('}') else {
+                    return false;
+                };
+                let name = &t[i + 1..i + 1 + end];
+                if !VARS.contains(&name) {
+                    return false;
+                }
+                // These always expand to something; the others may be empty.
+                if matches!(name, "listen-addr" | "port" | "tls-port") {
+                    out.push('x');
+                }
+                i += end + 2;
+            }
+            c => {
+                out.push(c as char);
+                i += 1;
+            }
+        }
+    }
+    !out.trim_matches(' ').is_empty()
 }
 
 /// Where a configuration line came from, for the fatal start-up message.
@@ -1330,11 +1392,15 @@ impl Loader<'_> {
                     return Err(err("rename-command is not supported by ferredis".into()).into());
                 }
                 "user" if !args.is_empty() => {
-                    return Err(err(format!(
-                        "Error in user declaration '{}': ACL users are not supported by ferredis",
-                        args[0]
-                    ))
-                    .into());
+                    // The default user with every permission is what Redis's CONFIG REWRITE writes;
+                    // it is what ferredis has, so it is accepted. Anything else needs ACLs.
+                    if !is_default_user(args) {
+                        return Err(err(format!(
+                            "Error in user declaration '{}': ACL users are not supported by ferredis (only the default user with all permissions)",
+                            args[0]
+                        ))
+                        .into());
+                    }
                 }
                 "loadmodule" if !args.is_empty() => {
                     return Err(err("loadmodule is not supported by ferredis".into()).into());
@@ -1377,7 +1443,9 @@ impl Loader<'_> {
         if d.name == "save" {
             // Within a load, `save` lines add up; the first one replaces the defaults.
             let mut points: SavePoints = Field::parse(&d.kind, args)?;
-            if self.save_loaded {
+            // `save ""` clears, whatever came before; other lines add up.
+            let clears = args.len() == 1 && args[0].is_empty();
+            if self.save_loaded && !clears {
                 let mut all = std::mem::take(&mut self.cfg.save);
                 all.append(&mut points);
                 points = all;
@@ -1394,6 +1462,33 @@ impl Loader<'_> {
     }
 }
 
+/// The line Redis's CONFIG REWRITE writes for the default user when it has no password.
+pub const DEFAULT_USER_LINE: &str = "user default on nopass sanitize-payload ~* &* +@all";
+
+/// Whether `user <args>` describes the default user with no password and every permission.
+fn is_default_user(args: &[String]) -> bool {
+    const ALLOWED: &[&str] = &[
+        "on",
+        "nopass",
+        "sanitize-payload",
+        "skip-sanitize-payload",
+        "~*",
+        "&*",
+        "+@all",
+        "allkeys",
+        "allchannels",
+        "allcommands",
+        "resetchannels",
+        "resetkeys",
+        "reset",
+    ];
+    args[0] == "default"
+        && args.len() > 1
+        && args[1..].iter().all(|a| ALLOWED.contains(&a.as_str()))
+        && args.iter().any(|a| a == "nopass")
+        && args.iter().any(|a| a == "on")
+}
+
 /// Quotes a string as Redis's `sdscatrepr` (CONFIG REWRITE writes string values this way).
 pub fn repr(s: &str) -> String {
     crate::server::repr(s.as_bytes())
@@ -1404,6 +1499,8 @@ pub fn repr(s: &str) -> String {
 pub enum RewriteLines {
     /// Write these lines (reusing the directive's old lines first); `force` appends them if needed.
     Lines(Vec<String>, bool),
+    /// Lines with a `force` each (client-output-buffer-limit decides per client class).
+    Each(Vec<(String, bool)>),
     /// Remove the directive's lines (a string set to nothing, the default bind, no master).
     Remove,
 }
@@ -1431,22 +1528,20 @@ impl Config {
                 let c = &self.client_output_buffer_limit;
                 let dflt = ClientOutputBufferLimits::default();
                 let mut lines = Vec::new();
-                let mut force = false;
                 for (n, l, dl) in [
                     ("normal", c.normal, dflt.normal),
                     ("replica", c.replica, dflt.replica),
                     ("pubsub", c.pubsub, dflt.pubsub),
                 ] {
-                    force |= l != dl;
-                    lines.push(format!(
+                    let line = format!(
                         "{name} {n} {} {} {}",
                         format_memory(l.hard as i128),
                         format_memory(l.soft as i128),
                         l.soft_seconds
-                    ));
+                    );
+                    lines.push((line, l != dl));
                 }
-                // Redis decides per class; a line per class either way.
-                return RewriteLines::Lines(lines, force);
+                return RewriteLines::Each(lines);
             }
             "bind" => {
                 if self.bind == defaults.bind {
@@ -1554,14 +1649,25 @@ pub fn rewrite_text(old: &str, cfg: &Config) -> String {
         }
     }
     let mut rewritten: std::collections::HashSet<&'static str> = Default::default();
-    for d in DIRECTIVES {
-        rewritten.insert(d.name);
-        let (new_lines, force) = match cfg.rewrite_lines(d, &defaults) {
+    // The default user line, as Redis writes it, when no password makes it differ.
+    let user = if cfg.requirepass.is_none() {
+        RewriteLines::Lines(vec![DEFAULT_USER_LINE.to_string()], true)
+    } else {
+        RewriteLines::Remove
+    };
+    let all = DIRECTIVES
+        .iter()
+        .map(|d| (d.name, cfg.rewrite_lines(d, &defaults)))
+        .chain(std::iter::once(("user", user)));
+    for (name, action) in all {
+        rewritten.insert(name);
+        let new_lines: Vec<(String, bool)> = match action {
             RewriteLines::Remove => continue,
-            RewriteLines::Lines(l, f) => (l, f),
+            RewriteLines::Lines(l, f) => l.into_iter().map(|x| (x, f)).collect(),
+            RewriteLines::Each(l) => l,
         };
-        for nl in new_lines {
-            let slot = option_lines.get_mut(d.name).and_then(|q| q.pop_front());
+        for (nl, force) in new_lines {
+            let slot = option_lines.get_mut(name).and_then(|q| q.pop_front());
             match slot {
                 Some(i) => lines[i] = nl,
                 None if force => {

@@ -160,8 +160,8 @@ fn main() {
         .file
         .as_ref()
         .map(|f| std::path::absolute(f).unwrap_or_else(|_| PathBuf::from(f)));
-    if let (Some(f), Some(abs)) = (&cl.file, &config_file) {
-        match ferredis::config::read_config_file(f) {
+    if let Some(abs) = &config_file {
+        match ferredis::config::read_config_file(&abs.display().to_string()) {
             Ok(text) => chunks.push(Chunk {
                 source: Source::File(abs.clone()),
                 text,
