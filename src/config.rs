@@ -1320,7 +1320,13 @@ impl Config {
             depth: 0,
         };
         l.load_text(&text, &starts)?;
+        l.cfg.clamp_hz();
         Ok(l.report)
+    }
+
+    /// `hz` is a hint: values outside 1..=500 are accepted and capped, as Redis does.
+    pub fn clamp_hz(&mut self) {
+        self.hz = self.hz.clamp(1, 500);
     }
 
     /// Applies the text of a config file (one directive per line). For tests and simple callers.
@@ -1702,6 +1708,72 @@ pub fn rewrite_text(old: &str, cfg: &Config) -> String {
         }
         out.push_str(&l);
         out.push('\n');
+    }
+    out
+}
+
+/// The text of `redis.conf.example`: every directive, commented out at its default value, with notes
+/// on aliases, start-up-only directives and those ferredis accepts without acting on them. A test
+/// keeps the file in the repository equal to this.
+pub fn example_conf() -> String {
+    let defaults = Config::default();
+    let mut out = String::from(
+        "# redis.conf.example: every directive ferredis-server accepts, at its default value.\n\
+         #\n\
+         # ferredis reads Redis 7.0 configuration files: one directive per line, arguments split like\n\
+         # redis-cli input (double quotes with \\n \\t \\xHH escapes, single quotes), memory sizes with\n\
+         # units 1k = 1000, 1kb = 1024, 1m, 1mb, 1g, 1gb (case-insensitive), booleans yes/no.\n\
+         # Start with:   ferredis-server /path/to/redis.conf [--directive value ...]\n\
+         # Command-line directives override the file; a lone '-' also reads directives from stdin.\n\
+         #\n\
+         # Also accepted:\n\
+         #   include /path/to/other.conf     (a glob includes every match, none is fine)\n\
+         #   user default on nopass sanitize-payload ~* &* +@all   (the only ACL user ferredis has)\n\
+         # Refused with an error naming the line: other ACL users, rename-command, loadmodule,\n\
+         # module configs (name.with.dot), sentinel directives.\n\
+         #\n\
+         # Notes on each directive:\n\
+         #   [start-up only]  CONFIG SET refuses it (immutable)\n\
+         #   [no effect]      accepted, stored and shown by CONFIG GET, but ferredis does not act on it\n\
+         #                    (the start-up log lists the ones a configuration sets)\n\
+         #   [protected]      CONFIG SET needs enable-protected-configs\n\
+         #   alias: NAME      the older name, accepted everywhere\n\
+         # Hidden directives (only an exact CONFIG GET finds them) are marked [hidden].\n",
+    );
+    let mut ds: Vec<&Directive> = DIRECTIVES.iter().collect();
+    ds.sort_by_key(|d| d.name);
+    for d in ds {
+        out.push('\n');
+        let mut notes = Vec::new();
+        if let Some(a) = d.alias {
+            notes.push(format!("alias: {a}"));
+        }
+        if d.has(dflag::IMMUTABLE) {
+            notes.push("[start-up only]".into());
+        }
+        if d.has(dflag::NO_EFFECT) {
+            notes.push("[no effect]".into());
+        }
+        if d.has(dflag::PROTECTED) {
+            notes.push("[protected]".into());
+        }
+        if d.has(dflag::HIDDEN) {
+            notes.push("[hidden]".into());
+        }
+        if !notes.is_empty() {
+            out.push_str(&format!("# {}\n", notes.join(" ")));
+        }
+        let lines: Vec<String> = match (d.name, defaults.rewrite_lines(d, &defaults)) {
+            ("dir", _) => vec!["dir ./".into()],
+            ("bind", _) => vec!["bind * -::*".into()],
+            ("replicaof", _) => vec!["replicaof <masterip> <masterport>".into()],
+            (_, RewriteLines::Lines(l, _)) => l,
+            (_, RewriteLines::Each(l)) => l.into_iter().map(|(x, _)| x).collect(),
+            (name, RewriteLines::Remove) => vec![format!("{name} <value>  (default: not set)")],
+        };
+        for l in lines {
+            out.push_str(&format!("# {l}\n"));
+        }
     }
     out
 }

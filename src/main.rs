@@ -240,7 +240,24 @@ fn main() {
 }
 
 fn run(mut config: Config, config_file: Option<PathBuf>) -> i32 {
-    ferredis::server::adjust_open_files_limit(config.maxclients);
+    // As Redis: when the open-files limit cannot fit maxclients plus 32 reserved descriptors,
+    // maxclients shrinks to fit.
+    let want = config.maxclients + 32;
+    let limit = ferredis::server::adjust_open_files_limit(config.maxclients);
+    if limit < want {
+        let reduced = limit.saturating_sub(32).max(1);
+        tracing::warn!(
+            "You requested maxclients of {} requiring at least {} max file descriptors.",
+            config.maxclients,
+            want
+        );
+        tracing::warn!(
+            "Current maximum open files is {}. maxclients has been reduced to {} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+            limit,
+            reduced
+        );
+        config.maxclients = reduced;
+    }
     let write_pidfile = config.daemonize || !config.pidfile.is_empty();
     if write_pidfile && config.pidfile.is_empty() {
         config.pidfile = DEFAULT_PIDFILE.into();

@@ -722,3 +722,37 @@ fn config_command_info_rows() {
         d.assert_clean();
     }
 }
+
+#[test]
+fn redis_conf_example_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("redis.conf.example");
+    let want = ferredis::config::example_conf();
+    if std::env::var_os("FERREDIS_WRITE_EXAMPLE").is_some() {
+        std::fs::write(&path, &want).expect("write redis.conf.example");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "redis.conf.example is out of date: run FERREDIS_WRITE_EXAMPLE=1 cargo test --test config redis_conf_example"
+    );
+    // Uncommented, the example's default lines load and change nothing.
+    let mut text = String::new();
+    for l in have.lines() {
+        if let Some(d) = l.strip_prefix("# ") {
+            let name = d.split(' ').next().unwrap_or("");
+            if ferredis::config::lookup(name).is_some()
+                && !d.contains('<')
+                && !name.starts_with("dir")
+            {
+                text.push_str(d);
+                text.push('\n');
+            }
+        }
+    }
+    let mut c = ferredis::config::Config::default();
+    c.apply_text(&text).expect("example defaults load");
+    let d = ferredis::config::Config::default();
+    for dir in ferredis::config::DIRECTIVES {
+        assert_eq!(c.render(dir), d.render(dir), "{}", dir.name);
+    }
+}

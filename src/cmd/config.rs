@@ -197,6 +197,18 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
+    new.clamp_hz();
+    let old_maxclients = ctx.srv.config.read().maxclients;
+    if new.maxclients != old_maxclients {
+        // The open-files limit must fit the new maxclients plus Redis's 32 reserved descriptors.
+        let limit = crate::server::adjust_open_files_limit(new.maxclients);
+        if limit < new.maxclients + 32 {
+            return Err(CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with {}",
+                limit.saturating_sub(32)
+            )));
+        }
+    }
     apply_runtime(ctx, &new);
     *ctx.srv.config.write() = new;
     ctx.out.ok();
@@ -212,9 +224,6 @@ fn apply_runtime(ctx: &mut Ctx, new: &Config) {
     }
     ctx.core.latency_threshold_ms = new.latency_monitor_threshold;
     crate::log::set_level_name(&new.loglevel);
-    if new.maxclients != ctx.srv.config.read().maxclients {
-        crate::server::adjust_open_files_limit(new.maxclients);
-    }
 }
 
 fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
