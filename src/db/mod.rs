@@ -10,12 +10,12 @@
 //! periodic sampling cycle (active expiry, [`Keyspace::active_expire_cycle`]). A replica never deletes
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
+pub mod digest;
 pub mod table;
 pub mod value;
 
 use bytes::Bytes;
 use indexmap::IndexSet;
-use rand::Rng;
 
 pub use table::Table;
 pub use value::Value;
@@ -43,6 +43,9 @@ pub struct Db {
     pub expires: IndexSet<Bytes, table::KeyState>,
     /// Average TTL estimate of sampled keys, ms (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+    /// Where the active expiry cycle resumes its walk of `expires`, so that successive cycles cover
+    /// every key with a TTL (Redis keeps the same per-database cursor over its expires dict).
+    pub expires_cursor: usize,
 }
 
 impl Db {
@@ -59,9 +62,13 @@ impl Db {
 #[derive(Default, Debug, Clone)]
 pub struct KeyspaceStats {
     pub expired_keys: u64,
+    /// Running estimate (5% weight per cycle) of the share of sampled TTL keys found already expired.
     pub expired_stale_perc: f64,
+    /// Active expiry cycles that stopped on their time limit.
     pub expired_time_cap_reached_count: u64,
     pub expire_cycle_cpu_milliseconds: u64,
+    /// Time spent in active expiry, µs (the precise counter behind `expire_cycle_cpu_milliseconds`).
+    pub expire_cycle_time_used_us: u64,
     pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
@@ -87,6 +94,11 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     /// LRU clock read once per command.
     pub lru_now: u32,
+    /// Active expiry state kept across cycles, as Redis keeps it in statics: the next database to
+    /// visit, and whether the previous cycle stopped on its time limit (then the next one visits
+    /// every database).
+    pub expire_current_db: usize,
+    pub expire_timelimit_exit: bool,
 }
 
 impl Keyspace {
@@ -100,6 +112,8 @@ impl Keyspace {
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
+            expire_current_db: 0,
+            expire_timelimit_exit: false,
         }
     }
 
@@ -194,6 +208,86 @@ impl Keyspace {
     /// Whether a live key exists (no statistics).
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
         self.lookup_peek(db, key).is_some()
+    }
+
+    /// Looks a key up for reading without refreshing its LRU clock (Redis's `LOOKUP_NOTOUCH`: EXISTS,
+    /// TYPE, TTL, OBJECT); hits and misses are still counted.
+    pub fn lookup_read_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        if self.expire_if_needed(db, key) {
+            self.stats.keyspace_misses += 1;
+            return None;
+        }
+        match self.dbs[db].table.get(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up the way a write command does before deciding whether to change it: an expired
+    /// key is deleted first (on a replica too, as Redis's `LOOKUP_WRITE`), the LRU clock is refreshed,
+    /// no statistics are counted, and the write version is left alone (nothing changed yet).
+    pub fn lookup_write_peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        if self.is_expired(db, key) {
+            self.delete_expired(db, key);
+            return None;
+        }
+        let lru = self.lru_now;
+        let e = self.dbs[db].table.get_mut(key)?;
+        e.lru = lru;
+        Some(&*e)
+    }
+
+    /// The absolute expiry (Unix ms) of a key as stored, or [`NO_EXPIRE`]; no expiry check.
+    pub fn get_expire(&self, db: usize, key: &[u8]) -> i64 {
+        self.dbs[db]
+            .table
+            .get(key)
+            .map(|e| e.expire)
+            .unwrap_or(NO_EXPIRE)
+    }
+
+    /// Renames `src` to `dst` in one database, keeping the value and its expiry and replacing whatever
+    /// `dst` held. Returns false (and changes nothing) when `src` is missing.
+    pub fn rename(&mut self, db: usize, src: &[u8], dst: Bytes) -> bool {
+        let Some((_, e)) = self.remove_entry(db, src) else {
+            return false;
+        };
+        self.set(db, dst, e.value, e.expire);
+        true
+    }
+
+    /// Moves `key` from `src_db` to `dst_db` with its expiry, replacing any key of that name in
+    /// `dst_db` (callers check first when that must not happen). Returns false when `key` is missing.
+    pub fn move_key(&mut self, src_db: usize, dst_db: usize, key: &[u8]) -> bool {
+        let Some((k, e)) = self.remove_entry(src_db, key) else {
+            return false;
+        };
+        self.set(dst_db, k, e.value, e.expire);
+        true
+    }
+
+    /// Swaps two databases (SWAPDB): their entries, expiry indexes and TTL estimates change places.
+    ///
+    /// Every entry of both is stamped with a new write version: to a client (WATCH) and to a snapshot,
+    /// each key of both databases has just changed, exactly as Redis signals every watched key of both.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        let v = self.next_version();
+        if a == b {
+            return;
+        }
+        self.dbs.swap(a, b);
+        for db in [a, b] {
+            for (_, e) in self.dbs[db].table.iter_mut() {
+                e.version = v;
+            }
+            self.dbs[db].expires_cursor = 0;
+        }
     }
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
@@ -296,13 +390,21 @@ impl Keyspace {
         true
     }
 
-    /// Removes every key of one database.
-    pub fn flush_db(&mut self, db: usize) {
+    /// Removes every key of one database; returns how many there were (Redis adds that to `dirty`).
+    pub fn flush_db(&mut self, db: usize) -> usize {
         self.next_version();
         let d = &mut self.dbs[db];
+        let n = d.table.len();
         d.table.clear();
         d.expires.clear();
         d.avg_ttl = 0;
+        d.expires_cursor = 0;
+        n
+    }
+
+    /// Removes every key of every database; returns how many there were.
+    pub fn flush_all(&mut self) -> usize {
+        (0..self.dbs.len()).map(|db| self.flush_db(db)).sum()
     }
 
     /// Total number of keys over all databases.
@@ -333,77 +435,110 @@ impl Keyspace {
         }
     }
 
-    /// One pass of the active expiry cycle over every database: sample keys with a TTL and delete the
-    /// expired ones, repeating while more than a quarter of a sample was expired, within `budget_us`.
-    /// Returns the number of keys deleted.
+    /// One slow cycle of active expiry, as Redis's `activeExpireCycle` runs it `hz` times a second,
+    /// within `budget_us` (25% of the cron period). Returns the number of keys deleted.
+    ///
+    /// Databases are visited round-robin from where the last cycle stopped (all 16 per call by
+    /// default; all of them after a cycle that hit its time limit). In each, up to 20 keys with a TTL
+    /// are examined per round, continuing from the database's walk position; the database is sampled
+    /// again while more than 10% of a round was expired. The time limit is checked every 16 rounds;
+    /// hitting it ends the cycle and counts `expired_time_cap_reached_count`. `expired_stale_perc`
+    /// tracks the share of sampled keys already expired (5% weight per cycle), and each database's
+    /// `avg_ttl` the TTL of live samples (2% weight).
     pub fn active_expire_cycle(&mut self, budget_us: u64) -> usize {
-        const SAMPLE: usize = 20;
-        if self.is_replica {
+        /// Keys examined per round (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP at effort 1).
+        const KEYS_PER_LOOP: usize = 20;
+        /// Percent of expired keys in a round above which the database is sampled again.
+        const ACCEPTABLE_STALE: usize = 10;
+        /// Databases visited per call (Redis's CRON_DBS_PER_CALL).
+        const DBS_PER_CALL: usize = 16;
+        if self.is_replica || self.dbs.is_empty() {
             return 0;
         }
         self.tick();
         let start = std::time::Instant::now();
+        let timelimit = budget_us.max(1);
+        let ndbs = self.dbs.len();
+        let dbs_per_call = if self.expire_timelimit_exit {
+            ndbs
+        } else {
+            DBS_PER_CALL.min(ndbs)
+        };
+        self.expire_timelimit_exit = false;
         let mut deleted = 0;
         let mut total_sampled = 0usize;
         let mut total_expired = 0usize;
-        let mut rng = rand::thread_rng();
-        for db in 0..self.dbs.len() {
+        let mut iteration = 0u64;
+        let mut j = 0;
+        while j < dbs_per_call && !self.expire_timelimit_exit {
+            let db = self.expire_current_db % ndbs;
+            // Advance first, so a cycle cut short resumes with the next database.
+            self.expire_current_db = self.expire_current_db.wrapping_add(1);
+            j += 1;
             loop {
-                let n = self.dbs[db].expires.len();
-                if n == 0 {
+                iteration += 1;
+                let num = self.dbs[db].expires.len();
+                if num == 0 {
+                    self.dbs[db].avg_ttl = 0;
                     break;
                 }
-                let mut expired = Vec::new();
-                let mut ttl_sum = 0i64;
-                let mut ttl_n = 0i64;
-                let sample = SAMPLE.min(n);
-                for _ in 0..sample {
-                    let idx = rng.gen_range(0..self.dbs[db].expires.len());
-                    let key = self.dbs[db]
-                        .expires
-                        .get_index(idx)
-                        .expect("index in range")
-                        .clone();
-                    if let Some(e) = self.dbs[db].table.get(&key) {
-                        if e.expire <= self.now_ms {
-                            expired.push(key);
-                        } else {
-                            ttl_sum += e.expire - self.now_ms;
-                            ttl_n += 1;
+                let now = crate::util::now_ms();
+                let want = num.min(KEYS_PER_LOOP);
+                let (mut sampled, mut expired) = (0usize, 0usize);
+                let (mut ttl_sum, mut ttl_samples) = (0i64, 0i64);
+                while sampled < want {
+                    let d = &mut self.dbs[db];
+                    if d.expires.is_empty() {
+                        break;
+                    }
+                    if d.expires_cursor >= d.expires.len() {
+                        d.expires_cursor = 0;
+                    }
+                    let key = d.expires[d.expires_cursor].clone();
+                    let when = d.table.get(&key).map(|e| e.expire).unwrap_or(NO_EXPIRE);
+                    sampled += 1;
+                    if when != NO_EXPIRE && when <= now {
+                        // Removing swaps the last key into this position: the walk stays put.
+                        self.delete_expired(db, &key);
+                        expired += 1;
+                    } else {
+                        if when != NO_EXPIRE {
+                            ttl_sum += when - now;
+                            ttl_samples += 1;
                         }
+                        self.dbs[db].expires_cursor += 1;
                     }
                 }
-                if ttl_n > 0 {
-                    let avg = ttl_sum / ttl_n;
+                total_sampled += sampled;
+                total_expired += expired;
+                deleted += expired;
+                if ttl_samples > 0 {
+                    let avg = ttl_sum / ttl_samples;
                     let d = &mut self.dbs[db];
-                    d.avg_ttl = if d.avg_ttl == 0 {
-                        avg
-                    } else {
-                        (d.avg_ttl / 50) * 49 + avg / 50
-                    };
+                    if d.avg_ttl == 0 {
+                        d.avg_ttl = avg;
+                    }
+                    d.avg_ttl = (d.avg_ttl / 50) * 49 + avg / 50;
                 }
-                expired.sort();
-                expired.dedup();
-                total_sampled += sample;
-                total_expired += expired.len();
-                for k in &expired {
-                    self.delete_expired(db, k);
-                }
-                deleted += expired.len();
-                if start.elapsed().as_micros() as u64 > budget_us {
+                if iteration & 0xf == 0 && start.elapsed().as_micros() as u64 > timelimit {
+                    self.expire_timelimit_exit = true;
                     self.stats.expired_time_cap_reached_count += 1;
                     break;
                 }
-                if expired.len() * 4 <= sample {
+                if sampled != 0 && expired * 100 / sampled <= ACCEPTABLE_STALE {
                     break;
                 }
             }
         }
-        if total_sampled > 0 {
-            let perc = total_expired as f64 / total_sampled as f64;
-            self.stats.expired_stale_perc = perc * 0.05 + self.stats.expired_stale_perc * 0.95;
-        }
-        self.stats.expire_cycle_cpu_milliseconds += start.elapsed().as_millis() as u64;
+        let elapsed_us = start.elapsed().as_micros() as u64;
+        self.stats.expire_cycle_time_used_us += elapsed_us;
+        self.stats.expire_cycle_cpu_milliseconds = self.stats.expire_cycle_time_used_us / 1000;
+        let current = if total_sampled > 0 {
+            total_expired as f64 / total_sampled as f64
+        } else {
+            0.0
+        };
+        self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
         deleted
     }
 }
