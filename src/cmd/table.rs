@@ -129,6 +129,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::conn::COMMANDS,
         super::string::COMMANDS,
         super::keys::COMMANDS,
+        super::debug::COMMANDS,
         super::server::COMMANDS,
     ]
     .into_iter()
