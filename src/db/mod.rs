@@ -634,4 +634,122 @@ mod tests {
         assert!(k.set_expire(0, b"a", NO_EXPIRE));
         assert_eq!(k.dbs[0].expires.len(), 0);
     }
+
+    fn key(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn rename_keeps_the_ttl_and_the_expires_index() {
+        let mut k = ks();
+        let later = k.now_ms + 100_000;
+        k.set(0, key("a"), Value::Int(1), later);
+        k.set(0, key("b"), Value::Int(2), k.now_ms + 5);
+        assert!(k.rename(0, b"a", key("b")));
+        assert!(!k.rename(0, b"a", key("c")));
+        assert_eq!(k.get_expire(0, b"b"), later);
+        assert_eq!(k.dbs[0].len(), 1);
+        assert_eq!(k.dbs[0].expires.len(), 1);
+        assert!(k.dbs[0].expires.contains(b"b".as_slice()));
+        // Renaming onto a key without TTL, from one without TTL, clears the index entry.
+        k.set(0, key("p"), Value::Int(3), NO_EXPIRE);
+        assert!(k.rename(0, b"p", key("b")));
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        assert_eq!(k.get_expire(0, b"b"), NO_EXPIRE);
+    }
+
+    #[test]
+    fn move_and_swap_carry_expiry_across_databases() {
+        let mut k = ks();
+        let later = k.now_ms + 100_000;
+        k.set(0, key("a"), Value::Int(1), later);
+        k.set(0, key("keep"), Value::Int(2), NO_EXPIRE);
+        assert!(k.move_key(0, 3, b"a"));
+        assert!(!k.move_key(0, 3, b"a"));
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        assert_eq!(k.dbs[3].expires.len(), 1);
+        assert_eq!(k.get_expire(3, b"a"), later);
+        let before = k.version;
+        k.swap_dbs(0, 3);
+        assert_eq!(k.dbs[0].expires.len(), 1);
+        assert_eq!(k.get_expire(0, b"a"), later);
+        assert!(k.lookup_peek(3, b"keep").is_some());
+        // Every entry of both databases carries the swap's version (WATCH and snapshots see it).
+        assert!(k.lookup_peek(0, b"a").unwrap().version > before);
+        assert!(k.lookup_peek(3, b"keep").unwrap().version > before);
+    }
+
+    #[test]
+    fn flushes_count_and_clear_the_index() {
+        let mut k = ks();
+        for db in [0, 1, 7] {
+            k.set(db, key("x"), Value::Int(1), k.now_ms + 1000);
+            k.set(db, key("y"), Value::Int(1), NO_EXPIRE);
+        }
+        assert_eq!(k.flush_db(1), 2);
+        assert_eq!(k.dbs[1].expires.len(), 0);
+        assert_eq!(k.flush_all(), 4);
+        assert_eq!(k.total_keys(), 0);
+        assert!(k.dbs.iter().all(|d| d.expires.is_empty()));
+    }
+
+    #[test]
+    fn write_peek_expires_without_a_version_bump() {
+        let mut k = ks();
+        k.set(0, key("a"), Value::Int(1), NO_EXPIRE);
+        let v = k.version;
+        assert!(k.lookup_write_peek(0, b"a").is_some());
+        assert_eq!(k.version, v);
+        k.set(0, key("old"), Value::Int(1), k.now_ms - 1);
+        k.is_replica = true;
+        // A write lookup deletes an expired key even on a replica (Redis's LOOKUP_WRITE).
+        assert!(k.lookup_write_peek(0, b"old").is_none());
+        assert_eq!(k.dbs[0].len(), 1);
+    }
+
+    #[test]
+    fn notouch_lookups_count_stats_but_keep_the_lru() {
+        let mut k = ks();
+        k.set(0, key("a"), Value::Int(1), NO_EXPIRE);
+        k.dbs[0].table.get_mut(b"a").unwrap().lru = 5;
+        assert!(k.lookup_read_notouch(0, b"a").is_some());
+        assert!(k.lookup_read_notouch(0, b"b").is_none());
+        assert_eq!(k.lookup_peek(0, b"a").unwrap().lru, 5);
+        assert_eq!((k.stats.keyspace_hits, k.stats.keyspace_misses), (1, 1));
+    }
+
+    #[test]
+    fn active_cycle_tracks_stale_share_and_time_cap() {
+        let mut k = ks();
+        let past = k.now_ms - 10;
+        for i in 0..20_000 {
+            k.set(0, Bytes::from(format!("e{i}")), Value::Int(i), past);
+        }
+        for i in 0..100 {
+            k.set(
+                0,
+                Bytes::from(format!("live{i}")),
+                Value::Int(i),
+                k.now_ms + 60_000,
+            );
+        }
+        // A 1 µs budget is exceeded after the first 16 rounds: the cycle stops and says so.
+        let n = k.active_expire_cycle(1);
+        assert!(n > 0 && n < 20_000, "{n}");
+        assert_eq!(k.stats.expired_time_cap_reached_count, 1);
+        assert!(k.expire_timelimit_exit);
+        assert!(
+            k.stats.expired_stale_perc > 0.02,
+            "{}",
+            k.stats.expired_stale_perc
+        );
+        while k.dbs[0].len() > 100 {
+            k.active_expire_cycle(25_000);
+        }
+        assert_eq!(k.stats.expired_keys, 20_000);
+        // With only live keys left the cycle samples once per database and stops; avg_ttl is known.
+        k.active_expire_cycle(25_000);
+        assert!(k.dbs[0].avg_ttl > 50_000, "{}", k.dbs[0].avg_ttl);
+        assert_eq!(k.dbs[0].len(), 100);
+    }
 }
