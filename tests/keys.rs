@@ -753,3 +753,159 @@ fn debug_sleep_blocks_the_whole_server() {
     assert_eq!(a.read_reply(), b"+OK\r\n");
     assert!(start.elapsed() >= Duration::from_millis(600));
 }
+
+/// A parsed RESP2 reply, enough for COMMAND INFO.
+#[derive(Debug)]
+enum Resp {
+    Str(String),
+    Int(i64),
+    Arr(Vec<Resp>),
+    Nil,
+}
+
+fn parse_resp(r: &[u8], i: &mut usize) -> Resp {
+    let end = *i + r[*i..].windows(2).position(|w| w == b"\r\n").unwrap();
+    let line = String::from_utf8_lossy(&r[*i + 1..end]).into_owned();
+    let kind = r[*i];
+    *i = end + 2;
+    match kind {
+        b'+' | b'-' => Resp::Str(line),
+        b':' => Resp::Int(line.parse().unwrap()),
+        b'$' => {
+            let n: i64 = line.parse().unwrap();
+            if n < 0 {
+                return Resp::Nil;
+            }
+            let s = String::from_utf8_lossy(&r[*i..*i + n as usize]).into_owned();
+            *i += n as usize + 2;
+            Resp::Str(s)
+        }
+        b'*' => {
+            let n: i64 = line.parse().unwrap();
+            Resp::Arr((0..n.max(0)).map(|_| parse_resp(r, i)).collect())
+        }
+        other => panic!("unexpected {}", other as char),
+    }
+}
+
+fn strs(v: &Resp) -> BTreeSet<String> {
+    match v {
+        Resp::Arr(a) => a
+            .iter()
+            .map(|x| match x {
+                Resp::Str(s) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Compares one COMMAND INFO entry of the real Redis with ferredis's table row.
+fn check_row(info: &Resp, mismatches: &mut Vec<String>, checked: &mut usize) {
+    *checked += 1;
+    let Resp::Arr(f) = info else {
+        panic!("{info:?}")
+    };
+    let Resp::Str(name) = &f[0] else { panic!() };
+    let Some(spec) = lookup_spec(name) else {
+        mismatches.push(format!("{name}: missing from the table"));
+        return;
+    };
+    let int = |v: &Resp| match v {
+        Resp::Int(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    let our_flags: BTreeSet<String> = ferredis::cmd::flags::NAMES
+        .iter()
+        .filter(|(bit, _)| spec.flags & bit != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let our_acl: BTreeSet<String> = spec.acl.split_whitespace().map(String::from).collect();
+    let ours = (
+        spec.arity as i64,
+        our_flags,
+        spec.first_key as i64,
+        spec.last_key as i64,
+        spec.step as i64,
+        our_acl,
+    );
+    let theirs = (
+        int(&f[1]),
+        strs(&f[2]),
+        int(&f[3]),
+        int(&f[4]),
+        int(&f[5]),
+        strs(&f[6]),
+    );
+    if ours != theirs {
+        mismatches.push(format!(
+            "{name}:\n   redis:    {theirs:?}\n   ferredis: {ours:?}"
+        ));
+    }
+    if let Some(Resp::Arr(subs)) = f.get(9) {
+        for s in subs {
+            check_row(s, mismatches, checked);
+        }
+    }
+}
+
+fn lookup_spec(name: &str) -> Option<&'static ferredis::cmd::CommandSpec> {
+    match name.split_once('|') {
+        None => ferredis::cmd::lookup(name.as_bytes()),
+        Some((top, _)) => ferredis::cmd::lookup(top.as_bytes())?
+            .subcommands
+            .iter()
+            .find(|s| s.name == name),
+    }
+}
+
+#[test]
+fn command_table_rows_match_redis_command_info() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let mut c = redis.client();
+    let names = [
+        "del",
+        "unlink",
+        "exists",
+        "type",
+        "keys",
+        "scan",
+        "randomkey",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "dbsize",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
+        "touch",
+        "object",
+        "debug",
+    ];
+    let mut args = vec!["COMMAND", "INFO"];
+    args.extend_from_slice(&names);
+    let reply = c.cmd(&args);
+    let Resp::Arr(infos) = parse_resp(&reply, &mut 0) else {
+        panic!()
+    };
+    assert_eq!(infos.len(), names.len());
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for info in &infos {
+        check_row(info, &mut mismatches, &mut checked);
+    }
+    // The 27 commands and OBJECT's 5 subcommands.
+    assert_eq!(checked, 32);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -57,7 +57,6 @@ const UNSUPPORTED: &[&str] = &[
     "pause-cron",
     "replybuffer",
     "clusterlink",
-    "jmap",
 ];
 
 /// Whether the client may run DEBUG under `enable-debug-command local`: a unix-socket client, or a
