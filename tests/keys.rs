@@ -909,3 +909,98 @@ fn command_table_rows_match_redis_command_info() {
     assert_eq!(checked, 32);
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Compares COMMAND DOCS summary, since, group and complexity of one command (and its subcommands)
+/// with the table.
+fn check_docs(name: &str, docs: &Resp, mismatches: &mut Vec<String>, checked: &mut usize) {
+    *checked += 1;
+    let Resp::Arr(kv) = docs else {
+        panic!("{docs:?}")
+    };
+    let field = |k: &str| {
+        kv.chunks(2).find_map(|p| match (&p[0], &p[1]) {
+            (Resp::Str(key), v) if key == k => Some(v),
+            _ => None,
+        })
+    };
+    let text = |k: &str| match field(k) {
+        Some(Resp::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let Some(spec) = lookup_spec(name) else {
+        mismatches.push(format!("{name}: missing from the table"));
+        return;
+    };
+    let theirs = (
+        text("summary"),
+        text("since"),
+        text("group"),
+        text("complexity"),
+    );
+    let ours = (
+        spec.summary.to_string(),
+        spec.since.to_string(),
+        spec.group.to_string(),
+        spec.complexity.to_string(),
+    );
+    if ours != theirs {
+        mismatches.push(format!(
+            "{name}:\n   redis:    {theirs:?}\n   ferredis: {ours:?}"
+        ));
+    }
+    if let Some(Resp::Arr(subs)) = field("subcommands") {
+        for p in subs.chunks(2) {
+            let Resp::Str(sub) = &p[0] else { panic!() };
+            check_docs(sub, &p[1], mismatches, checked);
+        }
+    }
+}
+
+#[test]
+fn command_table_docs_match_redis_command_docs() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let mut c = redis.client();
+    let names = [
+        "del",
+        "unlink",
+        "exists",
+        "type",
+        "keys",
+        "scan",
+        "randomkey",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "dbsize",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
+        "touch",
+        "object",
+        "debug",
+    ];
+    let mut args = vec!["COMMAND", "DOCS"];
+    args.extend_from_slice(&names);
+    let reply = c.cmd(&args);
+    let Resp::Arr(flat) = parse_resp(&reply, &mut 0) else {
+        panic!()
+    };
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for p in flat.chunks(2) {
+        let Resp::Str(name) = &p[0] else { panic!() };
+        check_docs(name, &p[1], &mut mismatches, &mut checked);
+    }
+    assert_eq!(checked, 32);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
