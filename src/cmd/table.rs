@@ -130,7 +130,6 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::client::COMMANDS,
         super::string::COMMANDS,
         super::keys::COMMANDS,
-        super::debug::COMMANDS,
         super::server::COMMANDS,
         super::config::COMMANDS,
         super::debug::COMMANDS,
