@@ -87,6 +87,10 @@ pub struct Keyspace {
     pub now_ms: i64,
     /// A replica does not delete expired keys; reads treat them as missing.
     pub is_replica: bool,
+    /// Set while a replica applies a command from its master's stream: expired keys then count as
+    /// live and are never deleted locally, so the master's commands act on the data the master has
+    /// (Redis 7.0's `expireIfNeeded` answers "not expired" for the master client).
+    pub serving_master: bool,
     /// Keys deleted by expiry since the caller last drained this: propagated as DEL before the command.
     pub expired_pending: Vec<(usize, Bytes)>,
     /// Changes since the last save (`rdb_changes_since_last_save`).
@@ -108,6 +112,7 @@ impl Keyspace {
             version: 0,
             now_ms: crate::util::now_ms(),
             is_replica: false,
+            serving_master: false,
             expired_pending: Vec::new(),
             dirty: 0,
             stats: KeyspaceStats::default(),
@@ -145,7 +150,18 @@ impl Keyspace {
             return false;
         }
         if self.is_replica {
-            return true;
+            return !self.serving_master;
+        }
+        self.delete_expired(db, key);
+        true
+    }
+
+    /// Lazy expiry before a write: an expired key is deleted, on a writable replica too (Redis's
+    /// `LOOKUP_WRITE`), except for the master's own stream, which sees the key as the master does.
+    /// Returns true when the key must be treated as missing.
+    fn expire_for_write(&mut self, db: usize, key: &[u8]) -> bool {
+        if !self.is_expired(db, key) || (self.is_replica && self.serving_master) {
+            return false;
         }
         self.delete_expired(db, key);
         true
@@ -192,9 +208,7 @@ impl Keyspace {
     /// Looks a key up for writing: expired keys are deleted first; the entry's version is bumped, so
     /// call it only when the command will change the value.
     pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        // A write on a replica (only the master stream writes there) may delete an expired key.
-        if self.is_expired(db, key) {
-            self.delete_expired(db, key);
+        if self.expire_for_write(db, key) {
             return None;
         }
         let v = self.next_version();
@@ -233,8 +247,7 @@ impl Keyspace {
     /// key is deleted first (on a replica too, as Redis's `LOOKUP_WRITE`), the LRU clock is refreshed,
     /// no statistics are counted, and the write version is left alone (nothing changed yet).
     pub fn lookup_write_peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
-        if self.is_expired(db, key) {
-            self.delete_expired(db, key);
+        if self.expire_for_write(db, key) {
             return None;
         }
         let lru = self.lru_now;
@@ -359,8 +372,11 @@ impl Keyspace {
     }
 
     /// Deletes a live key; returns whether it existed (an expired key counts as missing).
+    ///
+    /// On a replica a logically expired key is still stored, and DEL removes it and counts it, as
+    /// Redis 7.0 does (its lazy expiry leaves the key to the explicit delete).
     pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
-        if self.expire_if_needed(db, key) {
+        if !self.is_replica && self.expire_if_needed(db, key) {
             return false;
         }
         self.remove_entry(db, key).is_some()
@@ -751,5 +767,22 @@ mod tests {
         k.active_expire_cycle(25_000);
         assert!(k.dbs[0].avg_ttl > 50_000, "{}", k.dbs[0].avg_ttl);
         assert_eq!(k.dbs[0].len(), 100);
+    }
+
+    #[test]
+    fn a_replica_applying_its_master_stream_sees_expired_keys() {
+        let mut k = ks();
+        k.is_replica = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        assert!(k.lookup_read(0, b"a").is_none());
+        k.serving_master = true;
+        assert!(k.lookup_read(0, b"a").is_some());
+        assert!(k.lookup_write(0, b"a").is_some());
+        assert!(k.lookup_write_peek(0, b"a").is_some());
+        assert_eq!(k.dbs[0].len(), 1);
+        k.serving_master = false;
+        // A client write on a writable replica deletes it.
+        assert!(k.lookup_write_peek(0, b"a").is_none());
+        assert_eq!(k.dbs[0].len(), 0);
     }
 }
