@@ -115,6 +115,18 @@ fn rename_move_copy_match_redis() {
         SET big aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
         COPY big big2
         OBJECT ENCODING big2
+        SET src 1
+        SET dst 2
+        EXPIRE dst 100
+        RENAME src dst
+        TTL dst
+        SET src 1
+        RENAMENX src dst
+        PERSIST
+        PERSIST a b
+        MOVE a b c
+        COPY a
+        RENAME a b c
         "#,
     );
     d.assert_clean();
