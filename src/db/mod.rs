@@ -103,6 +103,8 @@ pub struct Keyspace {
     /// every database).
     pub expire_current_db: usize,
     pub expire_timelimit_exit: bool,
+    /// When the last fast expiry cycle started (Unix µs), to space them out.
+    pub expire_last_fast_cycle_us: i64,
 }
 
 impl Keyspace {
@@ -119,6 +121,7 @@ impl Keyspace {
             lru_now: lru_clock(),
             expire_current_db: 0,
             expire_timelimit_exit: false,
+            expire_last_fast_cycle_us: 0,
         }
     }
 
@@ -462,6 +465,28 @@ impl Keyspace {
     /// tracks the share of sampled keys already expired (5% weight per cycle), and each database's
     /// `avg_ttl` the TTL of live samples (2% weight).
     pub fn active_expire_cycle(&mut self, budget_us: u64) -> usize {
+        self.expire_cycle(budget_us)
+    }
+
+    /// The fast expiry cycle Redis runs before each event-loop sleep: only after a slow cycle ran out
+    /// of time (Redis also looks at the stale share, but compares the fraction with a percentage, so
+    /// in effect only the time limit counts), at most once per 2 ms, for at most 1 ms. Call it after
+    /// serving a batch of commands. Returns the number of keys deleted.
+    pub fn active_expire_cycle_fast(&mut self) -> usize {
+        /// Redis's ACTIVE_EXPIRE_CYCLE_FAST_DURATION, µs.
+        const FAST_DURATION_US: i64 = 1000;
+        if self.is_replica || !self.expire_timelimit_exit {
+            return 0;
+        }
+        let now = crate::util::now_us();
+        if now < self.expire_last_fast_cycle_us + 2 * FAST_DURATION_US {
+            return 0;
+        }
+        self.expire_last_fast_cycle_us = now;
+        self.expire_cycle(FAST_DURATION_US as u64)
+    }
+
+    fn expire_cycle(&mut self, budget_us: u64) -> usize {
         /// Keys examined per round (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP at effort 1).
         const KEYS_PER_LOOP: usize = 20;
         /// Percent of expired keys in a round above which the database is sampled again.
@@ -784,5 +809,24 @@ mod tests {
         // A client write on a writable replica deletes it.
         assert!(k.lookup_write_peek(0, b"a").is_none());
         assert_eq!(k.dbs[0].len(), 0);
+    }
+
+    #[test]
+    fn fast_cycle_runs_only_after_a_time_capped_slow_cycle() {
+        let mut k = ks();
+        let past = k.now_ms - 10;
+        for i in 0..5000 {
+            k.set(0, Bytes::from(format!("e{i}")), Value::Int(i), past);
+        }
+        assert_eq!(k.active_expire_cycle_fast(), 0);
+        k.active_expire_cycle(1);
+        assert!(k.expire_timelimit_exit);
+        let before = k.dbs[0].len();
+        assert!(k.active_expire_cycle_fast() > 0);
+        assert!(k.dbs[0].len() < before);
+        // Not again within 2 ms of the last start.
+        k.expire_timelimit_exit = true;
+        k.expire_last_fast_cycle_us = crate::util::now_us();
+        assert_eq!(k.active_expire_cycle_fast(), 0);
     }
 }
