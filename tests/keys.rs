@@ -692,6 +692,21 @@ fn debug_subcommands_match_redis() {
         DEBUG populate 6
         DBSIZE
         DEBUG DIGEST
+        DEBUG protocol string
+        DEBUG protocol INTEGER
+        DEBUG protocol double
+        DEBUG protocol bignum
+        DEBUG protocol null
+        DEBUG protocol array
+        DEBUG protocol set
+        DEBUG protocol map
+        DEBUG protocol attrib
+        DEBUG protocol push
+        DEBUG protocol verbatim
+        DEBUG protocol true
+        DEBUG protocol false
+        DEBUG protocol foo
+        DEBUG protocol
         DEBUG log hello
         DEBUG error "MYERR some text"
         DEBUG error x

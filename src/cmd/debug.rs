@@ -1,5 +1,5 @@
 //! DEBUG: the introspection and test hooks of Redis's DEBUG command that ferredis supports — DIGEST,
-//! DIGEST-VALUE, OBJECT, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, LOG, ERROR, HELP — gated by
+//! DIGEST-VALUE, OBJECT, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP — gated by
 //! `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients only), with
 //! Redis's refusal text. Redis's other subcommands (RELOAD, CRASH-AND-RECOVER, ...) get an error that
 //! names them.
@@ -39,7 +39,6 @@ const UNSUPPORTED: &[&str] = &[
     "sdslen",
     "listpack",
     "quicklist",
-    "protocol",
     "quicklist-packed-threshold",
     "set-skip-checksum-validation",
     "aof-flush-sleep",
@@ -117,6 +116,7 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Ok(())
         }
         ("populate", 3..=5) => populate(ctx, args),
+        ("protocol", 3) => protocol(ctx, &args[2]),
         ("log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
             ctx.out.ok();
@@ -159,6 +159,10 @@ fn help(ctx: &mut Ctx) -> CmdResult {
             "    it is used instead of the 'key' prefix. These are not propagated to",
             "    replicas. Cluster slots are not respected so keys not belonging to the",
             "    current node can be created in cluster mode.",
+            "PROTOCOL <type>",
+            "    Reply with a test value of the specified type. <type> can be: string,",
+            "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+            "    true, false.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -259,6 +263,71 @@ fn populate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             .set(db, Bytes::from(name), Value::Str(value), NO_EXPIRE);
     }
     ctx.out.ok();
+    Ok(())
+}
+
+/// DEBUG PROTOCOL <type>: one sample reply of each RESP type, downgraded for RESP2 clients as Redis
+/// does (client libraries test their parsers with it).
+fn protocol(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let resp3 = ctx.out.resp3();
+    match name.as_str() {
+        "string" => ctx.out.bulk(b"Hello World"),
+        "integer" => ctx.out.int(12345),
+        "double" => ctx.out.double(3.141),
+        "bignum" => {
+            const BIG: &[u8] = b"1234567999999999999999999999999999999";
+            if resp3 {
+                ctx.out.raw(b"(");
+                ctx.out.raw(BIG);
+                ctx.out.raw(b"\r\n");
+            } else {
+                ctx.out.bulk(BIG);
+            }
+        }
+        "null" => ctx.out.null(),
+        "array" | "set" => {
+            if name == "set" {
+                ctx.out.set(3);
+            } else {
+                ctx.out.array(3);
+            }
+            for j in 0..3 {
+                ctx.out.int(j);
+            }
+        }
+        "map" => {
+            ctx.out.map(3);
+            for j in 0..3 {
+                ctx.out.int(j);
+                ctx.out.boolean(j == 1);
+            }
+        }
+        "attrib" => {
+            // Attributes exist only in RESP3; a real reply always follows.
+            if resp3 {
+                ctx.out.raw(b"|1\r\n");
+                ctx.out.bulk(b"key-popularity");
+                ctx.out.array(2);
+                ctx.out.bulk(b"key:123");
+                ctx.out.int(90);
+            }
+            ctx.out.bulk(b"Some real reply following the attribute");
+        }
+        "push" => {
+            if !resp3 {
+                return Err(CmdError::msg("ERR RESP2 is not supported by this command"));
+            }
+            ctx.out.push(2);
+            ctx.out.bulk(b"server-cpu-usage");
+            ctx.out.int(42);
+            ctx.out.bulk(b"Some real reply following the push reply");
+        }
+        "verbatim" => ctx.out.verbatim(b"This is a verbatim\nstring"),
+        "true" => ctx.out.boolean(true),
+        "false" => ctx.out.boolean(false),
+        _ => return Err(CmdError::msg("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false")),
+    }
     Ok(())
 }
 
