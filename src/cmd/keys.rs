@@ -845,7 +845,7 @@ pub fn idle_seconds(lru_now: u32, lru: u32) -> u64 {
     if lru_now >= lru {
         (lru_now - lru) as u64
     } else {
-        (lru_now as u64) + (LRU_CLOCK_MAX - lru) as u64
+        (lru_now as u64) + LRU_CLOCK_MAX.saturating_sub(lru) as u64
     }
 }
 
