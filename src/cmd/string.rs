@@ -552,8 +552,12 @@ fn set_generic(
     if opts.get {
         reply_get(ks, &mut ctx.out, db, key)?;
     }
-    let found = ks.exists(db, key);
-    if (opts.nx && found) || (opts.xx && !found) {
+    // Only NX and XX need to know whether the key exists; a plain SET skips that lookup.
+    let skip = (opts.nx || opts.xx) && {
+        let found = ks.exists(db, key);
+        (opts.nx && found) || (opts.xx && !found)
+    };
+    if skip {
         if !opts.get {
             match replies {
                 SetReplies::OkNull => ctx.out.null(),
@@ -1130,3 +1134,6 @@ impl LcsTable {
         LcsWalk { lcs, ranges }
     }
 }
+
+#[cfg(test)]
+mod tests;
