@@ -18,7 +18,7 @@
 pub mod bitops;
 pub mod ld;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::flags::*;
 use super::{arg_i64, arity_error, CmdError, CmdResult, CommandSpec, Ctx};
@@ -378,25 +378,49 @@ pub(crate) fn peek_string<'a>(
 
 /// Changes an existing string in place and leaves it `raw`, as Redis does after unsharing a string
 /// for an in-place write. The buffer is reused when nothing else holds it (amortised appends).
-/// Returns None if the key is missing or not a string (callers check that first).
+/// Callers have checked that the key holds a string; a missing key is reported as `NoSuchKey`.
+/// If `f` fails (it may only fail before changing anything) the old content stays.
 pub(crate) fn modify_raw<R>(
     ks: &mut Keyspace,
     db: usize,
     key: &[u8],
-    f: impl FnOnce(&mut BytesMut) -> R,
-) -> Option<R> {
-    let e = ks.lookup_write(db, key)?;
-    let mut buf = match std::mem::replace(&mut e.value, Value::Raw(Bytes::new())) {
-        Value::Int(i) => BytesMut::from(itoa::Buffer::new().format(i).as_bytes()),
-        Value::Str(b) | Value::Raw(b) => BytesMut::from(b),
+    f: impl FnOnce(&mut Vec<u8>) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let e = ks.lookup_write(db, key).ok_or(CmdError::NoSuchKey)?;
+    let mut buf: Vec<u8> = match std::mem::replace(&mut e.value, Value::Raw(Bytes::new())) {
+        Value::Int(i) => itoa::Buffer::new().format(i).as_bytes().to_vec(),
+        Value::Str(b) | Value::Raw(b) => Vec::from(b),
         other => {
             e.value = other;
-            return None;
+            return Err(CmdError::WrongType);
         }
     };
     let r = f(&mut buf);
-    e.value = Value::Raw(buf.freeze());
-    Some(r)
+    e.value = Value::Raw(Bytes::from(buf));
+    r
+}
+
+/// The error for a string that cannot be allocated (possible only on the master link, or with a
+/// `proto-max-bulk-len` larger than memory): refused, where Redis would abort.
+fn alloc_error() -> CmdError {
+    CmdError::msg("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+}
+
+/// Grows `v` with zero bytes to at least `len`, refusing (not aborting) when memory is short.
+pub(crate) fn grow_zeroed(v: &mut Vec<u8>, len: usize) -> Result<(), CmdError> {
+    if v.len() < len {
+        v.try_reserve(len - v.len()).map_err(|_| alloc_error())?;
+        v.resize(len, 0);
+    }
+    Ok(())
+}
+
+/// A zero-filled buffer of `len` bytes, refusing (not aborting) when memory is short.
+pub(crate) fn zeroed(len: usize) -> Result<Vec<u8>, CmdError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| alloc_error())?;
+    v.resize(len, 0);
+    Ok(v)
 }
 
 /// Whether size limits are waived for this client: the master link applies whatever its master
@@ -829,10 +853,10 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Some(len) => {
             check_string_length(ctx, len as u64, tail.len() as u64)?;
             modify_raw(&mut ctx.core.ks, db, key, |b| {
+                b.try_reserve(tail.len()).map_err(|_| alloc_error())?;
                 b.extend_from_slice(tail);
-                b.len()
-            })
-            .unwrap_or(len)
+                Ok(b.len())
+            })?
         }
     };
     ctx.core.ks.dirty += 1;
@@ -905,13 +929,13 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
             check_string_length(ctx, offset as u64, value.len() as u64)?;
             let off = offset as usize;
-            let mut b = BytesMut::zeroed(off + value.len());
+            let mut b = zeroed(off.saturating_add(value.len()))?;
             b[off..].copy_from_slice(value);
             let len = b.len();
             ctx.core.ks.set(
                 db,
                 Bytes::copy_from_slice(key),
-                Value::Raw(b.freeze()),
+                Value::Raw(Bytes::from(b)),
                 NO_EXPIRE,
             );
             len
@@ -924,14 +948,11 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             check_string_length(ctx, offset as u64, value.len() as u64)?;
             let off = offset as usize;
             modify_raw(&mut ctx.core.ks, db, key, |b| {
-                let end = off + value.len();
-                if b.len() < end {
-                    b.resize(end, 0);
-                }
+                let end = off.saturating_add(value.len());
+                grow_zeroed(b, end)?;
                 b[off..end].copy_from_slice(value);
-                b.len()
-            })
-            .unwrap_or(len)
+                Ok(b.len())
+            })?
         }
     };
     ctx.core.ks.dirty += 1;

@@ -7,9 +7,12 @@
 //! its quirks (BITCOUNT's early zero for inverted negative ranges, BITPOS's end-of-range rule when
 //! looking for a clear bit).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::{cstr, kw, modify_raw, must_obey, peek_string, proto_max_bulk_len, str_bytes};
+use super::{
+    cstr, grow_zeroed, kw, modify_raw, must_obey, peek_string, proto_max_bulk_len, str_bytes,
+    zeroed,
+};
 use crate::cmd::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::db::{Value, NO_EXPIRE};
 use crate::resp::Reply;
@@ -93,25 +96,22 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (old, changed) = if exists {
         modify_raw(ks, db, key, |b| {
             let grew = b.len() < byte + 1;
-            if grew {
-                b.resize(byte + 1, 0);
-            }
+            grow_zeroed(b, byte + 1)?;
             let old = (b[byte] >> shift) & 1;
             if grew || old as i64 != on {
                 b[byte] = (b[byte] & !(1 << shift)) | ((on as u8) << shift);
-                (old, true)
+                Ok((old, true))
             } else {
-                (old, false)
+                Ok((old, false))
             }
-        })
-        .unwrap_or((0, false))
+        })?
     } else {
-        let mut b = BytesMut::zeroed(byte + 1);
+        let mut b = zeroed(byte + 1)?;
         b[byte] |= (on as u8) << shift;
         ks.set(
             db,
             Bytes::copy_from_slice(key),
-            Value::Raw(b.freeze()),
+            Value::Raw(Bytes::from(b)),
             NO_EXPIRE,
         );
         (0, true)
@@ -680,23 +680,22 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
     let exists = peek_string(&mut ctx.core.ks, db, key)?.is_some();
     let ks = &mut ctx.core.ks;
     let out = &mut ctx.out;
-    out.array(fields.len());
+    // The reply starts only once the string has room for every write.
     let changes = if exists {
         modify_raw(ks, db, key, |b| {
             let grown = b.len() < need;
-            if grown {
-                b.resize(need, 0);
-            }
-            run_fields(b, &fields, grown, out)
-        })
-        .unwrap_or(0)
+            grow_zeroed(b, need)?;
+            out.array(fields.len());
+            Ok(run_fields(b, &fields, grown, out))
+        })?
     } else {
-        let mut b = BytesMut::zeroed(need);
+        let mut b = zeroed(need)?;
+        out.array(fields.len());
         let changes = run_fields(&mut b, &fields, true, out);
         ks.set(
             db,
             Bytes::copy_from_slice(key),
-            Value::Raw(b.freeze()),
+            Value::Raw(Bytes::from(b)),
             NO_EXPIRE,
         );
         changes

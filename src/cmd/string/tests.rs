@@ -385,6 +385,19 @@ fn proto_max_bulk_len_limits_and_master_exemption() {
     assert_eq!(h.cmd("APPEND big 12345"), ":1048583\r\n");
     assert_eq!(h.cmd("SETBIT big 8388700 1"), ":0\r\n");
     assert_eq!(h.cmd("SETRANGE big 1048600 x"), ":1048601\r\n");
+    // Sizes no memory can hold are refused rather than aborting the server.
+    for line in [
+        "SETRANGE big 9223372036854775000 x",
+        "SETRANGE new 9223372036854775000 x",
+        "SETBIT big 9223372036854775000 1",
+        "SETBIT new 9223372036854775000 1",
+        "BITFIELD big SET u8 9223372036854775000 1",
+        "BITFIELD new SET u8 9223372036854775000 1",
+    ] {
+        assert_eq!(h.cmd(line), too_big, "{line}");
+    }
+    assert_eq!(h.cmd("STRLEN big"), ":1048601\r\n");
+    assert_eq!(h.cmd("EXISTS new"), ":0\r\n");
 }
 
 #[test]
