@@ -91,19 +91,29 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
     let byte = (off >> 3) as usize;
     let shift = 7 - (off & 7) as u32;
-    let exists = peek_string(&mut ctx.core.ks, db, key)?.is_some();
+    // What the write would do, from a look at the current value: a bit already as asked in a raw
+    // string within its length changes nothing, so the entry is left alone (and stays unchanged
+    // for WATCH). Other strings are rewritten even then: Redis makes them raw on any SETBIT.
+    let (exists, noop, old) = match peek_string(&mut ctx.core.ks, db, key)? {
+        None => (false, false, 0),
+        Some(v) => {
+            let mut buf = itoa::Buffer::new();
+            let cur = str_bytes(v, &mut buf).unwrap_or_default();
+            let old = cur.get(byte).map_or(0, |b| (b >> shift) & 1);
+            let noop = matches!(v, Value::Raw(_)) && byte < cur.len() && old as i64 == on;
+            (true, noop, old)
+        }
+    };
     let ks = &mut ctx.core.ks;
-    let (old, changed) = if exists {
+    let changed = if noop {
+        false
+    } else if exists {
         modify_raw(ks, db, key, |b| {
             let grew = b.len() < byte + 1;
             grow_zeroed(b, byte + 1)?;
-            let old = (b[byte] >> shift) & 1;
-            if grew || old as i64 != on {
-                b[byte] = (b[byte] & !(1 << shift)) | ((on as u8) << shift);
-                Ok((old, true))
-            } else {
-                Ok((old, false))
-            }
+            let changed = grew || ((b[byte] >> shift) & 1) as i64 != on;
+            b[byte] = (b[byte] & !(1 << shift)) | ((on as u8) << shift);
+            Ok(changed)
         })?
     } else {
         let mut b = zeroed(byte + 1)?;
@@ -114,7 +124,7 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Value::Raw(Bytes::from(b)),
             NO_EXPIRE,
         );
-        (0, true)
+        true
     };
     if changed {
         ks.dirty += 1;
@@ -445,17 +455,69 @@ fn field_type(arg: &[u8]) -> Result<(bool, u32), CmdError> {
     Ok((signed, bits as u32))
 }
 
-fn get_unsigned(p: &[u8], offset: u64, bits: u32) -> u64 {
+/// Where BITFIELD reads and writes bytes: the string itself, or an [`Overlay`] over it.
+trait ByteStore {
+    /// The byte at `i`; zero past the end.
+    fn byte(&self, i: u64) -> u8;
+    fn set_byte(&mut self, i: u64, v: u8);
+}
+
+impl ByteStore for [u8] {
+    fn byte(&self, i: u64) -> u8 {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn set_byte(&mut self, i: u64, v: u8) {
+        if let Some(b) = usize::try_from(i).ok().and_then(|i| self.get_mut(i)) {
+            *b = v;
+        }
+    }
+}
+
+impl ByteStore for Vec<u8> {
+    fn byte(&self, i: u64) -> u8 {
+        self.as_slice().byte(i)
+    }
+
+    fn set_byte(&mut self, i: u64, v: u8) {
+        self.as_mut_slice().set_byte(i, v)
+    }
+}
+
+/// Writes kept beside a read-only string, so BITFIELD can run first and touch the entry only if
+/// something changed. A subcommand touches at most 9 bytes, so the list stays short.
+struct Overlay<'a> {
+    base: &'a [u8],
+    writes: Vec<(u64, u8)>,
+}
+
+impl ByteStore for Overlay<'_> {
+    fn byte(&self, i: u64) -> u8 {
+        match self.writes.iter().rev().find(|(j, _)| *j == i) {
+            Some(&(_, v)) => v,
+            None => self.base.byte(i),
+        }
+    }
+
+    fn set_byte(&mut self, i: u64, v: u8) {
+        self.writes.push((i, v));
+    }
+}
+
+fn get_unsigned<S: ByteStore + ?Sized>(p: &S, offset: u64, bits: u32) -> u64 {
     let mut v = 0u64;
     for k in 0..bits as u64 {
         let o = offset + k;
-        let byte = p.get((o >> 3) as usize).copied().unwrap_or(0);
-        v = (v << 1) | ((byte >> (7 - (o & 7))) & 1) as u64;
+        v = (v << 1) | ((p.byte(o >> 3) >> (7 - (o & 7))) & 1) as u64;
     }
     v
 }
 
-fn get_signed(p: &[u8], offset: u64, bits: u32) -> i64 {
+fn get_signed<S: ByteStore + ?Sized>(p: &S, offset: u64, bits: u32) -> i64 {
     let v = get_unsigned(p, offset, bits) as i64;
     if bits < 64 && v & (1i64 << (bits - 1)) != 0 {
         v | (-1i64 << bits)
@@ -464,14 +526,13 @@ fn get_signed(p: &[u8], offset: u64, bits: u32) -> i64 {
     }
 }
 
-fn set_unsigned(p: &mut [u8], offset: u64, bits: u32, value: u64) {
+fn set_unsigned<S: ByteStore + ?Sized>(p: &mut S, offset: u64, bits: u32, value: u64) {
     for k in 0..bits as u64 {
         let bit = ((value >> (bits as u64 - 1 - k)) & 1) as u8;
         let o = offset + k;
-        if let Some(b) = p.get_mut((o >> 3) as usize) {
-            let shift = 7 - (o & 7);
-            *b = (*b & !(1 << shift)) | (bit << shift);
-        }
+        let shift = 7 - (o & 7);
+        let b = p.byte(o >> 3);
+        p.set_byte(o >> 3, (b & !(1 << shift)) | (bit << shift));
     }
 }
 
@@ -586,7 +647,7 @@ fn parse_fields(ctx: &Ctx, args: &[Bytes]) -> Result<(Vec<Field>, Option<u64>), 
     Ok((fields, highest))
 }
 
-fn reply_get_field(out: &mut Reply, p: &[u8], f: &Field) {
+fn reply_get_field<S: ByteStore + ?Sized>(out: &mut Reply, p: &S, f: &Field) {
     if f.signed {
         out.int(get_signed(p, f.offset, f.bits));
     } else {
@@ -597,7 +658,12 @@ fn reply_get_field(out: &mut Reply, p: &[u8], f: &Field) {
 /// Runs the subcommands on a string already grown to hold every written bit, writing one reply per
 /// subcommand. `grown` says the string was created or lengthened (every write then counts as a
 /// change). Returns the number of changes.
-fn run_fields(p: &mut [u8], fields: &[Field], grown: bool, out: &mut Reply) -> u64 {
+fn run_fields<S: ByteStore + ?Sized>(
+    p: &mut S,
+    fields: &[Field],
+    grown: bool,
+    out: &mut Reply,
+) -> u64 {
     let mut changes = 0;
     for f in fields {
         if f.op == FieldOp::Get {
@@ -677,11 +743,37 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
         ));
     }
     let need = (highest >> 3) as usize + 1;
-    let exists = peek_string(&mut ctx.core.ks, db, key)?.is_some();
     let ks = &mut ctx.core.ks;
     let out = &mut ctx.out;
-    // The reply starts only once the string has room for every write.
-    let changes = if exists {
+    // Some(base): an existing raw string already long enough. The subcommands then run against an
+    // overlay and the entry is written only if a bit changed (so an unchanged key stays unchanged
+    // for WATCH). Other strings are rewritten in any case: created, grown, or made raw as Redis does.
+    let (exists, base) = match peek_string(ks, db, key)? {
+        None => (false, None),
+        Some(Value::Raw(b)) if b.len() >= need => (true, Some(b.clone())),
+        Some(_) => (true, None),
+    };
+    let changes = if let Some(base) = base {
+        let mut overlay = Overlay {
+            base: &base,
+            writes: Vec::new(),
+        };
+        out.array(fields.len());
+        let changes = run_fields(&mut overlay, &fields, false, out);
+        let writes = std::mem::take(&mut overlay.writes);
+        // Release our reference first, so the entry's buffer is unique and changed in place.
+        drop(base);
+        if changes > 0 {
+            modify_raw(ks, db, key, |b| {
+                for (i, v) in writes {
+                    b.set_byte(i, v);
+                }
+                Ok(())
+            })?;
+        }
+        changes
+    } else if exists {
+        // The reply starts only once the string has room for every write.
         modify_raw(ks, db, key, |b| {
             let grown = b.len() < need;
             grow_zeroed(b, need)?;
@@ -733,12 +825,26 @@ mod tests {
 
     #[test]
     fn fields_read_and_write_across_bytes() {
-        let mut p = [0u8; 3];
+        let mut p = vec![0u8; 3];
         set_unsigned(&mut p, 4, 12, 0xabc);
         assert_eq!(p, [0x0a, 0xbc, 0x00]);
         assert_eq!(get_unsigned(&p, 4, 12), 0xabc);
         assert_eq!(get_signed(&p, 4, 4), -6);
         assert_eq!(get_unsigned(&p, 20, 8), 0); // past the end reads zeros
+    }
+
+    #[test]
+    fn overlay_reads_its_own_writes() {
+        let base = [0xffu8, 0x00];
+        let mut o = Overlay {
+            base: &base,
+            writes: Vec::new(),
+        };
+        set_unsigned(&mut o, 4, 8, 0x5a);
+        assert_eq!(get_unsigned(&o, 0, 16), 0xf5a0);
+        set_unsigned(&mut o, 0, 4, 0);
+        assert_eq!(get_unsigned(&o, 0, 16), 0x05a0);
+        assert_eq!(base, [0xff, 0x00]);
     }
 
     #[test]

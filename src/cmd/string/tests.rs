@@ -420,3 +420,29 @@ fn binary_safe_values_and_big_appends() {
     }
     assert_eq!(h.cmd("STRLEN big"), ":200000\r\n");
 }
+
+#[test]
+fn unchanged_bitmaps_keep_their_version() {
+    let mut h = Harness::new();
+    let version = |h: &Harness| {
+        let core = h.srv.core.lock();
+        core.ks.dbs[0].table.get(b"b".as_slice()).map(|e| e.version)
+    };
+    h.cmd("SETBIT b 20 1");
+    let v0 = version(&h);
+    // No-ops on a raw string leave the entry alone (WATCH sees no change).
+    assert_eq!(h.cmd("SETBIT b 20 1"), ":1\r\n");
+    assert_eq!(h.cmd("SETBIT b 3 0"), ":0\r\n");
+    assert_eq!(
+        h.cmd("BITFIELD b SET u4 0 0 GET u8 0 OVERFLOW FAIL INCRBY u2 0 100"),
+        "*3\r\n:0\r\n:0\r\n$-1\r\n"
+    );
+    assert_eq!(version(&h), v0);
+    // Real changes go through.
+    assert_eq!(
+        h.cmd("BITFIELD b SET u4 0 3 GET u8 0"),
+        "*2\r\n:0\r\n:48\r\n"
+    );
+    assert_ne!(version(&h), v0);
+    assert_eq!(h.cmd("GET b"), "$3\r\n0\x00\x08\r\n");
+}
