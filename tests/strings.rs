@@ -87,6 +87,12 @@ fn set_and_its_options() {
         SET exp2 old
         SET exp2 new EXAT 1 GET
         GET exp2
+        SET exp3 old PXAT 1
+        SET exp3 new KEEPTTL
+        GET exp3
+        SET exp3 old2 PXAT 1
+        SET exp3 new2 KEEPTTL GET
+        GET exp3
         SET k 12345
         GET k
         SET k -0
@@ -1241,7 +1247,7 @@ fn random_stream(seed: u64, n: usize) {
 
 #[test]
 fn randomized_string_commands() {
-    random_stream(0x5eed_0001, 6000);
+    random_stream(0x5eed_0001, 10_000);
 }
 
 /// The same with many more seeds (about a minute): `cargo test --test strings -- --ignored long`.

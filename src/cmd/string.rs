@@ -576,12 +576,10 @@ fn set_generic(
     if opts.get {
         reply_get(ks, &mut ctx.out, db, key)?;
     }
-    // Only NX and XX need to know whether the key exists; a plain SET skips that lookup.
-    let skip = (opts.nx || opts.xx) && {
-        let found = ks.exists(db, key);
-        (opts.nx && found) || (opts.xx && !found)
-    };
-    if skip {
+    // NX and XX need to know whether the key exists, and KEEPTTL must not keep the TTL of a key
+    // that has already expired: those look the key up (expiring it). A plain SET replaces all.
+    let found = (opts.nx || opts.xx || opts.keepttl) && ks.exists(db, key);
+    if (opts.nx && found) || (opts.xx && !found) {
         if !opts.get {
             match replies {
                 SetReplies::OkNull => ctx.out.null(),
