@@ -127,6 +127,7 @@ impl CommandSpec {
 pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
     [
         super::conn::COMMANDS,
+        super::client::COMMANDS,
         super::string::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::client::{Client, ClientHandle, ReplyMode};
+use super::client::{Client, ClientHandle};
 use super::Server;
 use crate::cmd::{self, Ctx};
 use crate::resp::request::ParsedCommand;
@@ -31,7 +31,6 @@ where
     let mut shutdown = srv.shutdown_signal();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
-    let mut scratch = BytesMut::new();
     let mut parser = RequestParser::new();
     let mut parsed = ParsedCommand::default();
     // Argument ranges of the commands in the current batch, and where each command's ranges start.
@@ -148,40 +147,32 @@ where
                     if args.is_empty() {
                         continue;
                     }
-                    let skip = match client.reply_mode {
-                        ReplyMode::Off => true,
-                        ReplyMode::SkipNext => {
-                            client.reply_mode = ReplyMode::Skip;
-                            true
-                        }
-                        ReplyMode::Skip | ReplyMode::On => false,
-                    };
-                    let out_buf = if skip { &mut scratch } else { &mut wbuf };
+                    // CLIENT REPLY OFF/SKIP: decided after the command ran, since CLIENT REPLY ON
+                    // itself must be answered.
+                    let mark = wbuf.len();
                     let proto = client.proto;
                     let mut ctx = Ctx {
                         core: &mut core,
                         client: &mut client,
                         srv: &srv,
-                        out: Reply::new(out_buf, proto),
+                        out: Reply::new(&mut wbuf, proto),
                     };
                     cmd::dispatch(&mut ctx, &args);
-                    if skip {
-                        scratch.clear();
-                        if client.reply_mode == ReplyMode::Skip {
-                            client.reply_mode = ReplyMode::On;
-                        }
+                    if client.replies_suppressed() {
+                        wbuf.truncate(mark);
                     }
-                    if client.close_after_reply || client.start_monitor {
+                    client.after_command();
+                    if client.close_after_reply {
                         break;
                     }
                 }
             }
-            let last_cmd = args
-                .first()
-                .and_then(|a| cmd::lookup(a))
-                .map(|c| c.name)
-                .unwrap_or("NULL");
-            client.publish_meta(last_cmd, rbuf.len());
+            client.publish_meta(
+                rbuf.len(),
+                rbuf.capacity() - rbuf.len(),
+                wbuf.capacity(),
+                wbuf.len(),
+            );
             if let Some(e) = proto_err {
                 let mut out = Reply::new(&mut wbuf, client.proto);
                 out.error(&e.to_string());
@@ -193,7 +184,13 @@ where
                 );
                 client.close_after_reply = true;
             }
-            if (wbuf.len() >= FLUSH_AT || client.close_after_reply || client.start_monitor)
+            if let Some(rx) = client.monitor_rx.take() {
+                monitor_rx = Some(rx);
+            }
+            if !client.monitor {
+                monitor_rx = None;
+            }
+            if (wbuf.len() >= FLUSH_AT || client.close_after_reply)
                 && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err()
             {
                 break 'conn;
@@ -201,17 +198,12 @@ where
             if client.close_after_reply {
                 break 'conn;
             }
-            if client.start_monitor {
-                client.start_monitor = false;
-                monitor_rx = Some(srv.add_monitor(client.id));
-                handle.meta.lock().monitor = true;
-            }
         }
         if !wbuf.is_empty() && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err() {
             break;
         }
     }
-    if monitor_rx.is_some() {
+    if client.monitor {
         srv.remove_monitor(client.id);
     }
     let _ = stream.shutdown().await;

@@ -128,6 +128,7 @@ impl Core {
         let mut kept: Vec<Bytes> = Vec::new();
         let max_args = 32;
         for (i, a) in args.iter().enumerate() {
+            let a: &[u8] = client.arg_for_log(i, a);
             if i == max_args - 1 && args.len() > max_args {
                 kept.push(Bytes::from(format!(
                     "... ({} more arguments)",
@@ -310,19 +311,30 @@ impl Server {
     }
 
     /// Sends one executed command to every MONITOR client, in Redis's line format:
-    /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"`.
+    /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"` (`[0 unix:/path]` for a unix-socket
+    /// client; passwords shown as `"(redacted)"`).
     pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) {
         let us = crate::util::now_us();
-        let mut line = format!(
-            "+{}.{:06} [{} {}]",
-            us / 1_000_000,
-            us % 1_000_000,
-            client.db,
-            client.handle.addr
-        );
-        for a in args {
+        let mut line = if client.handle.is_unix_socket() {
+            format!(
+                "+{}.{:06} [{} unix:{}]",
+                us / 1_000_000,
+                us % 1_000_000,
+                client.db,
+                client.handle.laddr
+            )
+        } else {
+            format!(
+                "+{}.{:06} [{} {}]",
+                us / 1_000_000,
+                us % 1_000_000,
+                client.db,
+                client.handle.addr
+            )
+        };
+        for (i, a) in args.iter().enumerate() {
             line.push(' ');
-            line.push_str(&repr(a));
+            line.push_str(&repr(client.arg_for_log(i, a)));
         }
         line.push_str("\r\n");
         let line = Bytes::from(line);
