@@ -797,11 +797,10 @@ fn redis_crate_client_works() {
 
         // A wrong password is refused.
         let bad = redis::Client::open(format!("redis://:nope@127.0.0.1:{port}/0")).expect("client");
-        let err = bad
-            .get_multiplexed_async_connection()
-            .await
-            .err()
-            .expect("auth must fail");
+        let err = match bad.get_multiplexed_async_connection().await {
+            Ok(_) => panic!("AUTH with a wrong password must fail"),
+            Err(e) => e,
+        };
         assert_eq!(err.kind(), redis::ErrorKind::AuthenticationFailed, "{err}");
     });
 }
