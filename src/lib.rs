@@ -14,6 +14,9 @@
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod persistence;
+pub mod rdb;
+pub mod replication;
 pub mod resp;
 pub mod server;
 pub mod util;

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod debug;
+pub mod dump;
 pub mod keys;
 pub mod server;
 pub mod string;

@@ -131,6 +131,9 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::string::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
+        super::config::COMMANDS,
+        super::debug::COMMANDS,
+        super::dump::COMMANDS,
     ]
     .into_iter()
     .flatten()
