@@ -973,3 +973,77 @@ fn command_table_rows_match_redis() {
         }
     }
 }
+
+/// Sends a command and returns its reply and how long it took.
+fn timed(c: &mut RawClient, args: &[&str]) -> (Vec<u8>, Duration) {
+    let t = std::time::Instant::now();
+    let r = c.cmd(args);
+    (r, t.elapsed())
+}
+
+/// CLIENT PAUSE on one server: returns each reply with whether it was held back (took at least
+/// `HELD`), for comparison with Redis.
+fn pause_scenario(srv: &Server) -> Vec<(String, bool)> {
+    const HELD: Duration = Duration::from_millis(400);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    let mut c = srv.client();
+    let mut out = Vec::new();
+    let mut push = |(r, t): (Vec<u8>, Duration)| {
+        out.push((String::from_utf8_lossy(&r).into_owned(), t >= HELD));
+    };
+
+    // WRITE: reads go on, writes wait for the end of the pause.
+    push(timed(&mut a, &["CLIENT", "PAUSE", "800", "WRITE"]));
+    push(timed(&mut b, &["GET", "x"]));
+    push(timed(&mut b, &["PING"]));
+    push(timed(&mut b, &["NOSUCH"]));
+    push(timed(&mut b, &["SET", "x", "1"]));
+
+    // UNPAUSE from another client releases a held write at once.
+    push(timed(&mut a, &["CLIENT", "PAUSE", "60000", "WRITE"]));
+    b.send_raw(&RawClient::encode(&[b"SET", b"x", b"2"]));
+    push(timed(&mut c, &["CLIENT", "UNPAUSE"]));
+    let t = std::time::Instant::now();
+    let r = b.read_reply();
+    assert!(t.elapsed() < Duration::from_secs(30));
+    push((r, Duration::ZERO));
+
+    // A pipeline: the replies before the held command are sent while it waits.
+    push(timed(&mut a, &["CLIENT", "PAUSE", "800", "WRITE"]));
+    let mut req = RawClient::encode(&[b"PING", b"first"]);
+    req.extend(RawClient::encode(&[b"SET", b"y", b"2"]));
+    req.extend(RawClient::encode(&[b"GET", b"y"]));
+    let t = std::time::Instant::now();
+    b.send_raw(&req);
+    let first = b.read_reply();
+    push((first, t.elapsed()));
+    let set = b.read_reply();
+    push((set, t.elapsed()));
+    push((b.read_reply(), Duration::ZERO));
+
+    // ALL: everything waits, even UNPAUSE from another client; the stricter kind and the later
+    // end win over an earlier pause.
+    push(timed(&mut a, &["CLIENT", "PAUSE", "800", "WRITE"]));
+    push(timed(&mut a, &["CLIENT", "PAUSE", "10", "ALL"]));
+    push(timed(&mut c, &["CLIENT", "UNPAUSE"]));
+    push(timed(&mut b, &["PING"]));
+    // A timeout of 0, or one so large it wraps, pauses nothing.
+    push(timed(&mut a, &["CLIENT", "PAUSE", "0", "ALL"]));
+    push(timed(&mut b, &["PING"]));
+    push(timed(
+        &mut a,
+        &["CLIENT", "PAUSE", "9223372036854775807", "ALL"],
+    ));
+    push(timed(&mut b, &["PING"]));
+    out
+}
+
+#[test]
+fn client_pause_holds_commands_like_redis() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let ferredis = Server::start(Kind::Ferredis, &[]);
+    let want = pause_scenario(&redis);
+    let got = pause_scenario(&ferredis);
+    assert_eq!(want, got);
+}

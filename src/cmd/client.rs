@@ -12,7 +12,7 @@ use super::{arg_i64, lookup, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::resp::Proto;
 use crate::server::client::{
     info_line, kill_client, registered, valid_client_name, Client, ClientKind, ClientType,
-    ReplyMode,
+    PauseKind, ReplyMode,
 };
 use crate::server::Server;
 use crate::util::eq_ic;
@@ -652,14 +652,17 @@ fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLIENT PAUSE timeout [WRITE|ALL]: the arguments are checked as Redis does; pausing itself is not
-/// supported yet and says so.
-fn client_pause(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+/// CLIENT PAUSE timeout [WRITE|ALL]: holds back every command (ALL, the default) or those that may
+/// change the keyspace (WRITE) of all clients but replicas, for `timeout` milliseconds.
+fn client_pause(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if args.len() > 4 {
         return Err(subcommand_syntax_error(args));
     }
+    let mut kind = PauseKind::All;
     if let Some(mode) = args.get(3) {
-        if !eq_ic(mode, "write") && !eq_ic(mode, "all") {
+        if eq_ic(mode, "write") {
+            kind = PauseKind::Write;
+        } else if !eq_ic(mode, "all") {
             return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL"));
         }
     }
@@ -669,16 +672,38 @@ fn client_pause(_ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if t < 0 {
         return Err(CmdError::msg("ERR timeout is negative"));
     }
-    Err(CmdError::msg(
-        "ERR CLIENT PAUSE is not supported by ferredis yet",
-    ))
-}
-
-/// CLIENT UNPAUSE: clients are never paused (CLIENT PAUSE is refused), so there is nothing to
-/// resume.
-fn client_unpause(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    // A huge timeout wraps around into the past and pauses nothing, as in Redis.
+    let end = if t > 0 {
+        t.wrapping_add(crate::util::now_ms())
+    } else {
+        0
+    };
+    ctx.srv.pause.pause(end, kind);
     ctx.out.ok();
     Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    ctx.srv.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Whether CLIENT PAUSE holds this command back now (called by the connection under the core lock,
+/// before dispatch). Commands dispatch would refuse anyway (unknown, wrong arity, not
+/// authenticated) are not held: their error is sent at once, as in Redis.
+pub fn pause_blocks(srv: &Server, client: &Client, args: &[Bytes]) -> bool {
+    let kind = srv.pause.current();
+    if kind == PauseKind::Off || client.monitor || client.kind == ClientKind::Replica {
+        return false;
+    }
+    let Ok(spec) = super::resolve(args) else {
+        return false;
+    };
+    if !client.authenticated && spec.flags & NO_AUTH == 0 && auth_required(srv) {
+        return false;
+    }
+    kind == PauseKind::All || spec.flags & (WRITE | MAY_REPLICATE) != 0
 }
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]: the

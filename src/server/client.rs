@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -346,6 +346,81 @@ impl Client {
         m.qbuf_free = qbuf_free;
         m.rbs = rbs;
         m.rbp = m.rbp.max(reply_bytes);
+    }
+}
+
+/// What CLIENT PAUSE holds back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PauseKind {
+    /// Nothing paused.
+    Off = 0,
+    /// Commands that may change the keyspace or replicate (WRITE, MAY_REPLICATE).
+    Write = 1,
+    /// Every command of every client except replicas (and MONITOR clients).
+    All = 2,
+}
+
+/// The CLIENT PAUSE state shared by all connections.
+///
+/// Changed only by commands (under the core lock), read by connections under the same lock
+/// before each command, so a command never slips past a pause that started before it. A
+/// connection whose command is held back waits in [`PauseState::wait`] without the lock.
+#[derive(Default)]
+pub struct PauseState {
+    kind: AtomicU8,
+    /// Unix ms at which the pause ends by itself.
+    end_ms: AtomicI64,
+    /// Woken by UNPAUSE (and by a PAUSE that changes the state), so waiters re-check.
+    changed: Notify,
+}
+
+impl PauseState {
+    /// The pause in force now (an expired pause reads as Off).
+    pub fn current(&self) -> PauseKind {
+        let k = self.kind.load(Ordering::Acquire);
+        if k == 0 || self.end_ms.load(Ordering::Acquire) < crate::util::now_ms() {
+            PauseKind::Off
+        } else if k == PauseKind::Write as u8 {
+            PauseKind::Write
+        } else {
+            PauseKind::All
+        }
+    }
+
+    /// CLIENT PAUSE: while a pause is in force, the stricter kind and the later end win.
+    pub fn pause(&self, end_ms: i64, kind: PauseKind) {
+        let (kind, end_ms) = match self.current() {
+            PauseKind::Off => (kind, end_ms),
+            cur => (
+                cur.max(kind),
+                end_ms.max(self.end_ms.load(Ordering::Acquire)),
+            ),
+        };
+        self.end_ms.store(end_ms, Ordering::Release);
+        self.kind.store(kind as u8, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// CLIENT UNPAUSE.
+    pub fn unpause(&self) {
+        self.kind.store(PauseKind::Off as u8, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until the pause ends or changes (the caller re-checks its command).
+    pub async fn wait(&self) {
+        let notified = self.changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.current() == PauseKind::Off {
+            return;
+        }
+        let left = self.end_ms.load(Ordering::Acquire) - crate::util::now_ms();
+        let left = std::time::Duration::from_millis(left.max(0) as u64);
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(left) => {}
+        }
     }
 }
 

@@ -129,42 +129,63 @@ where
                 break;
             }
             let chunk = rbuf.split_to(pos).freeze();
-            {
-                let mut core = srv.core.lock();
-                let mut owned_iter = owned_cmds.iter().peekable();
-                for (i, &(start, len)) in cmd_starts.iter().enumerate() {
-                    args.clear();
-                    if owned_iter.peek().map(|(j, _)| *j) == Some(i) {
-                        let (_, o) = owned_iter.next().expect("peeked");
-                        args.extend(o.iter().map(|a| Bytes::copy_from_slice(a)));
-                    } else {
-                        args.extend(
-                            ranges[start..start + len]
-                                .iter()
-                                .map(|r| chunk.slice(r.clone())),
-                        );
+            // The batch runs in one lock hold, unless CLIENT PAUSE holds a command back: then the
+            // replies so far are sent, and the batch resumes at that command once the pause ends.
+            let mut next = 0;
+            while next < cmd_starts.len() {
+                let mut paused = false;
+                {
+                    let mut core = srv.core.lock();
+                    for (i, &(start, len)) in cmd_starts.iter().enumerate().skip(next) {
+                        next = i + 1;
+                        args.clear();
+                        if let Some((_, o)) = owned_cmds.iter().find(|(j, _)| *j == i) {
+                            args.extend(o.iter().map(|a| Bytes::copy_from_slice(a)));
+                        } else {
+                            args.extend(
+                                ranges[start..start + len]
+                                    .iter()
+                                    .map(|r| chunk.slice(r.clone())),
+                            );
+                        }
+                        if args.is_empty() {
+                            continue;
+                        }
+                        if cmd::client::pause_blocks(&srv, &client, &args) {
+                            next = i;
+                            paused = true;
+                            break;
+                        }
+                        // CLIENT REPLY OFF/SKIP: decided after the command ran, since CLIENT REPLY
+                        // ON itself must be answered.
+                        let mark = wbuf.len();
+                        let proto = client.proto;
+                        let mut ctx = Ctx {
+                            core: &mut core,
+                            client: &mut client,
+                            srv: &srv,
+                            out: Reply::new(&mut wbuf, proto),
+                        };
+                        cmd::dispatch(&mut ctx, &args);
+                        if client.replies_suppressed() {
+                            wbuf.truncate(mark);
+                        }
+                        client.after_command();
+                        if client.close_after_reply {
+                            break;
+                        }
                     }
-                    if args.is_empty() {
-                        continue;
-                    }
-                    // CLIENT REPLY OFF/SKIP: decided after the command ran, since CLIENT REPLY ON
-                    // itself must be answered.
-                    let mark = wbuf.len();
-                    let proto = client.proto;
-                    let mut ctx = Ctx {
-                        core: &mut core,
-                        client: &mut client,
-                        srv: &srv,
-                        out: Reply::new(&mut wbuf, proto),
-                    };
-                    cmd::dispatch(&mut ctx, &args);
-                    if client.replies_suppressed() {
-                        wbuf.truncate(mark);
-                    }
-                    client.after_command();
-                    if client.close_after_reply {
-                        break;
-                    }
+                }
+                if !paused {
+                    break;
+                }
+                if !wbuf.is_empty() && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err() {
+                    break 'conn;
+                }
+                tokio::select! {
+                    _ = srv.pause.wait() => {}
+                    _ = handle.kill_notify.notified() => break 'conn,
+                    _ = shutdown.changed() => break 'conn,
                 }
             }
             client.publish_meta(

@@ -211,6 +211,8 @@ pub struct Server {
     pub lastsave: AtomicU64,
     /// Ports actually bound (port 0 in tests binds an ephemeral one).
     pub bound_port: AtomicU64,
+    /// CLIENT PAUSE: connections hold paused commands back until it ends.
+    pub pause: client::PauseState,
     monitors: Mutex<Vec<(u64, mpsc::UnboundedSender<Bytes>)>>,
     monitor_count: AtomicUsize,
     shutdown_tx: watch::Sender<bool>,
@@ -265,6 +267,7 @@ impl Server {
             config_file,
             lastsave: AtomicU64::new((crate::util::now_ms() / 1000) as u64),
             bound_port: AtomicU64::new(0),
+            pause: client::PauseState::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
@@ -416,7 +419,8 @@ pub async fn cron(srv: Arc<Server>) {
             _ = shutdown.changed() => return,
         }
         let active_expire = srv.config.read().active_expire_enabled;
-        if active_expire {
+        // No key expires while clients are paused (their writes are held back).
+        if active_expire && srv.pause.current() == client::PauseKind::Off {
             // Redis gives the slow cycle 25% of the period.
             let budget = period.as_micros() as u64 / 4;
             srv.core.lock().ks.active_expire_cycle(budget);
@@ -427,9 +431,13 @@ pub async fn cron(srv: Arc<Server>) {
             if timeout > 0 {
                 let now = crate::util::now_ms();
                 for h in srv.clients.lock().values() {
-                    let kind = h.meta.lock().kind;
+                    // Replicas, masters, MONITOR and subscribed clients never time out.
+                    let normal = {
+                        let m = h.meta.lock();
+                        m.client_type() == client::ClientType::Normal && !m.monitor
+                    };
                     let idle = now - h.last_interaction_ms.load(Ordering::Relaxed);
-                    if kind == client::ClientKind::Normal && idle > timeout as i64 * 1000 {
+                    if normal && idle > timeout as i64 * 1000 {
                         tracing::debug!("Closing idle client");
                         h.kill();
                     }
