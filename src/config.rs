@@ -118,6 +118,9 @@ impl Config {
             }
             "databases" => self.databases = parse_num(&v)?,
             "hz" => self.hz = parse_num(&v)?,
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than = parse_num(&v)?,
+            "slowlog-max-len" => self.slowlog_max_len = parse_num(&v)?,
+            "latency-monitor-threshold" => self.latency_monitor_threshold = parse_num(&v)?,
             "loglevel" => self.loglevel = v,
             "logfile" => self.logfile = v,
             "daemonize" => self.daemonize = parse_bool(&v)?,

@@ -46,6 +46,8 @@ pub struct CoreStats {
     pub cmdstats: HashMap<&'static str, CmdStat>,
     /// Errors of commands that were never resolved (unknown command, arity), counted as rejected.
     pub unknown_rejected: u64,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency_hist: HashMap<&'static str, crate::info::LatencyHist>,
 }
 
 impl CoreStats {
@@ -106,6 +108,11 @@ impl Core {
         if failed {
             st.failed_calls += 1;
         }
+        self.stats
+            .latency_hist
+            .entry(spec.name)
+            .or_default()
+            .record_us(elapsed_us);
         if self.slowlog_threshold_us >= 0
             && elapsed_us as i64 >= self.slowlog_threshold_us
             && spec.flags & crate::cmd::flags::SKIP_SLOWLOG == 0
@@ -215,6 +222,8 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     /// SHUTDOWN flags requested by the command (NOSAVE/SAVE/...); read by the shutdown sequence.
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
+    /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
+    pub inst_metrics: crate::info::InstMetrics,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -268,6 +277,7 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
             shutdown_request: Mutex::new(None),
+            inst_metrics: crate::info::InstMetrics::default(),
         })
     }
 
