@@ -773,10 +773,13 @@ fn getkeys(ctx: &mut Ctx, args: &[Bytes], with_flags: bool) -> CmdResult {
             })
             .collect()),
     };
-    let found = match found {
+    let mut found = match found {
         Ok(f) if !f.is_empty() || spec.flags & NO_MANDATORY_KEYS != 0 => f,
         _ => return Err(CmdError::msg("ERR Invalid arguments specified for command")),
     };
+    if let Some(flags) = variable_key_flags(spec.name, line) {
+        found.iter_mut().for_each(|k| k.flags = flags.to_vec());
+    }
     ctx.out.array(found.len());
     for k in found {
         if with_flags {
@@ -789,6 +792,31 @@ fn getkeys(ctx: &mut Ctx, args: &[Bytes], with_flags: bool) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// The key flags of the commands whose key spec says `variable_flags`: they depend on the options.
+fn variable_key_flags(name: &str, line: &[Bytes]) -> Option<&'static [&'static str]> {
+    const RW: &[&str] = &["RW", "access", "update"];
+    match name {
+        // SET ... GET reads the old value; otherwise it only overwrites.
+        "set" => Some(if line.iter().skip(3).any(|a| eq_ic(a, "get")) {
+            RW
+        } else {
+            &["OW", "update"]
+        }),
+        "bitfield" => Some(
+            if line
+                .iter()
+                .skip(2)
+                .any(|a| eq_ic(a, "set") || eq_ic(a, "incrby"))
+            {
+                RW
+            } else {
+                &["RO", "access"]
+            },
+        ),
+        _ => None,
+    }
 }
 
 fn command_getkeys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -1264,7 +1292,7 @@ fn memory_stats(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let ratio = |x: u64, y: u64| if y == 0 { 0.0 } else { f(x as f64 / y as f64) };
     let diff = |x: u64, y: u64| x as i64 - y as i64;
     let out = &mut ctx.out;
-    out.map(25 + m.db_overheads.len());
+    out.map(27 + m.db_overheads.len());
     let ints: [(&str, i64); 10] = [
         ("peak.allocated", m.peak as i64),
         ("total.allocated", m.used as i64),
