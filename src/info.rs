@@ -150,16 +150,23 @@ impl LatencyHist {
         0
     }
 
-    /// Cumulative counts per power-of-two bucket, for LATENCY HISTOGRAM: (upper bound ns, count).
+    /// LATENCY HISTOGRAM's buckets: reporting levels at 1024 ns doubling, each printed as the highest
+    /// value equivalent to the level in microseconds, with the cumulative count of samples up to
+    /// it; levels no sample reached are left out.
     pub fn cumulative_pow2(&self) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut seen = 0;
+        let mut level: u64 = 1024;
         for (&low, &n) in &self.buckets {
+            while low > level {
+                level *= 2;
+            }
             seen += n;
-            let bound = (low + 1).next_power_of_two().max(1024);
+            let (l, width) = Self::bucket(level);
+            let key = (l + width - 1) / 1000;
             match out.last_mut() {
-                Some(last) if last.0 == bound => last.1 = seen,
-                _ => out.push((bound, seen)),
+                Some(last) if last.0 == key => last.1 = seen,
+                _ => out.push((key, seen)),
             }
         }
         out
@@ -854,6 +861,7 @@ mod tests {
         h.record_us(13);
         // 13000 ns falls in the 64 ns wide bucket [12992, 13055].
         assert_eq!(h.percentile_ns(50.0), 13055);
+        assert_eq!(h.cumulative_pow2(), vec![(16, 1)]);
         let mut h = LatencyHist::default();
         h.record_us(0);
         assert_eq!(h.percentile_ns(99.0), 1);

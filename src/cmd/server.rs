@@ -1178,7 +1178,7 @@ fn value_size(v: &Value, samples: usize) -> usize {
             size
         }
         Value::Hash(h) => {
-            let small = h.len() <= 128 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64);
+            let small = h.len() <= 512 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64);
             if small {
                 ROBJ + alloc_size(lp_size(
                     h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]),
@@ -1359,25 +1359,49 @@ fn memory_stats(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 
 fn memory_doctor(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let m = crate::info::mem_figures(ctx.srv, ctx.core);
+    let a = m.alloc;
+    let ratio = |x: u64, y: u64| if y == 0 { 0.0 } else { x as f64 / y as f64 };
+    const MB10: i64 = 10 << 20;
+    let clients = ctx.srv.clients.lock().len().max(1) as u64;
     let text = if m.used < 5 * 1024 * 1024 {
         "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".to_string()
     } else {
-        let mut issues = Vec::new();
-        if m.peak as f64 / m.used as f64 > 1.5 {
-            issues.push(" * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n");
-        }
-        if m.rss as f64 / m.used as f64 > 1.4 {
-            issues.push(" * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"jemalloc\".\n\n");
-        }
+        // Redis's checks, in its order: peak, total RSS, allocator fragmentation, allocator RSS,
+        // process RSS, client buffers.
+        let checks: [(bool, &str); 6] = [
+            (
+                ratio(m.peak, m.used) > 1.5,
+                " * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.\n\n",
+            ),
+            (
+                ratio(m.rss, m.used) > 1.4 && m.rss as i64 - m.used as i64 > MB10,
+                " * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"jemalloc-5.3.0\".\n\n",
+            ),
+            (
+                ratio(a.active, a.allocated) > 1.1 && a.active as i64 - a.allocated as i64 > MB10,
+                " * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You can try enabling 'activedefrag' config option.\n\n",
+            ),
+            (
+                ratio(a.resident, a.active) > 1.1 && a.resident as i64 - a.active as i64 > MB10,
+                " * High allocator RSS overhead: This instance has an RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger than the sum what the allocator actually holds). This problem is usually due to a large peak memory (check if there is a peak memory entry above in the report), you can try the MEMORY PURGE command to reclaim it.\n\n",
+            ),
+            (
+                ratio(m.rss, a.resident) > 1.1 && m.rss as i64 - a.resident as i64 > MB10,
+                " * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.\n\n",
+            ),
+            (
+                m.clients_normal / clients > 200 * 1024,
+                " * Big client buffers: The clients output buffers in this instance are greater than 200K per client (on average). This may result from different causes, like Pub/Sub clients subscribed to channels bot not receiving data fast enough, so that data piles on the Redis instance output buffer, or clients sending commands with large replies or very large sequences of commands in the same pipeline. Please use the CLIENT LIST command in order to investigate the issue if it causes problems in your instance, or to understand better why certain clients are using a big amount of memory.\n\n",
+            ),
+        ];
+        let issues: Vec<&str> = checks.iter().filter(|c| c.0).map(|c| c.1).collect();
         if issues.is_empty() {
             "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n".to_string()
         } else {
             let mut s = String::from(
                 "Sam, I detected a few issues in this Redis instance memory implants:\n\n",
             );
-            for i in issues {
-                s.push_str(i);
-            }
+            issues.iter().for_each(|i| s.push_str(i));
             s.push_str("I'm here to keep you safe, Sam. I want to help you.\n");
             s
         }
@@ -1445,6 +1469,93 @@ mod tests {
     fn every_row_has_metadata_or_row_keys() {
         for c in super::super::all() {
             assert!(!c.summary.is_empty(), "{} has no summary", c.name);
+        }
+    }
+}
+#[cfg(test)]
+mod collection_sizes {
+    use super::*;
+    use crate::db::value::{ScoreKey, ZSet};
+    use std::sync::Arc;
+
+    fn b(s: impl Into<String>) -> Bytes {
+        Bytes::from(s.into())
+    }
+
+    fn zset(items: impl Iterator<Item = (f64, String)>) -> Value {
+        let mut z = ZSet::default();
+        for (s, m) in items {
+            z.scores.insert(b(m.clone()), s);
+            z.order.insert((ScoreKey(s), b(m)));
+        }
+        Value::ZSet(Arc::new(z))
+    }
+
+    /// MEMORY USAGE of two-byte keys holding these values, as Redis 7.0.15 reports them.
+    #[test]
+    fn estimates_are_close_to_redis() {
+        let cases: Vec<(&str, Value, usize)> = vec![
+            (
+                "RPUSH l1 a b c",
+                Value::List(Arc::new(["a", "b", "c"].into_iter().map(b).collect())),
+                144,
+            ),
+            (
+                "RPUSH l2 0xxxxxxxxxx .. 999xxxxxxxxxx",
+                Value::List(Arc::new(
+                    (0..1000).map(|i| b(format!("{i}xxxxxxxxxx"))).collect(),
+                )),
+                15528,
+            ),
+            (
+                "HSET h1 f1 v1 f2 v2",
+                Value::Hash(Arc::new(
+                    [("f1", "v1"), ("f2", "v2")]
+                        .into_iter()
+                        .map(|(f, v)| (b(f), b(v)))
+                        .collect(),
+                )),
+                80,
+            ),
+            (
+                "HSET h2 field0 value0 .. (200)",
+                Value::Hash(Arc::new(
+                    (0..200)
+                        .map(|i| (b(format!("field{i}")), b(format!("value{i}"))))
+                        .collect(),
+                )),
+                4144,
+            ),
+            (
+                "SADD s1 1 2 3",
+                Value::Set(Arc::new(["1", "2", "3"].into_iter().map(b).collect())),
+                64,
+            ),
+            (
+                "SADD s2 a b c",
+                Value::Set(Arc::new(["a", "b", "c"].into_iter().map(b).collect())),
+                232,
+            ),
+            (
+                "SADD s3 m0 .. m999",
+                Value::Set(Arc::new((0..1000).map(|i| b(format!("m{i}"))).collect())),
+                40296,
+            ),
+            (
+                "ZADD z1 1 a 2.5 b",
+                zset([(1.0, "a".to_string()), (2.5, "b".to_string())].into_iter()),
+                80,
+            ),
+            (
+                "ZADD z2 (300 members, scores i*1.5) SAMPLES 0",
+                zset((0..300).map(|i| (i as f64 * 1.5, format!("member{i}")))),
+                34904,
+            ),
+        ];
+        for (what, v, redis) in cases {
+            let ours = value_size(&v, 0) + sds_size(2, true) + DICT_ENTRY;
+            let err = (ours as f64 - redis as f64).abs() / redis as f64;
+            assert!(err < 0.15, "{what}: ours {ours}, redis {redis}");
         }
     }
 }
