@@ -938,7 +938,7 @@ fn latency_latest(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
         .iter()
         .filter_map(|(name, q)| {
             let last = q.back()?;
-            let max = q.iter().map(|s| s.1).max().unwrap_or(0);
+            let max = ctx.core.latency_max.get(name).copied().unwrap_or(last.1);
             Some((name.clone(), last.0, last.1, max))
         })
         .collect();
@@ -973,15 +973,15 @@ fn latency_reset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let n = if args.len() == 2 {
         let n = ctx.core.latency.len();
         ctx.core.latency.clear();
+        ctx.core.latency_max.clear();
         n
     } else {
         args[2..]
             .iter()
             .filter(|a| {
-                ctx.core
-                    .latency
-                    .remove(String::from_utf8_lossy(a).as_ref())
-                    .is_some()
+                let name = String::from_utf8_lossy(a);
+                ctx.core.latency_max.remove(name.as_ref());
+                ctx.core.latency.remove(name.as_ref()).is_some()
             })
             .count()
     };
@@ -991,26 +991,247 @@ fn latency_reset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn latency_graph(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let name = String::from_utf8_lossy(&args[2]).into_owned();
-    if ctx.core.latency.get(&name).is_none_or(|q| q.is_empty()) {
+    let Some(q) = ctx.core.latency.get(&name).filter(|q| !q.is_empty()) else {
         return Err(CmdError::msg(format!(
             "ERR No samples available for event '{name}'"
         )));
+    };
+    let now = crate::util::now_ms() / 1000;
+    let samples: Vec<(f64, String)> = q
+        .iter()
+        .map(|&(t, ms)| {
+            let ago = now - t;
+            let label = match ago {
+                a if a < 60 => format!("{a}s"),
+                a if a < 3600 => format!("{}m", a / 60),
+                a if a < 86400 => format!("{}h", a / 3600),
+                a => format!("{}d", a / 86400),
+            };
+            (ms as f64, label)
+        })
+        .collect();
+    let high = q.iter().map(|s| s.1).max().unwrap_or(0);
+    let low = q.iter().map(|s| s.1).min().unwrap_or(0);
+    let all_time = ctx.core.latency_max.get(&name).copied().unwrap_or(high);
+    let mut graph =
+        format!("{name} - high {high} ms, low {low} ms (all time high {all_time} ms)\n");
+    graph.push_str(&"-".repeat(80));
+    graph.push('\n');
+    sparkline(&mut graph, &samples, 80, 4);
+    ctx.out.verbatim(graph.as_bytes());
+    Ok(())
+}
+
+/// Renders samples as Redis's filled ASCII sparkline: `rows` rows of `_o#|` bars scaled between
+/// the lowest and highest value, then each sample's label written vertically below its column,
+/// in chunks of `columns` samples.
+fn sparkline(out: &mut String, samples: &[(f64, String)], columns: usize, rows: usize) {
+    const FILL: &[u8] = b"_o#";
+    let min = samples.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+    let max = samples
+        .iter()
+        .map(|s| s.0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let range = if max - min == 0.0 { 1.0 } else { max - min };
+    let steps = (FILL.len() * rows) as i64;
+    let has_labels = samples.iter().any(|s| !s.1.is_empty());
+    for (chunk_no, chunk) in samples.chunks(columns).enumerate() {
+        if chunk_no > 0 {
+            out.push('\n');
+        }
+        let mut row = 0;
+        loop {
+            let mut line = vec![b' '; chunk.len()];
+            let mut more = false;
+            for (j, (v, label)) in chunk.iter().enumerate() {
+                let step = ((((v - min) * steps as f64) as i64) as f64 / range) as i64;
+                let step = step.clamp(0, steps - 1);
+                if row < rows {
+                    more = true;
+                    let idx = step - ((rows - row - 1) * FILL.len()) as i64;
+                    if (0..FILL.len() as i64).contains(&idx) {
+                        line[j] = FILL[idx as usize];
+                    } else if idx >= FILL.len() as i64 {
+                        line[j] = b'|';
+                    }
+                } else {
+                    // One blank row between the bars and the labels.
+                    if has_labels && row - rows < 1 {
+                        more = true;
+                        break;
+                    }
+                    if let Some(&c) = (row - rows)
+                        .checked_sub(1)
+                        .and_then(|i| label.as_bytes().get(i))
+                    {
+                        more = true;
+                        line[j] = c;
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+            row += 1;
+            out.push_str(&String::from_utf8_lossy(&line));
+            out.push('\n');
+        }
     }
-    Err(CmdError::msg(
-        "ERR LATENCY GRAPH is not supported by this server; use LATENCY HISTORY",
-    ))
+}
+
+/// Anonymous huge pages of this process (transparent huge pages cause latency spikes).
+fn anon_huge_pages_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("AnonHugePages:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The advices of LATENCY DOCTOR, in the order Redis prints them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Advice {
+    SlowlogEnabled,
+    SlowlogTuning,
+    SlowlogInspect,
+    Scheduler,
+    LocalDisk,
+    Ssd,
+    DataWriteback,
+    DiskContention,
+    NoAppendfsync,
+    WriteLoadInfo,
+    Hz,
+    LargeObjects,
+    MassEviction,
+    DisableThp,
+}
+
+fn latency_report(ctx: &Ctx) -> String {
+    let core = &*ctx.core;
+    if core.latency.is_empty() && core.latency_threshold_ms == 0 {
+        return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".to_string();
+    }
+    let now = crate::util::now_ms() / 1000;
+    let threshold = core.latency_threshold_ms;
+    let mut report = String::new();
+    let mut advices: Vec<Advice> = Vec::new();
+    let mut count = 0usize;
+    let mut events = 0;
+    for (event, q) in &core.latency {
+        events += 1;
+        if events == 1 {
+            report.push_str("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n");
+        }
+        let n = q.len() as u64;
+        let (avg, mad, period) = match q.iter().map(|s| s.1).sum::<u64>().checked_div(n) {
+            None => (0, 0, 0),
+            Some(avg) => {
+                let dev: u64 = q
+                    .iter()
+                    .map(|s| (avg as i64 - s.1 as i64).unsigned_abs())
+                    .sum();
+                let oldest = q.iter().map(|s| s.0).min().unwrap_or(now);
+                (avg, dev / n, (now - oldest).max(1))
+            }
+        };
+        let worst = core.latency_max.get(event).copied().unwrap_or(0);
+        report.push_str(&format!(
+            "{events}. {event}: {n} latency spikes (average {avg}ms, mean deviation {mad}ms, period {:.2} sec). Worst all time event {worst}ms.",
+            period as f64 / n.max(1) as f64
+        ));
+        let mut add = |a: &[Advice], n: usize| {
+            advices.extend_from_slice(a);
+            count += n;
+        };
+        match event.to_ascii_lowercase().as_str() {
+            "command" => {
+                let slower = core.slowlog_threshold_us;
+                if slower < 0 {
+                    add(&[Advice::SlowlogEnabled], 1);
+                } else if (slower / 1000) as u64 > threshold {
+                    add(&[Advice::SlowlogTuning], 1);
+                }
+                add(&[Advice::SlowlogInspect, Advice::LargeObjects], 2);
+            }
+            "fast-command" => add(&[Advice::Scheduler], 1),
+            "aof-write-pending-fsync" => add(
+                &[
+                    Advice::LocalDisk,
+                    Advice::DiskContention,
+                    Advice::Ssd,
+                    Advice::DataWriteback,
+                ],
+                4,
+            ),
+            "aof-write-active-child" => add(
+                &[Advice::NoAppendfsync, Advice::DataWriteback, Advice::Ssd],
+                3,
+            ),
+            "aof-write-alone" => add(&[Advice::LocalDisk, Advice::DataWriteback, Advice::Ssd], 3),
+            "aof-fstat" | "rdb-unlink-temp-file" => {
+                add(&[Advice::DiskContention, Advice::LocalDisk], 2)
+            }
+            "aof-rewrite-diff-write" | "aof-rename" => add(
+                &[
+                    Advice::WriteLoadInfo,
+                    Advice::DataWriteback,
+                    Advice::Ssd,
+                    Advice::LocalDisk,
+                ],
+                4,
+            ),
+            "expire-cycle" => add(&[Advice::Hz, Advice::LargeObjects], 2),
+            "eviction-del" => add(&[Advice::LargeObjects], 1),
+            "eviction-cycle" => add(&[Advice::MassEviction], 1),
+            _ => {}
+        }
+        report.push('\n');
+    }
+    if anon_huge_pages_kb() > 0 {
+        advices.push(Advice::DisableThp);
+        count += 1;
+    }
+    if events == 0 && count == 0 {
+        report.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n");
+        return report;
+    }
+    if count == 0 {
+        report.push_str("\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the Redis community to get some help, providing this report in your help request.\n");
+        return report;
+    }
+    advices.sort();
+    advices.dedup();
+    report.push_str("\nI have a few advices for you:\n\n");
+    let hz = ctx.srv.config.read().hz;
+    for a in advices {
+        let text = match a {
+            Advice::SlowlogEnabled => format!("- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis feature using the command 'CONFIG SET slowlog-log-slower-than {}'. If the Slow log is disabled Redis is not able to log slow commands execution for you.\n", threshold * 1000),
+            Advice::SlowlogTuning => format!("- Your current Slow Log configuration only logs events that are slower than your configured latency monitor threshold. Please use 'CONFIG SET slowlog-log-slower-than {}'.\n", threshold * 1000),
+            Advice::SlowlogInspect => "- Check your Slow Log to understand what are the commands you are running which are too slow to execute. Please check https://redis.io/commands/slowlog for more information.\n".into(),
+            Advice::Scheduler => "- The system is slow to execute Redis code paths not containing system calls. This usually means the system does not provide Redis CPU time to run for long periods. You should try to:\n  1) Lower the system load.\n  2) Use a computer / VM just for Redis if you are running other software in the same system.\n  3) Check if you have a \"noisy neighbour\" problem.\n  4) Check with 'redis-cli --intrinsic-latency 100' what is the intrinsic latency in your system.\n  5) Check if the problem is allocator-related by recompiling Redis with MALLOC=libc, if you are using Jemalloc. However this may create fragmentation problems.\n".into(),
+            Advice::LocalDisk => "- It is strongly advised to use local disks for persistence, especially if you are using AOF. Remote disks provided by platform-as-a-service providers are known to be slow.\n".into(),
+            Advice::Ssd => "- SSD disks are able to reduce fsync latency, and total time needed for snapshotting and AOF log rewriting (resulting in smaller memory usage). With extremely high write load SSD disks can be a good option. However Redis should perform reasonably with high load using normal disks. Use this advice as a last resort.\n".into(),
+            Advice::DataWriteback => "- Mounting ext3/4 filesystems with data=writeback can provide a performance boost compared to data=ordered, however this mode of operation provides less guarantees, and sometimes it can happen that after a hard crash the AOF file will have a half-written command at the end and will require to be repaired before Redis restarts.\n".into(),
+            Advice::DiskContention => "- Try to lower the disk contention. This is often caused by other disk intensive processes running in the same computer (including other Redis instances).\n".into(),
+            Advice::NoAppendfsync => "- Assuming from the point of view of data safety this is viable in your environment, you could try to enable the 'no-appendfsync-on-rewrite' option, so that fsync will not be performed while there is a child rewriting the AOF file or producing an RDB file (the moment where there is high disk contention).\n".into(),
+            Advice::WriteLoadInfo => "- Latency during the AOF atomic rename operation or when the final difference is flushed to the AOF file at the end of the rewrite, sometimes is caused by very high write load, causing the AOF buffer to get very large. If possible try to send less commands to accomplish the same work, or use Lua scripts to group multiple operations into a single EVALSHA call.\n".into(),
+            Advice::Hz if hz < 100 => "- In order to make the Redis keys expiring process more incremental, try to set the 'hz' configuration parameter to 100 using 'CONFIG SET hz 100'.\n".into(),
+            Advice::Hz => String::new(),
+            Advice::LargeObjects => "- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking operation. If you have very large objects that are often deleted, expired, or evicted, try to fragment those objects into multiple smaller objects.\n".into(),
+            Advice::MassEviction => "- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or allocation of large objects via sets or sorted sets intersections, STORE option of SORT, Redis Cluster large keys migrations (RESTORE command), may create sudden memory pressure forcing the server to block trying to evict keys. \n".into(),
+            Advice::DisableThp => "- I detected a non zero amount of anonymous huge pages used by your process. This creates very serious latency events in different conditions, especially when Redis is persisting on disk. To disable THP support use the command 'echo never > /sys/kernel/mm/transparent_hugepage/enabled', make sure to also add it into /etc/rc.local so that the command will be executed again after a reboot. Note that even if you have already disabled THP, you still need to restart the Redis process to get rid of the huge pages already created.\n".into(),
+        };
+        report.push_str(&text);
+    }
+    report
 }
 
 fn latency_doctor(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
-    let text = if ctx.core.latency_threshold_ms == 0 {
-        "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n"
-    } else if ctx.core.latency.values().all(|q| q.is_empty()) {
-        "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n"
-    } else {
-        return Err(CmdError::msg(
-            "ERR LATENCY DOCTOR analysis of recorded spikes is not supported by this server; use LATENCY LATEST and LATENCY HISTORY",
-        ));
-    };
+    let text = latency_report(ctx);
     ctx.out.verbatim(text.as_bytes());
     Ok(())
 }
@@ -1446,6 +1667,44 @@ fn memory_help(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparkline_like_redis() {
+        // LATENCY GRAPH body Redis 7.0 printed for samples of 5, 50, 20 and 3 ms, 4s..1s ago.
+        let samples: Vec<(f64, String)> = [(5.0, "4s"), (50.0, "3s"), (20.0, "2s"), (3.0, "1s")]
+            .iter()
+            .map(|(v, l)| (*v, l.to_string()))
+            .collect();
+        let mut out = String::new();
+        sparkline(&mut out, &samples, 80, 4);
+        assert_eq!(out, " #  \n |  \n |o \n_||_\n    \n4321\nssss\n");
+    }
+
+    #[test]
+    fn latency_doctor_report_like_redis() {
+        let srv = crate::server::Server::new(crate::config::Config::default(), None);
+        let mut core = srv.core.lock();
+        core.latency_threshold_ms = 1;
+        core.latency_add("command", 5);
+        let handle =
+            crate::server::client::ClientHandle::new(1, "127.0.0.1:1".into(), "".into(), -1);
+        let mut client = crate::server::client::Client::new(handle, true);
+        let mut buf = bytes::BytesMut::new();
+        let ctx = Ctx {
+            core: &mut core,
+            client: &mut client,
+            srv: &srv,
+            out: Reply::new(&mut buf, crate::resp::Proto::Resp2),
+        };
+        let report = latency_report(&ctx);
+        // What Redis 7.0 reports after one 5 ms command with latency-monitor-threshold 1.
+        let want = "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n1. command: 1 latency spikes (average 5ms, mean deviation 0ms, period 1.00 sec). Worst all time event 5ms.\n\nI have a few advices for you:\n\n- Your current Slow Log configuration only logs events that are slower than your configured latency monitor threshold. Please use 'CONFIG SET slowlog-log-slower-than 1000'.\n- Check your Slow Log to understand what are the commands you are running which are too slow to execute. Please check https://redis.io/commands/slowlog for more information.\n- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking operation. If you have very large objects that are often deleted, expired, or evicted, try to fragment those objects into multiple smaller objects.\n";
+        if anon_huge_pages_kb() == 0 {
+            assert_eq!(report, want);
+        } else {
+            assert!(report.starts_with(&want[..want.len() - 1]), "{report}");
+        }
+    }
 
     #[test]
     fn jemalloc_size_classes() {

@@ -89,6 +89,8 @@ pub struct Core {
     /// LATENCY: event name → (samples of (unix s, ms)), and the max per event.
     pub latency: BTreeMap<String, VecDeque<(i64, u64)>>,
     pub latency_threshold_ms: u64,
+    /// All-time highest latency per event since its last reset (LATENCY LATEST, GRAPH).
+    pub latency_max: BTreeMap<String, u64>,
 }
 
 impl Core {
@@ -172,6 +174,8 @@ impl Core {
     /// Adds a latency sample (LATENCY LATEST/HISTORY), keeping 160 per event like Redis.
     pub fn latency_add(&mut self, event: &str, ms: u64) {
         let now = crate::util::now_ms() / 1000;
+        let max = self.latency_max.entry(event.to_string()).or_insert(0);
+        *max = (*max).max(ms);
         let q = self.latency.entry(event.to_string()).or_default();
         if let Some(last) = q.back_mut() {
             if last.0 == now {
@@ -255,6 +259,7 @@ impl Server {
             slowlog_max_len: config.slowlog_max_len,
             latency: BTreeMap::new(),
             latency_threshold_ms: config.latency_monitor_threshold,
+            latency_max: BTreeMap::new(),
         };
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Server {
