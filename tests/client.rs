@@ -1047,3 +1047,76 @@ fn client_pause_holds_commands_like_redis() {
     let got = pause_scenario(&ferredis);
     assert_eq!(want, got);
 }
+
+#[test]
+fn paused_client_is_listed_blocked() {
+    let d = Diff::new(&[]);
+    let mut lists = Vec::new();
+    for srv in [&d.redis, &d.ferredis] {
+        let mut a = srv.client();
+        // The Diff's own client and this one.
+        wait_clients(&mut a, 2);
+        let mut b = srv.client();
+        assert_eq!(a.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), b"+OK\r\n");
+        b.send_raw(&RawClient::encode(&[b"SET", b"k", b"v"]));
+        let mut list = String::new();
+        wait_for("the held SET to show as blocked", WAIT, || {
+            list = text_of(&a.cmd(&["CLIENT", "LIST"]));
+            list.contains("flags=b")
+        });
+        assert_eq!(a.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+        assert_eq!(b.read_reply(), b"+OK\r\n");
+        lists.push(list);
+    }
+    compare_client_lists(&lists[0], &lists[1], "list with a paused client");
+}
+
+/// One command over a unix socket; returns the raw reply (simple, error, integer or bulk).
+fn unix_cmd(s: &mut std::io::BufReader<std::os::unix::net::UnixStream>, args: &[&str]) -> Vec<u8> {
+    use std::io::{BufRead, Read, Write};
+    let a: Vec<&[u8]> = args.iter().map(|x| x.as_bytes()).collect();
+    s.get_mut()
+        .write_all(&RawClient::encode(&a))
+        .expect("write");
+    let mut line = Vec::new();
+    s.read_until(b'\n', &mut line).expect("read");
+    if line[0] == b'$' {
+        let n: usize = String::from_utf8_lossy(&line[1..line.len() - 2])
+            .parse()
+            .expect("len");
+        let mut body = vec![0; n + 2];
+        s.read_exact(&mut body).expect("body");
+        line.extend(body);
+    }
+    line
+}
+
+/// CLIENT LIST and MONITOR show unix-socket clients as Redis does (`addr=<path>:0`, flag `U`,
+/// `[0 unix:<path>]`).
+#[test]
+fn unix_socket_clients_match_redis() {
+    let mut outs = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferredis] {
+        let dir = scratch_dir("unixsock");
+        let path = dir.join("s.sock");
+        let path_s = path.to_str().expect("utf-8").to_string();
+        let srv = Server::start(kind, &["--unixsocket", &path_s]);
+        let mut m = srv.client();
+        wait_clients(&mut m, 1);
+        assert_eq!(m.cmd(&["MONITOR"]), b"+OK\r\n");
+        let mut u = std::io::BufReader::new(
+            std::os::unix::net::UnixStream::connect(&path).expect("connect unix socket"),
+        );
+        assert_eq!(unix_cmd(&mut u, &["SET", "k", "v"]), b"+OK\r\n");
+        let line = String::from_utf8_lossy(&m.read_reply()).into_owned();
+        let (_, rest) = line.split_once(' ').expect("timestamp");
+        let info = text_of(&unix_cmd(&mut u, &["CLIENT", "INFO"]));
+        assert!(
+            info.contains(&format!(" addr={path_s}:0 laddr={path_s}:0 ")),
+            "{info}"
+        );
+        outs.push((rest.replace(&path_s, "PATH"), info.replace(&path_s, "PATH")));
+    }
+    assert_eq!(outs[0].0, outs[1].0, "monitor line");
+    compare_client_lists(&outs[0].1, &outs[1].1, "unix client info");
+}

@@ -703,7 +703,11 @@ pub fn pause_blocks(srv: &Server, client: &Client, args: &[Bytes]) -> bool {
     if !client.authenticated && spec.flags & NO_AUTH == 0 && auth_required(srv) {
         return false;
     }
-    kind == PauseKind::All || spec.flags & (WRITE | MAY_REPLICATE) != 0
+    let held = kind == PauseKind::All || spec.flags & (WRITE | MAY_REPLICATE) != 0;
+    if held {
+        client.publish_blocked(spec.name, args);
+    }
+    held
 }
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]: the

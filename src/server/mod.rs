@@ -324,7 +324,7 @@ impl Server {
                 us / 1_000_000,
                 us % 1_000_000,
                 client.db,
-                client.handle.laddr
+                client.handle.unix_path()
             )
         } else {
             format!(
@@ -434,7 +434,7 @@ pub async fn cron(srv: Arc<Server>) {
                     // Replicas, masters, MONITOR and subscribed clients never time out.
                     let normal = {
                         let m = h.meta.lock();
-                        m.client_type() == client::ClientType::Normal && !m.monitor
+                        m.client_type() == client::ClientType::Normal && !m.monitor && !m.blocked
                     };
                     let idle = now - h.last_interaction_ms.load(Ordering::Relaxed);
                     if normal && idle > timeout as i64 * 1000 {
