@@ -1120,3 +1120,49 @@ fn unix_socket_clients_match_redis() {
     assert_eq!(outs[0].0, outs[1].0, "monitor line");
     compare_client_lists(&outs[0].1, &outs[1].1, "unix client info");
 }
+
+/// Sends raw bytes and returns everything the server writes until it closes the connection.
+fn raw_until_closed(port: u16, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(bytes).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Before AUTH, requests are limited to 10 arguments and 16 KiB per argument; protocol errors
+/// close the connection with Redis's `-ERR Protocol error: ...` text.
+#[test]
+fn unauthenticated_request_limits_match_redis() {
+    let redis = Server::start(Kind::Redis, &["--requirepass", "pw"]);
+    let ferredis = Server::start(Kind::Ferredis, &["--requirepass", "pw"]);
+    let eleven: Vec<&[u8]> = vec![b"x"; 11];
+    let big = vec![b'a'; 16 * 1024 + 1];
+    let ok_big = vec![b'a'; 16 * 1024];
+    let cases: Vec<Vec<u8>> = vec![
+        RawClient::encode(&eleven),
+        RawClient::encode(&[b"ECHO", &big]),
+        [RawClient::encode(&[b"ECHO", &ok_big]), b"*abc\r\n".to_vec()].concat(),
+        [
+            RawClient::encode(&[b"AUTH", b"pw"]),
+            RawClient::encode(&eleven),
+            RawClient::encode(&[b"ECHO", &big[..20]]),
+            b"*1\r\n$-3\r\n".to_vec(),
+        ]
+        .concat(),
+        b"set \"a\r\n".to_vec(),
+    ];
+    for case in &cases {
+        let want = raw_until_closed(redis.port, case);
+        let got = raw_until_closed(ferredis.port, case);
+        assert_eq!(
+            String::from_utf8_lossy(&want),
+            String::from_utf8_lossy(&got),
+            "request {:?}",
+            String::from_utf8_lossy(&case[..case.len().min(80)])
+        );
+    }
+}

@@ -52,6 +52,12 @@ pub enum ProtocolError {
     /// An inline line longer than [`INLINE_MAX`].
     #[error("Protocol error: too big inline request")]
     TooBigInline,
+    /// More than 10 arguments from a client that has not authenticated yet.
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// An argument over 16 KiB from a client that has not authenticated yet.
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// An inline line with an unterminated quote.
     #[error("Protocol error: unbalanced quotes in request")]
     UnbalancedQuotes,
@@ -123,24 +129,21 @@ impl RequestParser {
             return Ok(None);
         };
         let count = count.ok_or(ProtocolError::InvalidMultibulkLength)?;
-        let max_count = if limits.authenticated || limits.is_master {
-            i32::MAX as i64
-        } else {
-            10
-        };
-        if count > max_count {
+        if count > i32::MAX as i64 {
             return Err(ProtocolError::InvalidMultibulkLength);
+        }
+        if count > 10 && !limits.authenticated && !limits.is_master {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
         }
         if count <= 0 {
             return Ok(Some(p));
         }
         let max_bulk = if limits.is_master {
             i64::MAX
-        } else if !limits.authenticated {
-            16 * 1024
         } else {
             limits.max_bulk_len.min(i64::MAX as u64) as i64
         };
+        let unauthenticated = !limits.authenticated && !limits.is_master;
         // Do not trust the count for the allocation: a client could announce 2^31 arguments.
         cmd.args.reserve((count as usize).min(1024));
         for _ in 0..count {
@@ -156,6 +159,9 @@ impl RequestParser {
             let len = len.ok_or(ProtocolError::InvalidBulkLength)?;
             if len < 0 || len > max_bulk {
                 return Err(ProtocolError::InvalidBulkLength);
+            }
+            if len > 16 * 1024 && unauthenticated {
+                return Err(ProtocolError::UnauthenticatedBulkLength);
             }
             let end = q + len as usize;
             if buf.len() < end + 2 {
@@ -487,10 +493,14 @@ mod tests {
         let mut cmd = ParsedCommand::default();
         assert_eq!(
             p.parse(b"*11\r\n", 0, &limits, &mut cmd),
-            Err(ProtocolError::InvalidMultibulkLength)
+            Err(ProtocolError::UnauthenticatedMultibulkLength)
         );
         assert_eq!(
             p.parse(b"*1\r\n$16385\r\n", 0, &limits, &mut cmd),
+            Err(ProtocolError::UnauthenticatedBulkLength)
+        );
+        assert_eq!(
+            p.parse(b"*1\r\n$-5\r\n", 0, &limits, &mut cmd),
             Err(ProtocolError::InvalidBulkLength)
         );
     }

@@ -196,7 +196,7 @@ where
             );
             if let Some(e) = proto_err {
                 let mut out = Reply::new(&mut wbuf, client.proto);
-                out.error(&e.to_string());
+                out.error(&format!("ERR {e}"));
                 tracing::debug!(
                     "Protocol error ({}) from client: id={} addr={}",
                     e,
