@@ -728,7 +728,7 @@ fn client_tracking(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 ));
             }
             let id = arg_i64(&args[j])?;
-            if !ctx.srv.clients.lock().contains_key(&(id as u64)) || id < 0 {
+            if id < 0 || !ctx.srv.clients.lock().contains_key(&(id as u64)) {
                 return Err(CmdError::msg(
                     "ERR The client ID you want redirect to does not exist",
                 ));

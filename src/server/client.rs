@@ -557,6 +557,15 @@ pub fn registered(srv: &Server) -> Vec<Arc<ClientHandle>> {
     srv.clients.lock().values().cloned().collect()
 }
 
+/// Clients held back by CLIENT PAUSE right now (INFO clients `blocked_clients` counts them, as
+/// Redis counts its postponed clients).
+pub fn blocked_count(srv: &Server) -> usize {
+    registered(srv)
+        .iter()
+        .filter(|h| h.meta.lock().blocked)
+        .count()
+}
+
 /// Closes another client's connection now: it leaves the registry at once (so CLIENT LIST and
 /// INFO clients stop counting it, as after Redis's `freeClient`) and its task stops at its next
 /// wake-up without writing anything more.
