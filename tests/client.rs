@@ -1166,3 +1166,43 @@ fn unauthenticated_request_limits_match_redis() {
         );
     }
 }
+
+/// A second MONITOR is ignored without a reply; a monitor's own command is answered, then its line
+/// follows in the same stream, before the next reply.
+#[test]
+fn monitor_twice_is_ignored_like_redis() {
+    let d = Diff::new(&[]);
+    let (mut r, mut f) = (d.redis.client(), d.ferredis.client());
+    let p: &[&[&str]] = &[&["MONITOR"], &["MONITOR"], &["PING", "x"]];
+    let mask = |b: Vec<u8>| -> Vec<String> {
+        String::from_utf8_lossy(&b)
+            .split_inclusive("\r\n")
+            .map(|l| {
+                if l.as_bytes().get(1).is_some_and(u8::is_ascii_digit) && l.starts_with('+') {
+                    mask_monitor_line(l.as_bytes())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect()
+    };
+    let want = mask(pipeline_until_end(&mut r, p));
+    let got = mask(pipeline_until_end(&mut f, p));
+    assert_eq!(want, got);
+    assert_eq!(
+        got,
+        [
+            "+OK\r\n",
+            "$1\r\n",
+            "x\r\n",
+            "+T [0 127.0.0.1:P] \"PING\" \"x\"\r\n",
+            "$3\r\n",
+            "end\r\n"
+        ]
+    );
+    // Then the feed of ECHO.
+    for c in [&mut r, &mut f] {
+        let echo = mask_monitor_line(&c.read_reply());
+        assert_eq!(echo, "+T [0 127.0.0.1:P] \"ECHO\" \"end\"\r\n");
+    }
+}

@@ -52,6 +52,8 @@ where
                 Ok(n) => n,
             },
             Some(line) = async { match monitor_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
+                // CLIENT REPLY OFF silences the feed too.
+                if client.replies_suppressed() { continue 'conn; }
                 if stream.write_all(&line).await.is_err() { break 'conn; }
                 continue 'conn;
             }

@@ -315,8 +315,9 @@ impl Server {
 
     /// Sends one executed command to every MONITOR client, in Redis's line format:
     /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"` (`[0 unix:/path]` for a unix-socket
-    /// client; passwords shown as `"(redacted)"`).
-    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) {
+    /// client; passwords shown as `"(redacted)"`). Returns the line when `client` is itself a
+    /// monitor: the caller appends it to that client's replies, so it follows the command's reply.
+    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) -> Option<Bytes> {
         let us = crate::util::now_us();
         let mut line = if client.handle.is_unix_socket() {
             format!(
@@ -342,8 +343,10 @@ impl Server {
         line.push_str("\r\n");
         let line = Bytes::from(line);
         let mut m = self.monitors.lock();
-        m.retain(|(_, tx)| tx.send(line.clone()).is_ok());
+        m.retain(|(id, tx)| *id == client.id || tx.send(line.clone()).is_ok());
         self.monitor_count.store(m.len(), Ordering::Relaxed);
+        // A monitor's own command: its line goes into its own reply stream, after the reply.
+        client.monitor.then_some(line)
     }
 
     /// The port clients reach us on (the bound one when `port 0` was asked for).
