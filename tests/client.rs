@@ -1206,3 +1206,37 @@ fn monitor_twice_is_ignored_like_redis() {
         assert_eq!(echo, "+T [0 127.0.0.1:P] \"ECHO\" \"end\"\r\n");
     }
 }
+
+/// `requirepass` set and removed at runtime: connected clients stay authenticated, new ones must
+/// authenticate, and once the password is gone unauthenticated clients run commands but HELLO
+/// still refuses them (it checks the client's own state), until RESET.
+fn runtime_requirepass_scenario(srv: &Server) -> Vec<Vec<u8>> {
+    let mut a = srv.client();
+    let mut out = vec![a.cmd(&["CONFIG", "SET", "requirepass", "pw"]), a.cmd(&["PING"])];
+    let mut b = srv.client();
+    out.push(b.cmd(&["PING"]));
+    out.push(b.cmd(&["HELLO", "3"]));
+    out.push(a.cmd(&["CONFIG", "SET", "requirepass", ""]));
+    out.push(b.cmd(&["PING"]));
+    out.push(b.cmd(&["HELLO", "2"]));
+    out.push(b.cmd(&["AUTH", "x"]));
+    out.push(b.cmd(&["RESET"]));
+    out.push(b.cmd(&["HELLO", "2"]));
+    out.iter_mut().for_each(|r| *r = mask_hello_id(r));
+    out
+}
+
+#[test]
+fn requirepass_changed_at_runtime_matches_redis() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let ferredis = Server::start(Kind::Ferredis, &[]);
+    let show = |v: Vec<Vec<u8>>| {
+        v.iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        show(runtime_requirepass_scenario(&redis)),
+        show(runtime_requirepass_scenario(&ferredis))
+    );
+}
