@@ -1212,7 +1212,10 @@ fn monitor_twice_is_ignored_like_redis() {
 /// still refuses them (it checks the client's own state), until RESET.
 fn runtime_requirepass_scenario(srv: &Server) -> Vec<Vec<u8>> {
     let mut a = srv.client();
-    let mut out = vec![a.cmd(&["CONFIG", "SET", "requirepass", "pw"]), a.cmd(&["PING"])];
+    let mut out = vec![
+        a.cmd(&["CONFIG", "SET", "requirepass", "pw"]),
+        a.cmd(&["PING"]),
+    ];
     let mut b = srv.client();
     out.push(b.cmd(&["PING"]));
     out.push(b.cmd(&["HELLO", "3"]));
