@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::client::{Client, ClientHandle, ReplyMode};
+use super::client::{Client, ClientHandle};
 use super::Server;
 use crate::cmd::{self, Ctx};
 use crate::resp::request::ParsedCommand;
@@ -161,7 +161,6 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
     // Whether the read buffer grew past SHRINK_ABOVE for a large request.
     let mut big_rbuf = false;
     let mut wbuf = BytesMut::new();
-    let mut scratch = BytesMut::new();
     let mut parser = RequestParser::new();
     let mut parsed = ParsedCommand::default();
     let mut batch = Batch::default();
@@ -172,8 +171,6 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
     // and unregister a waiter (a mutex round trip) for every request.
     let stop = handle.kill_notify.notified();
     tokio::pin!(stop);
-    // The command name last published for CLIENT LIST, to skip a table lookup per batch.
-    let mut last_name: (Bytes, &'static str) = (Bytes::new(), "NULL");
 
     if srv.is_shutting_down() {
         return;
@@ -250,49 +247,60 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 break;
             }
             let chunk = rbuf.split_to(pos).freeze();
+            // The batch runs in one lock hold, unless CLIENT PAUSE holds a command back (the replies so
+            // far are sent and the batch resumes at that command once the pause ends) or replies pile up.
             let mut i = 0;
             while i < batch.cmds.len() {
+                let mut paused = false;
                 {
                     let mut core = srv.core.lock();
                     while i < batch.cmds.len() {
                         batch.args_of(i, &chunk, &mut args);
-                        i += 1;
                         if args.is_empty() {
+                            i += 1;
                             continue;
                         }
-                        let skip = match client.reply_mode {
-                            ReplyMode::Off => true,
-                            ReplyMode::SkipNext => {
-                                client.reply_mode = ReplyMode::Skip;
-                                true
-                            }
-                            ReplyMode::Skip | ReplyMode::On => false,
-                        };
-                        let out_buf = if skip { &mut scratch } else { &mut wbuf };
+                        if cmd::client::pause_blocks(&srv, &client, &args) {
+                            paused = true;
+                            break;
+                        }
+                        i += 1;
+                        // CLIENT REPLY OFF/SKIP: decided after the command ran, since CLIENT REPLY
+                        // ON itself must be answered.
+                        let mark = wbuf.len();
                         let proto = client.proto;
                         let mut ctx = Ctx {
                             core: &mut core,
                             client: &mut client,
                             srv: &srv,
-                            out: Reply::new(out_buf, proto),
+                            out: Reply::new(&mut wbuf, proto),
                         };
                         cmd::dispatch(&mut ctx, &args);
-                        if skip {
-                            scratch.clear();
-                            if client.reply_mode == ReplyMode::Skip {
-                                client.reply_mode = ReplyMode::On;
-                            }
+                        if client.replies_suppressed() {
+                            wbuf.truncate(mark);
                         }
-                        if client.close_after_reply
-                            || client.start_monitor
-                            || wbuf.len() >= FLUSH_AT
-                        {
+                        client.after_command();
+                        if client.close_after_reply || wbuf.len() >= FLUSH_AT {
                             break;
                         }
                     }
                 }
-                if client.close_after_reply || client.start_monitor {
+                if client.close_after_reply {
                     break;
+                }
+                if paused {
+                    if !wbuf.is_empty()
+                        && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                            .await
+                            .is_err()
+                    {
+                        break 'conn;
+                    }
+                    tokio::select! {
+                        _ = srv.pause.wait() => {}
+                        _ = &mut stop => break 'conn,
+                    }
+                    continue;
                 }
                 // Replies are piling up: write them before running the rest of the batch.
                 if wbuf.len() >= FLUSH_AT
@@ -303,13 +311,12 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                     break 'conn;
                 }
             }
-            if let Some(a) = args.first() {
-                if *a != last_name.0 {
-                    let name = cmd::lookup(a).map(|c| c.name).unwrap_or("NULL");
-                    last_name = (Bytes::copy_from_slice(&a[..a.len().min(64)]), name);
-                }
-            }
-            client.publish_meta(last_name.1, rbuf.len());
+            client.publish_meta(
+                rbuf.len(),
+                rbuf.capacity() - rbuf.len(),
+                wbuf.capacity(),
+                wbuf.len(),
+            );
             // Release every slice of the chunk, so the read buffer is uniquely owned again and the
             // next reserve reuses its allocation instead of allocating a new one.
             args.clear();
@@ -319,7 +326,13 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                     protocol_error(&mut wbuf, &mut client, &handle, &e);
                 }
             }
-            if (wbuf.len() >= FLUSH_AT || client.close_after_reply || client.start_monitor)
+            if let Some(rx) = client.monitor_rx.take() {
+                monitor_rx = Some(rx);
+            }
+            if !client.monitor {
+                monitor_rx = None;
+            }
+            if (wbuf.len() >= FLUSH_AT || client.close_after_reply)
                 && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
                     .await
                     .is_err()
@@ -328,11 +341,6 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
             }
             if client.close_after_reply {
                 break 'conn;
-            }
-            if client.start_monitor {
-                client.start_monitor = false;
-                monitor_rx = Some(srv.add_monitor(client.id));
-                handle.meta.lock().monitor = true;
             }
         }
         if !wbuf.is_empty()
@@ -351,7 +359,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
             wbuf = BytesMut::new();
         }
     }
-    if monitor_rx.is_some() {
+    if client.monitor {
         srv.remove_monitor(client.id);
     }
     let _ = stream.shutdown().await;
