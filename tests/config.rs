@@ -756,3 +756,36 @@ fn redis_conf_example_is_current() {
         assert_eq!(c.render(dir), d.render(dir), "{}", dir.name);
     }
 }
+
+#[test]
+fn config_set_port_and_bind_rebind_listeners() {
+    let f = Server::start(Kind::Ferredis, &[]);
+    let mut c = f.client();
+    let new_port = free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "port", &new_port.to_string()]),
+        b"+OK\r\n"
+    );
+    // The connection that asked stays; new clients reach the new port only.
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    let mut n = RawClient::connect(new_port);
+    assert_eq!(n.cmd(&["PING"]), b"+PONG\r\n");
+    wait_for("old port closed", Duration::from_secs(5), || {
+        RawClient::try_connect(f.port).is_err()
+    });
+    // An address that cannot be bound fails with Redis's text and keeps the old listeners.
+    assert_eq!(
+        n.cmd(&["CONFIG", "SET", "bind", "10.255.255.1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.\r\n"
+    );
+    assert_eq!(RawClient::connect(new_port).cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        n.cmd(&["CONFIG", "SET", "bind", "127.0.0.1 -::1"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(RawClient::connect(new_port).cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        n.cmd(&["CONFIG", "GET", "bind"]),
+        b"*2\r\n$4\r\nbind\r\n$14\r\n127.0.0.1 -::1\r\n"
+    );
+}

@@ -209,10 +209,63 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
+    let (old_port, old_bind, backlog) = {
+        let c = ctx.srv.config.read();
+        (c.port, c.bind.clone(), c.tcp_backlog)
+    };
+    if new.port != old_port || new.bind != old_bind {
+        let bind_changed = new.bind != old_bind;
+        rebind(ctx, &new, old_port, old_bind, backlog).map_err(|_| {
+            let (name, why) = if bind_changed {
+                ("bind", "Failed to bind to specified addresses.")
+            } else {
+                ("port", "Unable to listen on this port. Check server logs.")
+            };
+            CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        })?;
+    }
     apply_runtime(ctx, &new);
     *ctx.srv.config.write() = new;
     ctx.out.ok();
     Ok(())
+}
+
+/// Asks the listener task to close the TCP listeners and bind the new `bind`/`port`, and waits for
+/// the answer (the old set is restored on failure).
+fn rebind(
+    ctx: &mut Ctx,
+    new: &Config,
+    old_port: u16,
+    old_bind: Vec<String>,
+    backlog: u32,
+) -> Result<u16, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi = Handle::try_current()
+        .map(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    if !multi {
+        return Err("no runtime to rebind on".into());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctx.srv
+        .rebind_tx
+        .send(crate::server::listen::RebindRequest {
+            bind: new.bind.clone(),
+            port: new.port,
+            old_bind,
+            old_port,
+            backlog,
+            reply: tx,
+        })
+        .map_err(|_| "listener task gone".to_string())?;
+    // The listener task runs on another worker; this one blocks (under the core lock, as Redis
+    // blocks its event loop) until it answers.
+    tokio::task::block_in_place(|| {
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .map_err(|_| "no answer from the listener task".to_string())?
+    })
 }
 
 /// Makes a new configuration take effect where the running server keeps its own copy.

@@ -215,6 +215,10 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     /// SHUTDOWN flags requested by the command (NOSAVE/SAVE/...); read by the shutdown sequence.
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
+    /// CONFIG SET port/bind asks the listener task to rebind through this channel.
+    pub rebind_tx: mpsc::UnboundedSender<listen::RebindRequest>,
+    /// The receiving end, taken by [`listen::run`].
+    pub rebind_rx: Mutex<Option<mpsc::UnboundedReceiver<listen::RebindRequest>>>,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -248,6 +252,7 @@ impl Server {
             latency_threshold_ms: config.latency_monitor_threshold,
         };
         let (shutdown_tx, _) = watch::channel(false);
+        let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
         Arc::new(Server {
             core: Mutex::new(core),
             config: RwLock::new(config),
@@ -268,6 +273,8 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
             shutdown_request: Mutex::new(None),
+            rebind_tx,
+            rebind_rx: Mutex::new(Some(rebind_rx)),
         })
     }
 
