@@ -1906,6 +1906,48 @@ mod tests {
     }
 
     #[test]
+    fn line_numbers_count_through_file_stdin_and_options() {
+        let mut c = Config::default();
+        let chunks = [
+            Chunk {
+                source: Source::File("/a.conf".into()),
+                text: "port 1\nhz 2\n".into(),
+            },
+            Chunk {
+                source: Source::Stdin,
+                text: "hz 3\nbad\n".into(),
+            },
+        ];
+        let e = c.load(&chunks).unwrap_err().to_string();
+        assert!(
+            e.contains("file (standard input), at line 4\n>>> 'bad'"),
+            "{e}"
+        );
+        let chunks = [
+            Chunk {
+                source: Source::File("/a.conf".into()),
+                text: "port 1\nhz 2".into(),
+            },
+            Chunk {
+                source: Source::CommandLine,
+                text: "hz \"3\" \nfoo \"1\" ".into(),
+            },
+        ];
+        let e = c.load(&chunks).unwrap_err().to_string();
+        assert!(
+            e.contains("file (command line arguments), at line 4\n>>> 'foo \"1\"'"),
+            "{e}"
+        );
+        assert!(valid_proc_title_template(
+            "{title} {listen-addr} {server-mode}"
+        ));
+        assert!(!valid_proc_title_template("{title}"));
+        assert!(!valid_proc_title_template("{bad}"));
+        assert!(!valid_proc_title_template("a}"));
+        assert!(valid_proc_title_template("x {{ }}"));
+    }
+
+    #[test]
     fn rewrite_keeps_comments_and_unknown_lines() {
         let c = Config {
             port: 7001,

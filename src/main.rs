@@ -321,6 +321,13 @@ fn run(mut config: Config, config_file: Option<PathBuf>) -> i32 {
         if let Some(path) = &unixsocket {
             tracing::info!("The server is now ready to accept connections at {}", path);
         }
+        let maxmemory = srv.config.read().maxmemory;
+        if maxmemory > 0 && maxmemory < 1024 * 1024 {
+            tracing::warn!(
+                "WARNING: You specified a maxmemory value that is less than 1MB (current value is {} bytes). Are you sure this is what you really want?",
+                maxmemory
+            );
+        }
         ferredis::server::listen::run(Arc::clone(&srv), listeners, unix).await;
         if write_pidfile {
             tracing::info!("Removing the pid file.");

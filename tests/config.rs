@@ -789,3 +789,24 @@ fn config_set_port_and_bind_rebind_listeners() {
         b"*2\r\n$4\r\nbind\r\n$14\r\n127.0.0.1 -::1\r\n"
     );
 }
+
+#[test]
+fn protected_dir_and_dbfilename_match_redis() {
+    let dir = scratch_dir("protected");
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let sub_s = sub.to_str().unwrap().to_string();
+    let mut d = Diff::new(&["--enable-protected-configs", "yes"]);
+    d.run(&["CONFIG", "SET", "dir", &sub_s]);
+    d.run(&["CONFIG", "GET", "dir"]);
+    d.run(&["CONFIG", "SET", "dir", "/nonexistent/x"]);
+    d.run(&["CONFIG", "GET", "dir"]);
+    d.run(&["CONFIG", "SET", "dbfilename", "a/b.rdb"]);
+    d.run(&["CONFIG", "SET", "dbfilename", "b.rdb"]);
+    d.run(&["CONFIG", "GET", "dbfilename"]);
+    d.run(&["CONFIG", "SET", "hz", "7", "dir", "/nonexistent/y"]);
+    d.run(&["CONFIG", "GET", "hz"]);
+    d.run(&["CONFIG", "SET", "hz", "1000"]);
+    d.run(&["CONFIG", "GET", "hz"]);
+    d.assert_clean();
+}
