@@ -919,7 +919,7 @@ directives! {
     requirepass: Option<Vec<u8>> = None; "requirepass", Kind::StrOrNull, SENS;
 
     // Enums.
-    supervised: String = "no".into(); "supervised", Kind::Enum(SUPERVISED), IMM | NOFX;
+    supervised: String = "no".into(); "supervised", Kind::Enum(SUPERVISED), IMM;
     syslog_facility: String = "local0".into(); "syslog-facility", Kind::Enum(SYSLOG_FACILITY), IMM | NOFX;
     repl_diskless_load: String = "disabled".into(); "repl-diskless-load", Kind::Enum(REPL_DISKLESS_LOAD), DENYL;
     loglevel: String = "notice".into(); "loglevel", Kind::Enum(LOGLEVEL), 0;

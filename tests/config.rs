@@ -810,3 +810,63 @@ fn protected_dir_and_dbfilename_match_redis() {
     d.run(&["CONFIG", "GET", "hz"]);
     d.assert_clean();
 }
+
+#[test]
+fn supervised_systemd_notifies_readiness() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = scratch_dir("systemd");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let port = free_port();
+    let mut child = Command::new(ferredis_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--supervised",
+            "systemd",
+            "--daemonize",
+            "yes",
+            "--logfile",
+            "server.log",
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.iter().any(|m: &String| m == "READY=1\n") {
+        let n = sock.recv(&mut buf).expect("notification");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(
+        got,
+        [
+            "STATUS=ferredis is loading...\n",
+            "STATUS=Ready to accept connections\n",
+            "READY=1\n"
+        ]
+    );
+    // Supervised, it stays in the foreground even with daemonize yes.
+    assert!(matches!(child.try_wait(), Ok(None)));
+    assert_eq!(RawClient::connect(port).cmd(&["PING"]), b"+PONG\r\n");
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let n = sock.recv(&mut buf).expect("stopping");
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+    let _ = child.wait();
+    assert!(std::fs::read_to_string(dir.join("server.log"))
+        .unwrap()
+        .contains("Supervised by systemd."));
+}

@@ -384,6 +384,15 @@ async fn serve_rebinds(
 /// Runs the server until shutdown: accept loops, cron, signal handling; then waits briefly for
 /// connections to finish their in-flight replies.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<UnixListener>) {
+    // Signal handlers first, before any client can be accepted: a SIGTERM sent once the server
+    // answers must find them installed (not the default action, which kills without a shutdown).
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
     let (gen_tx, _) = watch::channel(0u64);
     let mut tcp_tasks: Vec<tokio::task::JoinHandle<()>> = listeners
         .into_iter()
@@ -404,11 +413,7 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
     tokio::spawn(super::cron(srv.clone()));
     let srv_sig = srv.clone();
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Some(mut term), Some(mut int)) = signals else {
             return;
         };
         let name = tokio::select! {
