@@ -484,6 +484,7 @@ fn config_set_takes_effect() {
         other.cmd(&["GET", "x"]),
         b"-NOAUTH Authentication required.\r\n"
     );
+    assert_eq!(other.cmd(&["AUTH", "pw"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", ""]), b"+OK\r\n");
     // proto-max-bulk-len: a larger bulk is refused.
     assert_eq!(

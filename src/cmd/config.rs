@@ -143,7 +143,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut chosen: Vec<(&'static Directive, String, String)> = Vec::new();
     {
         let cfg = ctx.srv.config.read();
-        for pair in args[2..].chunks(2) {
+        for (i, pair) in args[2..].chunks(2).enumerate() {
             let name = text(&pair[0]);
             let Some(d) = config::lookup(&name) else {
                 if invalid_arg.is_none() && failed.is_none() {
@@ -151,6 +151,10 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 }
                 continue;
             };
+            // Secrets never reach SLOWLOG or MONITOR, even when the command fails.
+            if d.has(dflag::SENSITIVE) {
+                ctx.client.redact(2 + i * 2 + 1);
+            }
             if invalid_arg.is_some() || failed.is_some() {
                 continue;
             }
