@@ -190,6 +190,11 @@ fn main() {
     let mut config = Config::default();
     let report = match config.load(&chunks) {
         Ok(r) => r,
+        // An included file that cannot be opened is logged, as the main file is.
+        Err(ferredis::config::LoadError::Open(e)) => {
+            log::log(log::LL_WARNING, &e.to_string());
+            std::process::exit(1);
+        }
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
