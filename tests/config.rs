@@ -565,6 +565,13 @@ fn config_rewrite_matches_redis() {
         c.cmd(&["CONFIG", "GET", "maxmemory"]),
         b"*2\r\n$9\r\nmaxmemory\r\n$7\r\n3145728\r\n"
     );
+    // The file Redis rewrote (with its default-user line) loads in ferredis too.
+    drop(r);
+    let f3 = Server::start_with(Kind::Ferredis, Some(&rconf), &[]);
+    assert_eq!(
+        f3.client().cmd(&["CONFIG", "GET", "masterauth"]),
+        b"*2\r\n$10\r\nmasterauth\r\n$3\r\nx y\r\n"
+    );
     // Without a config file, Redis's error.
     let g = Server::start(Kind::Ferredis, &[]);
     assert_eq!(
