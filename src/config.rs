@@ -1768,7 +1768,7 @@ pub fn example_conf() -> String {
          # Also accepted:\n\
          #   include /path/to/other.conf     (a glob includes every match, none is fine)\n\
          #   user default on nopass sanitize-payload ~* &* +@all   (the only ACL user ferredis has;\n\
-         #   `>password` sets requirepass, `#<sha256>` is accepted beside a matching requirepass)\n\
+         #   `>password` sets requirepass, `#<sha256>` only when requirepass is set too; the hash is not checked)\n\
          # Refused with an error naming the line: other ACL users, rename-command, loadmodule,\n\
          # module configs (name.with.dot), sentinel directives.\n\
          #\n\
