@@ -231,6 +231,10 @@ pub struct Server {
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
     /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
     pub inst_metrics: crate::info::InstMetrics,
+    /// CONFIG SET port/bind asks the listener task to rebind through this channel.
+    pub rebind_tx: mpsc::UnboundedSender<listen::RebindRequest>,
+    /// The receiving end, taken by [`listen::run`].
+    pub rebind_rx: Mutex<Option<mpsc::UnboundedReceiver<listen::RebindRequest>>>,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -265,6 +269,7 @@ impl Server {
             latency_max: BTreeMap::new(),
         };
         let (shutdown_tx, _) = watch::channel(false);
+        let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
         Arc::new(Server {
             core: Mutex::new(core),
             config: RwLock::new(config),
@@ -287,6 +292,8 @@ impl Server {
             shutdown_tx,
             shutdown_request: Mutex::new(None),
             inst_metrics: crate::info::InstMetrics::default(),
+            rebind_tx,
+            rebind_rx: Mutex::new(Some(rebind_rx)),
         })
     }
 
