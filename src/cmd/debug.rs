@@ -333,75 +333,34 @@ fn protocol(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-/// Length of an RDB length prefix.
-fn rdb_len_size(n: usize) -> usize {
-    if n < 1 << 6 {
-        1
-    } else if n < 1 << 14 {
-        2
-    } else if n <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
-}
-
-/// Bytes an RDB string takes (integer encodings for short canonical integers; no LZF estimate).
-fn rdb_string_size(b: &[u8]) -> usize {
-    if b.len() <= 11 {
-        if let Some(i) = crate::util::parse_i64(b) {
-            if i8::try_from(i).is_ok() {
-                return 2;
-            } else if i16::try_from(i).is_ok() {
-                return 3;
-            } else if i32::try_from(i).is_ok() {
-                return 5;
-            }
-        }
-    }
-    rdb_len_size(b.len()) + b.len()
-}
-
-/// An estimate of the value's RDB size (Redis's `serializedlength`): exact for strings that do not
-/// compress, an element-wise estimate for collections.
+/// The value's RDB payload size with `rdbcompression yes` (Redis's `serializedlength`), from the
+/// same encoder SAVE uses.
 fn serialized_length(v: &Value) -> usize {
-    match v {
-        Value::Int(i) => rdb_string_size(itoa::Buffer::new().format(*i).as_bytes()),
-        Value::Str(b) | Value::Raw(b) => rdb_string_size(b),
-        Value::List(l) => {
-            rdb_len_size(l.len()) + l.iter().map(|e| rdb_string_size(e)).sum::<usize>()
-        }
-        Value::Set(s) => {
-            rdb_len_size(s.len()) + s.iter().map(|e| rdb_string_size(e)).sum::<usize>()
-        }
-        Value::Hash(h) => {
-            rdb_len_size(h.len())
-                + h.iter()
-                    .map(|(f, v)| rdb_string_size(f) + rdb_string_size(v))
-                    .sum::<usize>()
-        }
-        Value::ZSet(z) => {
-            rdb_len_size(z.scores.len())
-                + z.scores
-                    .keys()
-                    .map(|m| rdb_string_size(m) + 8)
-                    .sum::<usize>()
-        }
-    }
+    let opts = crate::rdb::encode::Options {
+        compress: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    crate::rdb::encode::put_value(&mut out, v, &opts);
+    // Without the type byte, as Redis's rdbSavedObjectLen.
+    out.len().saturating_sub(1)
 }
 
-/// The quicklist fields Redis appends for lists: nodes of up to 8 KB listpacks (the default
-/// `list-max-listpack-size -2`), estimated from the element sizes.
+/// The quicklist fields Redis appends for lists, for the node layout Redis would build by pushing
+/// the elements in order: a node takes another element while its listpack stays within 8 KB with
+/// an 8-byte margin (`list-max-listpack-size -2`).
 fn quicklist_extra(l: &std::collections::VecDeque<Bytes>) -> String {
     const NODE_MAX: usize = 8192;
-    const LP_OVERHEAD: usize = 7;
+    const MARGIN: usize = 8;
+    /// Header (total bytes, count) and end byte of an empty listpack.
+    const LP_EMPTY: usize = 7;
     let (mut nodes, mut cur, mut total) = (0usize, 0usize, 0usize);
     for e in l {
-        let entry = e.len() + if e.len() < 64 { 2 } else { 4 };
-        if cur == 0 || cur + entry > NODE_MAX {
+        let entry = crate::rdb::listpack::listpack_encode([&e[..]]).len() - LP_EMPTY;
+        if nodes == 0 || cur + e.len() + MARGIN > NODE_MAX {
             nodes += 1;
-            total += LP_OVERHEAD;
-            cur = LP_OVERHEAD;
+            total += LP_EMPTY;
+            cur = LP_EMPTY;
         }
         cur += entry;
         total += entry;
@@ -461,15 +420,65 @@ mod tests {
     }
 
     #[test]
-    fn serialized_lengths_of_strings_match_redis() {
-        // DEBUG OBJECT on Redis 7.0: "hello" 6, "10" 2, "123456789012" 13, "v" 2.
-        assert_eq!(
-            serialized_length(&Value::Str(Bytes::from_static(b"hello"))),
-            6
-        );
+    fn serialized_lengths_match_redis() {
+        // DEBUG OBJECT on Redis 7.0: "hello" 6, "10" 2, "123456789012" 13, "v" 2, 100 x 'a' 13
+        // (LZF), RPUSH l a b c 1 2 3 25, HSET h f v 14, SADD s 1 2 3 15, ZADD z 1 a 13.
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        assert_eq!(serialized_length(&Value::Str(b("hello"))), 6);
         assert_eq!(serialized_length(&Value::Int(10)), 2);
         assert_eq!(serialized_length(&Value::Int(123456789012)), 13);
-        assert_eq!(serialized_length(&Value::Str(Bytes::from_static(b"v"))), 2);
+        assert_eq!(serialized_length(&Value::Str(b("v"))), 2);
+        assert_eq!(serialized_length(&Value::Raw(b(&"a".repeat(100)))), 13);
+        let list = Value::List(std::sync::Arc::new(
+            ["a", "b", "c", "1", "2", "3"]
+                .iter()
+                .map(|s| b(s))
+                .collect(),
+        ));
+        assert_eq!(serialized_length(&list), 25);
+        let mut h = std::collections::HashMap::with_hasher(Default::default());
+        h.insert(b("f"), b("v"));
+        assert_eq!(serialized_length(&Value::Hash(std::sync::Arc::new(h))), 14);
+        let s: std::collections::HashSet<Bytes, _> = ["1", "2", "3"].iter().map(|s| b(s)).collect();
+        assert_eq!(serialized_length(&Value::Set(std::sync::Arc::new(s))), 15);
+        let mut z = crate::db::value::ZSet::default();
+        z.scores.insert(b("a"), 1.0);
+        z.order.insert((crate::db::value::ScoreKey(1.0), b("a")));
+        assert_eq!(serialized_length(&Value::ZSet(std::sync::Arc::new(z))), 13);
+    }
+
+    #[test]
+    fn quicklist_of_six_items_matches_redis() {
+        let l: std::collections::VecDeque<Bytes> = ["a", "b", "c", "1", "2", "3"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:1 ql_avg_node:6.00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:22"
+        );
+    }
+
+    #[test]
+    fn multi_node_quicklists_match_redis() {
+        // RPUSH big item-1000 .. item-2999 on Redis 7.0.
+        let l: std::collections::VecDeque<Bytes> = (1000..3000)
+            .map(|i| Bytes::from(format!("item-{i}")))
+            .collect();
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:3 ql_avg_node:666.67 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:22021"
+        );
+        // RPUSH big2 <100 x 'x'><i> <i>, for i in 1..=300.
+        let mut l = std::collections::VecDeque::new();
+        for i in 1..=300 {
+            l.push_back(Bytes::from(format!("{}{i}", "x".repeat(100))));
+            l.push_back(Bytes::from(i.to_string()));
+        }
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:4 ql_avg_node:150.00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:32493"
+        );
     }
 
     #[test]
