@@ -1031,3 +1031,45 @@ fn command_table_docs_match_redis_command_docs() {
     assert_eq!(checked, 32);
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+#[test]
+fn debug_reload_matches_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        DEBUG RELOAD NOSAVE
+        DEBUG RELOAD foo
+        DEBUG RELOAD MERGE bar
+        SET a 1
+        SET b hello
+        SET long aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        SET t v
+        EXPIRE t 1000
+        SELECT 4
+        SET other x
+        SELECT 0
+        DEBUG DIGEST
+        DEBUG RELOAD
+        DEBUG DIGEST
+        DBSIZE
+        GET long
+        TTL t
+        OBJECT ENCODING a
+        OBJECT ENCODING long
+        SET a changed
+        SET new 1
+        DEBUG RELOAD NOSAVE
+        GET a
+        EXISTS new
+        SET extra 1
+        SET b different
+        DEBUG RELOAD NOSAVE NOFLUSH MERGE
+        GET extra
+        GET b
+        DEBUG DIGEST
+        SELECT 4
+        GET other
+        "#,
+    );
+    d.assert_clean();
+}

@@ -1,5 +1,6 @@
 //! DEBUG: the introspection and test hooks of Redis's DEBUG command that ferredis supports — DIGEST,
-//! DIGEST-VALUE, OBJECT, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP — gated by
+//! DIGEST-VALUE, OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP —
+//! gated by
 //! `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients only), with
 //! Redis's refusal text. Redis's other subcommands (RELOAD, CRASH-AND-RECOVER, ...) get an error that
 //! names them.
@@ -33,7 +34,6 @@ const UNSUPPORTED: &[&str] = &[
     "oom",
     "assert",
     "leak",
-    "reload",
     "loadaof",
     "drop-cluster-packet-filter",
     "sdslen",
@@ -117,6 +117,7 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         ("populate", 3..=5) => populate(ctx, args),
         ("protocol", 3) => protocol(ctx, &args[2]),
+        ("reload", _) => reload(ctx, args),
         ("log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
             ctx.out.ok();
@@ -163,6 +164,19 @@ fn help(ctx: &mut Ctx) -> CmdResult {
             "    Reply with a test value of the specified type. <type> can be: string,",
             "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
             "    true, false.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+            "    * MERGE: conflicting keys will be loaded from RDB.",
+            "    * NOFLUSH: the existing database will not be removed before load, but",
+            "      conflicting keys will generate an exception and kill the server.",
+            "    * NOSAVE: the database will be loaded from an existing RDB file.",
+            "    Examples:",
+            "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+            "      the database.",
+            "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+            "      existing RDB file.",
+            "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+            "      file to the database.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -330,6 +344,86 @@ fn protocol(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
         "false" => ctx.out.boolean(false),
         _ => return Err(CmdError::msg("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false")),
     }
+    Ok(())
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset to `dir/dbfilename` (unless NOSAVE),
+/// then replaces it with the file's content (NOFLUSH keeps the current keys; MERGE lets the file's
+/// keys win over existing ones).
+///
+/// The file is decoded completely before the dataset changes, so a file that does not load leaves
+/// the data as it was; where Redis would abort on a key present in both (NOFLUSH without MERGE),
+/// ferredis refuses the reload instead.
+fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for opt in &args[2..] {
+        if opt.eq_ignore_ascii_case(b"merge") {
+            merge = true;
+        } else if opt.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if opt.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            return Err(CmdError::msg(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
+        }
+    }
+    let (dir, file) = {
+        let c = ctx.srv.config.read();
+        (c.dir.clone(), c.dbfilename.clone())
+    };
+    if save {
+        let opts = crate::rdb::encode::Options {
+            compress: true,
+            ..Default::default()
+        };
+        let data = crate::persistence::encode_keyspace(
+            &ctx.core.ks,
+            &crate::persistence::standard_aux(0),
+            &opts,
+            true,
+        );
+        if let Err(e) = crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &data) {
+            tracing::warn!("Failed saving the DB: {}", e);
+            // Redis answers with its bare shared error here.
+            return Err(CmdError::msg("ERR"));
+        }
+        ctx.core.ks.dirty = 0;
+        ctx.srv.lastsave.store(
+            (crate::util::now_ms() / 1000) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    let mut loaded = crate::db::Keyspace::new(ctx.core.ks.dbs.len());
+    loaded.is_replica = ctx.core.ks.is_replica;
+    let path = crate::persistence::dump_path(&dir, &file);
+    if let Err(e) = crate::persistence::load_into(&path, &mut loaded, true) {
+        tracing::warn!("{}", e);
+        return Err(CmdError::msg("ERR Error trying to load the RDB dump"));
+    }
+    let ks = &mut ctx.core.ks;
+    if !flush && !merge {
+        let clash = loaded.dbs.iter().enumerate().any(|(db, d)| {
+            d.table
+                .iter()
+                .any(|(k, _)| ks.dbs[db].table.contains_key(k))
+        });
+        if clash {
+            tracing::warn!("DEBUG RELOAD NOFLUSH: the RDB holds keys that already exist");
+            return Err(CmdError::msg("ERR Error trying to load the RDB dump"));
+        }
+    }
+    if flush {
+        ks.flush_all();
+    }
+    for (db, d) in loaded.dbs.into_iter().enumerate() {
+        for (k, e) in d.table.iter() {
+            ks.set(db, k.clone(), e.value.clone(), e.expire);
+        }
+    }
+    tracing::warn!("DB reloaded by DEBUG RELOAD");
+    ctx.out.ok();
     Ok(())
 }
 
