@@ -734,8 +734,8 @@ fn debug_object_line_has_redis_fields() {
         "{line}"
     );
     assert_eq!(
-        c.cmd(&["DEBUG", "RELOAD"]),
-        b"-ERR DEBUG RELOAD is not supported by ferredis\r\n"
+        c.cmd(&["DEBUG", "SEGFAULT"]),
+        b"-ERR DEBUG SEGFAULT is not supported by ferredis\r\n"
     );
 }
 
