@@ -1073,3 +1073,84 @@ fn debug_reload_matches_redis() {
     );
     d.assert_clean();
 }
+
+/// Random sequences of keyspace commands over a few keys and databases, the same on both servers:
+/// every reply must be identical, and so must the dataset digest along the way. Only commands
+/// whose replies do not depend on timing or randomness are drawn (absolute expiry times for the
+/// GT/LT/NX/XX options; relative ones only without options).
+#[test]
+fn random_keyspace_operations_match_redis() {
+    use rand::{Rng, SeedableRng};
+    let mut d = Diff::new(&[]);
+    for seed in [1u64, 2, 3] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let keys = ["a", "b", "c", "d", "n", "s"];
+        let vals = ["1", "x", "", "12345678901234567890", "-7", "hello world"];
+        let far = 4_102_444_800u64; // 2100-01-01
+        for step in 0..1500 {
+            let k = keys[rng.gen_range(0..keys.len())];
+            let k2 = keys[rng.gen_range(0..keys.len())];
+            let db = rng.gen_range(0..3).to_string();
+            let at = (far + rng.gen_range(0..5u64) * 1000).to_string();
+            let opt = ["NX", "XX", "GT", "LT", ""][rng.gen_range(0..5)];
+            let cmd: Vec<String> = match rng.gen_range(0..24) {
+                0..=3 => vec![
+                    "SET".into(),
+                    k.into(),
+                    vals[rng.gen_range(0..vals.len())].into(),
+                ],
+                4 => vec!["DEL".into(), k.into(), k2.into()],
+                5 => vec!["UNLINK".into(), k.into()],
+                6 => vec!["EXISTS".into(), k.into(), k2.into(), k.into()],
+                7 => vec!["TYPE".into(), k.into()],
+                8 => vec!["RENAME".into(), k.into(), k2.into()],
+                9 => vec!["RENAMENX".into(), k.into(), k2.into()],
+                10 => vec!["MOVE".into(), k.into(), db],
+                11 => {
+                    let mut c = vec!["COPY".into(), k.into(), k2.into(), "DB".into(), db];
+                    if rng.gen_bool(0.5) {
+                        c.push("REPLACE".into());
+                    }
+                    c
+                }
+                12 => {
+                    let mut c = vec!["EXPIREAT".into(), k.into(), at];
+                    if !opt.is_empty() {
+                        c.push(opt.into());
+                    }
+                    c
+                }
+                13 => vec![
+                    "EXPIRE".into(),
+                    k.into(),
+                    (rng.gen_range(1..5) * 1000).to_string(),
+                ],
+                14 => vec!["PERSIST".into(), k.into()],
+                15 => vec!["TTL".into(), k.into()],
+                16 => vec!["EXPIRETIME".into(), k.into()],
+                17 => vec!["SELECT".into(), db],
+                18 => vec!["DBSIZE".into()],
+                19 => vec!["SWAPDB".into(), db, rng.gen_range(0..3).to_string()],
+                20 => vec!["OBJECT".into(), "ENCODING".into(), k.into()],
+                21 => vec!["DEBUG".into(), "DIGEST-VALUE".into(), k.into(), k2.into()],
+                22 => vec!["PEXPIREAT".into(), k.into(), "1".into()],
+                _ => {
+                    if step % 100 == 0 {
+                        vec!["FLUSHDB".into()]
+                    } else {
+                        vec!["TOUCH".into(), k.into(), k2.into()]
+                    }
+                }
+            };
+            let refs: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+            d.run(&refs);
+            if step % 50 == 0 {
+                d.run(&["DEBUG", "DIGEST"]);
+                d.run_unordered(&["KEYS", "*"]);
+            }
+        }
+        d.run(&["DEBUG", "DIGEST"]);
+        d.run(&["FLUSHALL"]);
+    }
+    d.assert_clean();
+}
