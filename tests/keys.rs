@@ -362,7 +362,8 @@ fn object_idletime_counts_from_the_last_access() {
     assert_eq!(c.cmd(&["OBJECT", "IDLETIME", "k"]), b":0\r\n");
     // OBJECT itself does not refresh the clock (a 1-second clock): wait until it shows 2 seconds.
     wait_for("idle time to grow", Duration::from_secs(6), || {
-        c.cmd(&["OBJECT", "IDLETIME", "k"]) == b":2\r\n"
+        let r = String::from_utf8(c.cmd(&["OBJECT", "IDLETIME", "k"])).unwrap();
+        r.trim_start_matches(':').trim().parse::<i64>().unwrap() >= 2
     });
     // A read refreshes it (0, or 1 if the clock ticked in between).
     c.cmd(&["GET", "k"]);
