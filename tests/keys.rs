@@ -1158,3 +1158,30 @@ fn random_keyspace_operations_match_redis() {
     }
     d.assert_clean();
 }
+
+#[test]
+fn debug_local_allows_unix_socket_clients() {
+    use std::io::{Read, Write};
+    let dir = scratch_dir("keys-unix");
+    let sock = dir.join("ferredis.sock");
+    let srv = Server::start(
+        Kind::Ferredis,
+        &[
+            "--enable-debug-command",
+            "local",
+            "--unixsocket",
+            sock.to_str().unwrap(),
+        ],
+    );
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).expect("unix socket");
+    u.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    u.write_all(b"*2\r\n$5\r\nDEBUG\r\n$6\r\nDIGEST\r\n")
+        .unwrap();
+    let want = format!("+{}\r\n", "0".repeat(40));
+    let mut got = vec![0u8; want.len()];
+    u.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    // And loopback TCP clients are local too.
+    let mut c = srv.client();
+    assert_eq!(c.cmd(&["DEBUG", "DIGEST"]), want.as_bytes());
+}

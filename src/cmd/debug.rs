@@ -61,7 +61,11 @@ const UNSUPPORTED: &[&str] = &[
 /// Whether the client may run DEBUG under `enable-debug-command local`: a unix-socket client, or a
 /// TCP peer at exactly 127.0.0.1 or ::1 (Redis compares the address text).
 fn is_local_client(ctx: &Ctx) -> bool {
-    match ctx.client.handle.addr.parse::<std::net::SocketAddr>() {
+    is_local_addr(&ctx.client.handle.addr)
+}
+
+fn is_local_addr(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
         Ok(a) => {
             let ip = a.ip().to_string();
             ip == "127.0.0.1" || ip == "::1"
@@ -497,6 +501,16 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_clients_are_loopback_or_unix() {
+        assert!(is_local_addr("127.0.0.1:5000"));
+        assert!(is_local_addr("[::1]:5000"));
+        assert!(is_local_addr("/tmp/redis.sock:0"));
+        assert!(!is_local_addr("127.0.0.2:5000"));
+        assert!(!is_local_addr("10.1.2.3:5000"));
+        assert!(!is_local_addr("[::ffff:127.0.0.1]:5000"));
+    }
 
     #[test]
     fn atoi_like_c() {
