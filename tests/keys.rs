@@ -661,6 +661,13 @@ fn debug_digest_agrees_with_redis_after_the_same_writes() {
         DEBUG DIGEST
         FLUSHALL
         DEBUG DIGEST
+        DEBUG POPULATE 20000 k 30
+        SELECT 2
+        DEBUG POPULATE 5000
+        DEBUG DIGEST
+        SWAPDB 2 9
+        RENAME k:17 moved
+        DEBUG DIGEST
         "#,
     );
     d.assert_clean();
