@@ -1192,3 +1192,62 @@ fn debug_local_allows_unix_socket_clients() {
     let mut c = srv.client();
     assert_eq!(c.cmd(&["DEBUG", "DIGEST"]), want.as_bytes());
 }
+
+#[test]
+fn object_under_lru_and_lfu_policies_matches_redis() {
+    // With a maxmemory LRU policy small integers are not shared (refcount 1).
+    let mut d = Diff::new(&["--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru"]);
+    d.script(
+        "SET n 10
+         OBJECT REFCOUNT n
+         OBJECT ENCODING n
+         OBJECT IDLETIME n
+         OBJECT FREQ n",
+    );
+    d.assert_clean();
+    // Under LFU, idle time is not tracked.
+    let mut d = Diff::new(&["--maxmemory-policy", "volatile-lfu"]);
+    d.script(
+        "SET n 10
+         OBJECT IDLETIME n
+         OBJECT IDLETIME nokey
+         OBJECT REFCOUNT n",
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn resp3_replies_match_redis() {
+    let mut d = Diff::new(&[]);
+    // The HELLO replies differ only by client id.
+    d.r.cmd(&["HELLO", "3"]);
+    d.f.cmd(&["HELLO", "3"]);
+    d.script(
+        r#"
+        RANDOMKEY
+        OBJECT ENCODING nokey
+        OBJECT REFCOUNT nokey
+        OBJECT HELP
+        SET a 1
+        TYPE a
+        SCAN 0
+        KEYS *
+        TTL a
+        DEBUG DIGEST-VALUE a nokey
+        DEBUG PROTOCOL string
+        DEBUG PROTOCOL integer
+        DEBUG PROTOCOL double
+        DEBUG PROTOCOL bignum
+        DEBUG PROTOCOL null
+        DEBUG PROTOCOL array
+        DEBUG PROTOCOL set
+        DEBUG PROTOCOL map
+        DEBUG PROTOCOL attrib
+        DEBUG PROTOCOL push
+        DEBUG PROTOCOL verbatim
+        DEBUG PROTOCOL true
+        DEBUG PROTOCOL false
+        "#,
+    );
+    d.assert_clean();
+}

@@ -373,20 +373,25 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ));
         }
     }
-    let (dir, file) = {
+    let (dir, file, compress, checksum) = {
         let c = ctx.srv.config.read();
-        (c.dir.clone(), c.dbfilename.clone())
+        (
+            c.dir.clone(),
+            c.dbfilename.clone(),
+            c.rdbcompression,
+            c.rdbchecksum,
+        )
     };
     if save {
         let opts = crate::rdb::encode::Options {
-            compress: true,
+            compress,
             ..Default::default()
         };
         let data = crate::persistence::encode_keyspace(
             &ctx.core.ks,
             &crate::persistence::standard_aux(0),
             &opts,
-            true,
+            checksum,
         );
         if let Err(e) = crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &data) {
             tracing::warn!("Failed saving the DB: {}", e);
@@ -477,6 +482,7 @@ fn quicklist_extra(l: &std::collections::VecDeque<Bytes>) -> String {
 fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let db = ctx.db();
     let lru_now = ctx.core.ks.lru_now;
+    let shared = super::keys::shared_integers(ctx);
     let Some(e) = ctx.core.ks.dbs[db].table.get(key) else {
         return Err(CmdError::NoSuchKey);
     };
@@ -487,7 +493,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let line = format!(
         "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
         &e.value as *const Value,
-        super::keys::refcount(&e.value),
+        super::keys::refcount(&e.value, shared),
         e.value.encoding(),
         serialized_length(&e.value),
         e.lru,
