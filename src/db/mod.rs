@@ -447,10 +447,13 @@ impl Keyspace {
             if !expired {
                 return Some(k);
             }
-            tries += 1;
             if self.is_replica {
-                // Every key may be logically expired on a replica; give up after a while like Redis.
-                if tries > 100 || self.dbs[db].expires.len() == self.dbs[db].len() && tries > 10 {
+                // The master's stream sees the key as live. Otherwise, when every key has a TTL they
+                // may all be logically expired here (the master's DELs have not arrived): after 100
+                // tries Redis returns an expired one rather than loop forever.
+                tries += 1;
+                let all_volatile = self.dbs[db].expires.len() == self.dbs[db].len();
+                if self.serving_master || (all_volatile && tries >= 100) {
                     return Some(k);
                 }
                 continue;
@@ -843,5 +846,23 @@ mod tests {
         k.expire_timelimit_exit = true;
         k.expire_last_fast_cycle_us = crate::util::now_us();
         assert_eq!(k.active_expire_cycle_fast(), 0);
+    }
+
+    #[test]
+    fn randomkey_on_a_replica_with_only_expired_keys_gives_up() {
+        let mut k = ks();
+        k.is_replica = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        assert_eq!(k.random_key(0), Some(key("a")));
+        assert_eq!(k.dbs[0].len(), 1);
+        // A master deletes the expired keys it meets and finds the live one.
+        let mut m = ks();
+        m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
+        m.set(0, key("live"), Value::Int(1), NO_EXPIRE);
+        assert_eq!(m.random_key(0), Some(key("live")));
+        m.flush_db(0);
+        m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
+        assert_eq!(m.random_key(0), None);
+        assert_eq!(m.dbs[0].len(), 0);
     }
 }
