@@ -308,6 +308,18 @@ fn incr_family() {
         INCRBYFLOAT f6 INF
         INCRBYFLOAT f6 infinity
         INCRBYFLOAT f6 0x1p3
+        INCRBYFLOAT f7 1e-4940
+        INCRBYFLOAT f7 1e-4960
+        INCRBYFLOAT f7 0x1p-16445
+        INCRBYFLOAT f7 "\t1"
+        INCRBYFLOAT f7 "1\x00"
+        INCRBYFLOAT f7 -1e-17
+        INCRBYFLOAT f7 -1e-16
+        INCRBYFLOAT f8 123456789012345678901234567890
+        INCRBYFLOAT f8 0.000000000000000005
+        INCRBYFLOAT f9 1.18e4932
+        INCRBYFLOAT f9 1e4932
+        STRLEN f9
         INCRBYFLOAT
         INCRBYFLOAT f6
         "#,
@@ -1294,5 +1306,114 @@ fn randomized_string_commands() {
 fn randomized_string_commands_long() {
     for seed in 1..=20 {
         random_stream(seed, 10_000);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command table rows against COMMAND INFO / COMMAND DOCS of the real server
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed RESP2 reply (enough for COMMAND INFO and COMMAND DOCS).
+#[derive(Debug, Clone, PartialEq)]
+enum Resp {
+    Str(String),
+    Int(i64),
+    Nil,
+    Arr(Vec<Resp>),
+}
+
+fn parse_resp(r: &[u8], pos: &mut usize) -> Resp {
+    let nl = *pos + r[*pos..].iter().position(|&b| b == b'\n').expect("line");
+    let line = String::from_utf8_lossy(&r[*pos + 1..nl - 1]).into_owned();
+    let kind = r[*pos];
+    *pos = nl + 1;
+    match kind {
+        b'+' | b'-' => Resp::Str(line),
+        b':' => Resp::Int(line.parse().expect("int")),
+        b'$' => {
+            let n: i64 = line.parse().expect("bulk len");
+            if n < 0 {
+                return Resp::Nil;
+            }
+            let s = String::from_utf8_lossy(&r[*pos..*pos + n as usize]).into_owned();
+            *pos += n as usize + 2;
+            Resp::Str(s)
+        }
+        b'*' => {
+            let n: i64 = line.parse().expect("array len");
+            Resp::Arr((0..n.max(0)).map(|_| parse_resp(r, pos)).collect())
+        }
+        other => panic!("unexpected reply type {:?}", other as char),
+    }
+}
+
+fn resp_str(r: &Resp) -> String {
+    match r {
+        Resp::Str(s) => s.clone(),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn resp_int(r: &Resp) -> i64 {
+    match r {
+        Resp::Int(i) => *i,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+fn resp_arr(r: &Resp) -> &[Resp] {
+    match r {
+        Resp::Arr(v) => v,
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+#[test]
+fn command_table_rows_match_redis() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let mut c = redis.client();
+    for spec in ferredis::cmd::string::COMMANDS {
+        let name = spec.name;
+        let raw = c.cmd(&["COMMAND", "INFO", name]);
+        let info = parse_resp(&raw, &mut 0);
+        let row = &resp_arr(&info)[0];
+        let row = resp_arr(row);
+        assert_eq!(resp_str(&row[0]), name);
+        assert_eq!(resp_int(&row[1]), spec.arity as i64, "{name} arity");
+        let mut want_flags: Vec<String> = resp_arr(&row[2]).iter().map(resp_str).collect();
+        let mut got_flags: Vec<String> = ferredis::cmd::flags::NAMES
+            .iter()
+            .filter(|(bit, _)| spec.flags & bit != 0)
+            .map(|(_, n)| n.to_string())
+            .collect();
+        want_flags.sort();
+        got_flags.sort();
+        assert_eq!(got_flags, want_flags, "{name} flags");
+        assert_eq!(
+            (resp_int(&row[3]), resp_int(&row[4]), resp_int(&row[5])),
+            (
+                spec.first_key as i64,
+                spec.last_key as i64,
+                spec.step as i64
+            ),
+            "{name} key positions"
+        );
+        let acl: Vec<String> = resp_arr(&row[6]).iter().map(resp_str).collect();
+        assert_eq!(spec.acl, acl.join(" "), "{name} ACL categories");
+
+        let raw = c.cmd(&["COMMAND", "DOCS", name]);
+        let docs = parse_resp(&raw, &mut 0);
+        let fields = resp_arr(&resp_arr(&docs)[1]);
+        let field = |k: &str| {
+            fields
+                .chunks(2)
+                .find(|p| resp_str(&p[0]) == k)
+                .map(|p| resp_str(&p[1]))
+                .unwrap_or_default()
+        };
+        assert_eq!(spec.summary, field("summary"), "{name} summary");
+        assert_eq!(spec.since, field("since"), "{name} since");
+        assert_eq!(spec.group, field("group"), "{name} group");
+        assert_eq!(spec.complexity, field("complexity"), "{name} complexity");
     }
 }
