@@ -8,6 +8,7 @@
 //! looking for a clear bit).
 
 use bytes::Bytes;
+use std::collections::HashMap;
 
 use super::{
     cstr, grow_zeroed, kw, modify_raw, must_obey, peek_string, proto_max_bulk_len, str_bytes,
@@ -489,22 +490,22 @@ impl ByteStore for Vec<u8> {
 }
 
 /// Writes kept beside a read-only string, so BITFIELD can run first and touch the entry only if
-/// something changed. A subcommand touches at most 9 bytes, so the list stays short.
+/// something changed.
 struct Overlay<'a> {
     base: &'a [u8],
-    writes: Vec<(u64, u8)>,
+    writes: HashMap<u64, u8>,
 }
 
 impl ByteStore for Overlay<'_> {
     fn byte(&self, i: u64) -> u8 {
-        match self.writes.iter().rev().find(|(j, _)| *j == i) {
-            Some(&(_, v)) => v,
+        match self.writes.get(&i) {
+            Some(&v) => v,
             None => self.base.byte(i),
         }
     }
 
     fn set_byte(&mut self, i: u64, v: u8) {
-        self.writes.push((i, v));
+        self.writes.insert(i, v);
     }
 }
 
@@ -756,7 +757,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
     let changes = if let Some(base) = base {
         let mut overlay = Overlay {
             base: &base,
-            writes: Vec::new(),
+            writes: HashMap::new(),
         };
         out.array(fields.len());
         let changes = run_fields(&mut overlay, &fields, false, out);
@@ -838,7 +839,7 @@ mod tests {
         let base = [0xffu8, 0x00];
         let mut o = Overlay {
             base: &base,
-            writes: Vec::new(),
+            writes: HashMap::new(),
         };
         set_unsigned(&mut o, 4, 8, 0x5a);
         assert_eq!(get_unsigned(&o, 0, 16), 0xf5a0);
