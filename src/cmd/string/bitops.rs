@@ -39,7 +39,17 @@ fn bit_offset(ctx: &Ctx, arg: &[u8], hash: bool, bits: u32) -> Result<u64, CmdEr
 /// Position of the first bit equal to `bit` in `s`. Not found: -1 when looking for a one, and the
 /// first bit past the end when looking for a zero (the string is taken as zero-padded on the right).
 fn first_bit(s: &[u8], bit: bool) -> i64 {
-    for (i, &b) in s.iter().enumerate() {
+    // Skip whole words holding only the other value (long runs of 0x00 or 0xff are the usual case).
+    let skip = if bit { 0u64 } else { u64::MAX };
+    let words = s
+        .chunks_exact(8)
+        .take_while(|c| {
+            u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) == skip
+        })
+        .count();
+    let base = words * 8;
+    for (i, &b) in s[base..].iter().enumerate() {
+        let i = base + i;
         let x = if bit { b } else { !b };
         if x != 0 {
             return i as i64 * 8 + x.leading_zeros() as i64;
@@ -815,6 +825,15 @@ mod tests {
         assert_eq!(first_bit(&[0x00, 0x00], true), -1);
         assert_eq!(first_bit(&[0xff, 0xfe], false), 15);
         assert_eq!(first_bit(&[0xff, 0xff], false), 16);
+        let mut long = vec![0u8; 37];
+        assert_eq!(first_bit(&long, true), -1);
+        assert_eq!(first_bit(&long, false), 0);
+        long[33] = 0x20;
+        assert_eq!(first_bit(&long, true), 33 * 8 + 2);
+        let mut ones = vec![0xffu8; 37];
+        assert_eq!(first_bit(&ones, false), 37 * 8);
+        ones[16] = 0xfe;
+        assert_eq!(first_bit(&ones, false), 16 * 8 + 7);
     }
 
     #[test]
