@@ -51,6 +51,10 @@ fn set_and_its_options() {
         SET k v keepttl GET
         SET k v EX 10 PX 10
         SET k v EX 10 EX 20
+        SET k v EX abc EX 100000
+        SET k v EX 100000 EX abc
+        GETEX k EX abc EX 100000
+        GETEX k PERSIST PERSIST
         SET k v PX 10 PX 20
         SET k v EX 10 KEEPTTL
         SET k v KEEPTTL EX 10

@@ -557,7 +557,7 @@ fn expire_at_ms(ctx: &Ctx, arg: &[u8], kind: ExpireKind, cmd: &str) -> Result<i6
     Ok(ms)
 }
 
-/// What SET-like commands reply when they set (`Ok`) or skip because of NX/XX (`Abort`).
+/// What SET-like commands reply when they set, and when NX/XX make them skip the write.
 #[derive(Clone, Copy)]
 enum SetReplies {
     /// SET: `+OK` / null.
