@@ -1048,7 +1048,7 @@ fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
 }
 
 fn rand_value(rng: &mut StdRng) -> Vec<u8> {
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..11) {
         0 => b"".to_vec(),
         1 => rng.gen_range(-1000i64..1000).to_string().into_bytes(),
         2 => pick(
@@ -1071,6 +1071,10 @@ fn rand_value(rng: &mut StdRng) -> Vec<u8> {
         .to_vec(),
         3 => (0..rng.gen_range(1..12)).map(|_| rng.gen::<u8>()).collect(),
         4 => format!("{:.3}", rng.gen_range(-100.0f64..100.0)).into_bytes(),
+        // Longer than embstr's 44 bytes, and long enough for multi-word bit scans and LCS runs.
+        5 => (0..rng.gen_range(40..160))
+            .map(|_| b"abc\x00\xff"[rng.gen_range(0..5)])
+            .collect(),
         _ => (0..rng.gen_range(1..20))
             .map(|_| b"abcdefxyz"[rng.gen_range(0..9)])
             .collect(),
