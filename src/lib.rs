@@ -6,6 +6,7 @@
 //! - [`cmd`]: the command table and dispatch, one file per command family.
 //! - [`server`]: shared state, the core lock, connections, listeners, cron, shutdown.
 //! - [`config`]: directives, redis.conf parsing, CONFIG GET/SET/REWRITE.
+//! - [`log`]: Redis's log line format, loglevel and logfile.
 //! - [`util`]: number formats and glob matching with Redis's exact rules.
 //!
 //! The path of one command: socket → [`server::connection`] (parse a batch) → core lock →
@@ -14,6 +15,7 @@
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod log;
 pub mod persistence;
 pub mod rdb;
 pub mod replication;
