@@ -465,7 +465,6 @@ fn lcs_options() {
 
 /// RESP3 shapes: LCS IDX is a map, nulls are `_`.
 #[test]
-#[ignore = "needs HELLO (connection family) in ferredis"]
 fn resp3_replies() {
     let mut d = Diff::new(&[]);
     // HELLO's reply carries the client id, which may differ: switch both without comparing.
@@ -928,7 +927,6 @@ fn wrong_type_errors() {
 
 /// `OBJECT ENCODING` after each kind of write, which ferredis reports from the value variants.
 #[test]
-#[ignore = "needs OBJECT (keys family) in ferredis"]
 fn encodings_match() {
     diff_script(
         r#"
@@ -995,7 +993,6 @@ fn encodings_match() {
 
 /// TTLs set and kept by the string commands (second resolution, far from any boundary).
 #[test]
-#[ignore = "needs TTL/PTTL/EXPIRE (keys family) in ferredis"]
 fn ttls_set_and_kept() {
     diff_script(
         r#"
@@ -1284,8 +1281,13 @@ fn rand_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
 
 /// Runs `n` random commands from `seed` on both servers (with lists planted now and then) and
 /// compares every reply and the final values.
-fn random_stream(seed: u64, n: usize) {
+fn random_stream(seed: u64, n: usize, resp3: bool) {
     let mut d = Diff::new(&[]);
+    if resp3 {
+        // HELLO's reply carries the client id, which may differ: switch both without comparing.
+        d.r.cmd(&["HELLO", "3"]);
+        d.f.cmd(&["HELLO", "3"]);
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     for _ in 0..n {
         // Now and then a key becomes a list, for the WRONGTYPE paths.
@@ -1296,16 +1298,49 @@ fn random_stream(seed: u64, n: usize) {
         let cmd = rand_command(&mut rng);
         let refs: Vec<&[u8]> = cmd.iter().map(|a| a.as_slice()).collect();
         d.run_bytes(&refs);
+        // The stored encoding, and whether the key has a TTL, after what was just run.
+        if let Some(key) = cmd.get(1).filter(|_| rng.gen_ratio(1, 8)) {
+            let key = String::from_utf8_lossy(key).into_owned();
+            d.run(&["OBJECT", "ENCODING", &key]);
+            compare_ttl_class(&mut d, &key);
+        }
     }
     for k in KEYS {
         d.run(&["GET", k]);
+        d.run(&["OBJECT", "ENCODING", k]);
+        compare_ttl_class(&mut d, k);
     }
     d.assert_clean();
 }
 
+/// Compares `TTL key` on both servers as missing (-2), no expiry (-1) or some expiry: relative
+/// expiries set at slightly different instants may differ by a second.
+fn compare_ttl_class(d: &mut Diff, key: &str) {
+    let class = |r: Vec<u8>| {
+        let s = String::from_utf8_lossy(&r).into_owned();
+        match s.trim_end().strip_prefix(':').map(str::parse::<i64>) {
+            Some(Ok(n)) if n >= 0 => "has a TTL".to_string(),
+            _ => s,
+        }
+    };
+    let want = class(d.r.cmd(&["TTL", key]));
+    let got = class(d.f.cmd(&["TTL", key]));
+    d.count += 1;
+    if want != got {
+        d.mismatches.push(format!(
+            "TTL {key}\n   redis:    {want:?}\n   ferredis: {got:?}"
+        ));
+    }
+}
+
 #[test]
 fn randomized_string_commands() {
-    random_stream(0x5eed_0001, 10_000);
+    random_stream(0x5eed_0001, 10_000, false);
+}
+
+#[test]
+fn randomized_string_commands_resp3() {
+    random_stream(0x5eed_0003, 5_000, true);
 }
 
 /// The same with many more seeds (about a minute): `cargo test --test strings -- --ignored long`.
@@ -1313,7 +1348,7 @@ fn randomized_string_commands() {
 #[ignore = "long: run explicitly with --ignored"]
 fn randomized_string_commands_long() {
     for seed in 1..=20 {
-        random_stream(seed, 10_000);
+        random_stream(seed, 10_000, seed % 2 == 0);
     }
 }
 
