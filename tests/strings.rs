@@ -797,6 +797,46 @@ fn bitfield_ops() {
     );
 }
 
+/// Size limits with a small `proto-max-bulk-len` (1 MiB, its minimum), where growing past it is
+/// cheap to try.
+#[test]
+fn proto_max_bulk_len_limits() {
+    let mut d = Diff::new(&["--proto-max-bulk-len", "1mb"]);
+    d.script(
+        r#"
+        SETRANGE big 1048575 x
+        SETRANGE big 1048575 xy
+        SETRANGE big 1048576 x
+        SETRANGE big 1048576 ""
+        SETRANGE new 1048576 x
+        EXISTS new
+        APPEND big 12345
+        APPEND big ""
+        STRLEN big
+        SETBIT big 8388607 1
+        SETBIT big 8388608 1
+        GETBIT big 8388608
+        GETBIT big 8388607
+        BITFIELD big SET u16 8388607 1
+        STRLEN big
+        BITFIELD big SET u8 #1048575 1
+        BITFIELD big SET u8 #1048576 1
+        BITFIELD big GET u8 #1048576
+        BITFIELD big GET u64 8388607
+        STRLEN big
+        LCS big big
+        LCS big nokey LEN
+        SET a 0123456789
+        LCS a a IDX
+        CONFIG SET proto-max-bulk-len 2mb
+        APPEND big 12345
+        SETBIT big 8388608 1
+        STRLEN big
+        "#,
+    );
+    d.assert_clean();
+}
+
 #[test]
 fn arity_errors() {
     diff_script(
