@@ -15,6 +15,7 @@ pub mod conn;
 pub mod debug;
 pub mod dump;
 pub mod keys;
+pub mod meta;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -174,13 +175,8 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
     let Some(spec) = lookup(&args[0]) else {
         return Err(unknown_command(args));
     };
-    if !spec.subcommands.is_empty() {
-        if args.len() < 2 {
-            return Err(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            ));
-        }
+    // Without a subcommand, a container runs itself if its arity allows (COMMAND), as in Redis.
+    if !spec.subcommands.is_empty() && args.len() >= 2 {
         let Some(sub) = spec
             .subcommands
             .iter()

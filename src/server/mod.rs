@@ -46,6 +46,8 @@ pub struct CoreStats {
     pub cmdstats: HashMap<&'static str, CmdStat>,
     /// Errors of commands that were never resolved (unknown command, arity), counted as rejected.
     pub unknown_rejected: u64,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency_hist: HashMap<&'static str, crate::info::LatencyHist>,
 }
 
 impl CoreStats {
@@ -87,6 +89,8 @@ pub struct Core {
     /// LATENCY: event name → (samples of (unix s, ms)), and the max per event.
     pub latency: BTreeMap<String, VecDeque<(i64, u64)>>,
     pub latency_threshold_ms: u64,
+    /// All-time highest latency per event since its last reset (LATENCY LATEST, GRAPH).
+    pub latency_max: BTreeMap<String, u64>,
 }
 
 impl Core {
@@ -106,6 +110,11 @@ impl Core {
         if failed {
             st.failed_calls += 1;
         }
+        self.stats
+            .latency_hist
+            .entry(spec.name)
+            .or_default()
+            .record_us(elapsed_us);
         if self.slowlog_threshold_us >= 0
             && elapsed_us as i64 >= self.slowlog_threshold_us
             && spec.flags & crate::cmd::flags::SKIP_SLOWLOG == 0
@@ -166,6 +175,8 @@ impl Core {
     /// Adds a latency sample (LATENCY LATEST/HISTORY), keeping 160 per event like Redis.
     pub fn latency_add(&mut self, event: &str, ms: u64) {
         let now = crate::util::now_ms() / 1000;
+        let max = self.latency_max.entry(event.to_string()).or_insert(0);
+        *max = (*max).max(ms);
         let q = self.latency.entry(event.to_string()).or_default();
         if let Some(last) = q.back_mut() {
             if last.0 == now {
@@ -218,6 +229,8 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     /// SHUTDOWN flags requested by the command (NOSAVE/SAVE/...); read by the shutdown sequence.
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
+    /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
+    pub inst_metrics: crate::info::InstMetrics,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -249,6 +262,7 @@ impl Server {
             slowlog_max_len: config.slowlog_max_len,
             latency: BTreeMap::new(),
             latency_threshold_ms: config.latency_monitor_threshold,
+            latency_max: BTreeMap::new(),
         };
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Server {
@@ -272,6 +286,7 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
             shutdown_request: Mutex::new(None),
+            inst_metrics: crate::info::InstMetrics::default(),
         })
     }
 
