@@ -588,6 +588,39 @@ fn redis_cli_talks_to_ferredis_without_errors() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    // Interactive mode (through a pseudo-terminal, TERM=dumb so the line editor stays simple)
+    // fetches COMMAND DOCS at start for its hints, then runs what it reads.
+    let interactive = |port: u16| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("script")
+            .args([
+                "-qc",
+                &format!("{} -p {port}", redis_cli_bin().display()),
+                "/dev/null",
+            ])
+            .env("TERM", "dumb")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("`script` (util-linux) runs redis-cli on a pseudo-terminal");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"ping\nset x 1\nget x\nquit\n")
+            .expect("write");
+        let out = child.wait_with_output().expect("redis-cli output");
+        String::from_utf8_lossy(&out.stdout).replace(&port.to_string(), "PORT")
+            + &String::from_utf8_lossy(&out.stderr)
+    };
+    let want = interactive(r.port);
+    assert!(want.contains("PONG"), "{want}");
+    assert_eq!(want, interactive(f.port));
+    let mut c = f.client();
+    assert!(c
+        .info_field("commandstats", "cmdstat_command|docs")
+        .is_some_and(|v| v.starts_with("calls=1,")));
     let (out, err) = run(f.port, &["ping"]);
     assert_eq!(out, "PONG\n");
     assert_eq!(err, "");

@@ -1491,15 +1491,12 @@ fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let db = ctx.db();
-    let Some((k, e)) = ctx
-        .core
-        .ks
-        .lookup_peek(db, &args[2])
-        .map(|e| (args[2].len(), e))
-    else {
+    // Like Redis, a plain table lookup: no expiry check, no statistics, no LRU update.
+    let Some(e) = ctx.core.ks.dbs[db].table.get(&args[2]) else {
         ctx.out.null();
         return Ok(());
     };
+    let k = args[2].len();
     let size = value_size(&e.value, samples) + sds_size(k, true) + DICT_ENTRY;
     ctx.out.int(size as i64);
     Ok(())
