@@ -634,3 +634,33 @@ fn redis_cli_talks_to_ferredis_without_errors() {
         assert_eq!(want, got, "{args:?}");
     }
 }
+
+#[test]
+fn commandstats_count_calls_rejections_and_failures_like_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        "GET
+         GET a
+         SET a 1
+         MEMORY USAGE
+         MEMORY NOSUCH
+         MEMORY USAGE a SAMPLES x
+         SELECT x
+         NOSUCH",
+    );
+    d.assert_clean();
+    let counts = |c: &mut RawClient| -> BTreeMap<String, String> {
+        info_sections(&c.cmd_str(&["INFO", "commandstats"]))["commandstats"]
+            .iter()
+            .filter(|(k, _)| k != "cmdstat_info" && k != "cmdstat_ping")
+            .map(|(k, v)| {
+                // Keep calls, rejected_calls and failed_calls; times differ.
+                let kept: Vec<&str> = v.split(',').filter(|f| !f.starts_with("usec")).collect();
+                (k.clone(), kept.join(","))
+            })
+            .collect()
+    };
+    assert_eq!(counts(&mut d.r), counts(&mut d.f));
+    let errs = |c: &mut RawClient| info_sections(&c.cmd_str(&["INFO", "errorstats"]));
+    assert_eq!(errs(&mut d.r), errs(&mut d.f));
+}
