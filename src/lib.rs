@@ -8,6 +8,7 @@
 //! - [`info`]: INFO sections and the statistics only INFO needs.
 //! - [`alloc`]: the global allocator (jemalloc) and its statistics.
 //! - [`config`]: directives, redis.conf parsing, CONFIG GET/SET/REWRITE.
+//! - [`log`]: Redis's log line format, loglevel and logfile.
 //! - [`util`]: number formats and glob matching with Redis's exact rules.
 //!
 //! The path of one command: socket → [`server::connection`] (parse a batch) → core lock →
@@ -18,6 +19,10 @@ pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod info;
+pub mod log;
+pub mod persistence;
+pub mod rdb;
+pub mod replication;
 pub mod resp;
 pub mod server;
 pub mod util;

@@ -1,86 +1,367 @@
-//! `ferredis-server`: parses the command line as redis-server does, loads the configuration, and runs
-//! the server.
+//! `ferredis-server`: parses the command line as redis-server does
+//! (`ferredis-server [/path/redis.conf] [--directive value ...] [-]`), loads the configuration,
+//! daemonizes if asked (before any thread exists), sets up logging, and runs the server.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Turns `[config] [--directive value ...]` into config-file text, as redis-server does.
-fn args_to_text(args: &[String]) -> (Option<String>, String) {
-    let mut file = None;
-    let mut rest = args;
-    if let Some(first) = args.first() {
-        if !first.starts_with("--") {
-            file = Some(first.clone());
-            rest = &args[1..];
-        }
-    }
-    let mut text = String::new();
-    for a in rest {
-        if let Some(d) = a.strip_prefix("--") {
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(d);
-        } else {
-            text.push(' ');
-            if a.is_empty() {
-                text.push_str("\"\"");
-            } else {
-                text.push_str(a);
-            }
-        }
-    }
-    (file, text)
+use ferredis::config::{Chunk, Config, Source};
+use ferredis::log;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Redis's default pidfile, used when daemonized without `pidfile`.
+const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
+
+fn version_line() -> String {
+    format!(
+        "ferredis server v={VERSION} redis_version=7.0.15 bits={} rustc_target={}-{}",
+        usize::BITS,
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
 }
 
-fn main() -> anyhow::Result<()> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let (file, text) = args_to_text(&argv);
-    let mut config = ferredis::config::Config::default();
-    if let Some(f) = &file {
-        let body = std::fs::read_to_string(f)?;
-        if let Err(e) = config.apply_text(&body) {
+fn usage() -> String {
+    [
+        "Usage: ./ferredis-server [/path/to/redis.conf] [options] [-]",
+        "       ./ferredis-server - (read config from stdin)",
+        "       ./ferredis-server -v or --version",
+        "       ./ferredis-server -h or --help",
+        "",
+        "Examples:",
+        "       ./ferredis-server (run the server with default conf)",
+        "       echo 'maxmemory 128mb' | ./ferredis-server -",
+        "       ./ferredis-server /etc/redis/6379.conf",
+        "       ./ferredis-server --port 7777",
+        "       ./ferredis-server --port 7777 --replicaof 127.0.0.1 8888",
+        "       ./ferredis-server /etc/myredis.conf --loglevel verbose -",
+        "       ./ferredis-server /etc/myredis.conf --loglevel verbose",
+        "",
+    ]
+    .join("\n")
+}
+
+/// What the command line asks for.
+#[derive(Debug, Default, PartialEq)]
+struct CommandLine {
+    /// The config file, as given.
+    file: Option<String>,
+    /// `-`: read configuration from standard input after the file.
+    stdin: bool,
+    /// `--directive value ...` turned into config-file text, one directive per line.
+    options: String,
+}
+
+/// Turns arguments (program name excluded) into a config file, stdin flag and option text, with
+/// redis-server's rules: a first argument not starting with `-` is the file; `--name` starts a
+/// directive; a following argument that is not `--...` is one of its values, quoted so that spaces
+/// inside it survive (a multi-argument directive splits a single value again); a `--name value` given
+/// as one argument stands alone; `--save` with no value means `save ""`.
+fn parse_command_line(args: &[String]) -> CommandLine {
+    let mut cl = CommandLine::default();
+    let mut j = 0;
+    if let Some(first) = args.first() {
+        if !first.starts_with('-') {
+            cl.file = Some(first.clone());
+            j = 1;
+        }
+    }
+    let argc = args.len();
+    let mut handled_last = true;
+    while j < argc {
+        let a = &args[j];
+        if a == "-" && (j == 0 || j == argc - 1) {
+            cl.stdin = true;
+        } else if handled_last && a.starts_with("--") {
+            if !cl.options.is_empty() {
+                cl.options.push('\n');
+            }
+            cl.options.push_str(&a[2..]);
+            cl.options.push(' ');
+            let words = ferredis::resp::request::split_args(a.as_bytes());
+            if words.map(|w| w.len()) == Some(1) {
+                // Only a name: its values follow as separate arguments.
+                handled_last = false;
+                let next_is_option = j + 1 < argc && args[j + 1].starts_with("--");
+                if a.eq_ignore_ascii_case("--save") && (next_is_option || j == argc - 1) {
+                    cl.options.push_str("\"\"");
+                    handled_last = true;
+                } else if a.eq_ignore_ascii_case("--sentinel") && (next_is_option || j == argc - 1)
+                {
+                    handled_last = true;
+                }
+            } else {
+                handled_last = true;
+            }
+        } else {
+            cl.options.push_str(&ferredis::server::repr(a.as_bytes()));
+            cl.options.push(' ');
+            handled_last = true;
+        }
+        j += 1;
+    }
+    cl
+}
+
+fn fatal_config(msg: &str) -> ! {
+    eprintln!("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n{msg}");
+    std::process::exit(1);
+}
+
+/// Forks into the background as Redis does: the parent exits, the child starts a new session and
+/// points its standard streams at /dev/null. Must run before any thread exists.
+fn daemonize() {
+    // SAFETY: called from main before the tokio runtime (or any other thread) is created.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                eprintln!("fork failed: {}", std::io::Error::last_os_error());
+                std::process::exit(1);
+            }
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR, 0);
+        if fd != -1 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let args = &argv[1..];
+    if let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!("{}", version_line());
+                std::process::exit(0);
+            }
+            "-h" | "--help" => {
+                eprint!("{}", usage());
+                std::process::exit(0);
+            }
+            "--test-memory" | "--check-system" => {
+                eprintln!("{first} is not supported by ferredis");
+                std::process::exit(1);
+            }
+            _ => {}
+        }
+    }
+    let cl = parse_command_line(args);
+    let mut chunks = Vec::new();
+    let config_file: Option<PathBuf> = cl
+        .file
+        .as_ref()
+        .map(|f| std::path::absolute(f).unwrap_or_else(|_| PathBuf::from(f)));
+    if let Some(abs) = &config_file {
+        match ferredis::config::read_config_file(&abs.display().to_string()) {
+            Ok(text) => chunks.push(Chunk {
+                source: Source::File(abs.clone()),
+                text,
+            }),
+            Err(e) => {
+                log::log(log::LL_WARNING, &e.to_string());
+                std::process::exit(1);
+            }
+        }
+    }
+    if cl.stdin {
+        log::log(log::LL_WARNING, "Reading config from stdin");
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+        chunks.push(Chunk {
+            source: Source::Stdin,
+            text,
+        });
+    }
+    if !args.is_empty() {
+        chunks.push(Chunk {
+            source: Source::CommandLine,
+            text: cl.options.clone(),
+        });
+    }
+    let mut config = Config::default();
+    let report = match config.load(&chunks) {
+        Ok(r) => r,
+        Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
-    }
-    if let Err(e) = config.apply_text(&text) {
-        eprintln!("{e}");
-        std::process::exit(1);
-    }
-    let logfile = config.logfile.clone();
-    if logfile.is_empty() {
-        tracing_subscriber::fmt().with_target(false).init();
-    } else {
-        let path = std::path::Path::new(&config.dir).join(&logfile);
-        let path = if std::path::Path::new(&logfile).is_absolute() {
-            logfile.into()
-        } else {
-            path
-        };
-        let f = std::fs::OpenOptions::new()
+    };
+    if !config.logfile.is_empty() {
+        if let Err(e) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)?;
-        tracing_subscriber::fmt()
-            .with_target(false)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(f))
-            .init();
+            .open(&config.logfile)
+        {
+            fatal_config(&format!(
+                "Can't open the log file: {}",
+                std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0))
+                    .to_string()
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or_default()
+            ));
+        }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    if config.daemonize {
+        daemonize();
+    }
+    log::init(&config.loglevel, &config.logfile);
+    tracing::warn!("oO0OoO0OoO0Oo ferredis is starting oO0OoO0OoO0Oo");
+    tracing::warn!(
+        "ferredis version={}, redis_version=7.0.15, bits={}, pid={}, just started",
+        VERSION,
+        usize::BITS,
+        std::process::id()
+    );
+    if args.is_empty() {
+        tracing::warn!(
+            "Warning: no config file specified, using the default config. In order to specify a config file use {} /path/to/redis.conf",
+            argv[0]
+        );
+    } else {
+        tracing::warn!("Configuration loaded");
+    }
+    if !report.no_effect.is_empty() {
+        tracing::info!(
+            "Directives accepted without effect in ferredis: {}",
+            report.no_effect.join(", ")
+        );
+    }
+    std::process::exit(run(config, config_file));
+}
+
+fn run(mut config: Config, config_file: Option<PathBuf>) -> i32 {
+    // As Redis: when the open-files limit cannot fit maxclients plus 32 reserved descriptors,
+    // maxclients shrinks to fit.
+    let want = config.maxclients + 32;
+    let limit = ferredis::server::adjust_open_files_limit(config.maxclients);
+    if limit < want {
+        let reduced = limit.saturating_sub(32).max(1);
+        tracing::warn!(
+            "You requested maxclients of {} requiring at least {} max file descriptors.",
+            config.maxclients,
+            want
+        );
+        tracing::warn!(
+            "Current maximum open files is {}. maxclients has been reduced to {} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+            limit,
+            reduced
+        );
+        config.maxclients = reduced;
+    }
+    let write_pidfile = config.daemonize || !config.pidfile.is_empty();
+    if write_pidfile && config.pidfile.is_empty() {
+        config.pidfile = DEFAULT_PIDFILE.into();
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!("Failed creating the runtime: {}", e);
+            return 1;
+        }
+    };
     rt.block_on(async move {
-        let srv = ferredis::server::Server::new(config, file.map(Into::into));
+        let srv = ferredis::server::Server::new(config, config_file);
         let (listeners, unix) = match ferredis::server::listen::bind_all(&srv) {
             Ok(x) => x,
             Err(e) => {
-                tracing::error!("{}", e);
-                std::process::exit(1);
+                tracing::warn!("{}", e);
+                if matches!(e, ferredis::server::listen::ListenError::Tcp { .. }) {
+                    tracing::warn!(
+                        "Failed listening on port {} (TCP), aborting.",
+                        srv.config.read().port
+                    );
+                }
+                return 1;
             }
         };
-        tracing::info!("Ready to accept connections");
+        let (pidfile, show_logo, logfile_empty, syslog, unixsocket) = {
+            let c = srv.config.read();
+            (
+                c.pidfile.clone(),
+                c.always_show_logo,
+                c.logfile.is_empty(),
+                c.syslog_enabled,
+                c.unixsocket.clone(),
+            )
+        };
+        if write_pidfile {
+            // Best effort, as Redis: a pidfile that cannot be written is not fatal.
+            let _ = std::fs::write(&pidfile, format!("{}\n", std::process::id()));
+        }
+        log::set_role(b'M');
+        // SAFETY: isatty on fd 1.
+        let tty = unsafe { libc::isatty(1) } == 1;
+        if show_logo || (logfile_empty && tty && !syslog) {
+            log::raw(&log::banner(
+                VERSION,
+                "standalone",
+                srv.port(),
+                std::process::id(),
+            ));
+        } else {
+            tracing::info!("Running mode=standalone, port={}.", srv.port());
+        }
+        tracing::warn!("Server initialized");
+        if !listeners.is_empty() {
+            tracing::info!("Ready to accept connections");
+        }
+        if let Some(path) = &unixsocket {
+            tracing::info!("The server is now ready to accept connections at {}", path);
+        }
         ferredis::server::listen::run(Arc::clone(&srv), listeners, unix).await;
-        anyhow::Ok(())
+        if write_pidfile {
+            tracing::info!("Removing the pid file.");
+            let _ = std::fs::remove_file(&pidfile);
+        }
+        tracing::warn!("ferredis is now ready to exit, bye bye...");
+        0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cl(v: &[&str]) -> CommandLine {
+        parse_command_line(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn command_line_forms() {
+        let c = cl(&[
+            "/etc/r.conf",
+            "--port",
+            "7000",
+            "--replicaof",
+            "127.0.0.1",
+            "6379",
+        ]);
+        assert_eq!(c.file.as_deref(), Some("/etc/r.conf"));
+        assert_eq!(
+            c.options,
+            "port \"7000\" \nreplicaof \"127.0.0.1\" \"6379\" "
+        );
+        let c = cl(&["--replicaof", "127.0.0.1 6379"]);
+        assert_eq!(c.options, "replicaof \"127.0.0.1 6379\" ");
+        let c = cl(&["--save", "", "--port", "1"]);
+        assert_eq!(c.options, "save \"\" \nport \"1\" ");
+        let c = cl(&["--save", "--port", "1"]);
+        assert_eq!(c.options, "save \"\"\nport \"1\" ");
+        let c = cl(&["--port 6380", "--loglevel", "debug", "-"]);
+        assert!(c.stdin);
+        assert_eq!(c.options, "port 6380 \nloglevel \"debug\" ");
+    }
 }

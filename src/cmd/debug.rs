@@ -1,5 +1,486 @@
-//! DEBUG (gated by enable-debug-command).
+//! DEBUG: the introspection and test hooks of Redis's DEBUG command that ferredis supports — DIGEST,
+//! DIGEST-VALUE, OBJECT, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP — gated by
+//! `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients only), with
+//! Redis's refusal text. Redis's other subcommands (RELOAD, CRASH-AND-RECOVER, ...) get an error that
+//! names them.
 
-use super::CommandSpec;
+use bytes::Bytes;
 
-pub static COMMANDS: &[CommandSpec] = &[];
+use super::flags::*;
+use super::{CmdError, CmdResult, CommandSpec, Ctx};
+use crate::config::ProtectedAccess;
+use crate::db::{digest, Value, NO_EXPIRE};
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("debug", -2, debug)
+    .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+    .acl("@admin @slow @dangerous")
+    .doc(
+        "server",
+        "1.0.0",
+        "A container for debugging commands",
+        "Depends on subcommand.",
+    )];
+
+const NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// Redis 7.0's DEBUG subcommands that ferredis does not implement: they get a clear error naming
+/// them rather than the generic "unknown subcommand".
+const UNSUPPORTED: &[&str] = &[
+    "segfault",
+    "panic",
+    "restart",
+    "crash-and-recover",
+    "oom",
+    "assert",
+    "leak",
+    "reload",
+    "loadaof",
+    "drop-cluster-packet-filter",
+    "sdslen",
+    "listpack",
+    "quicklist",
+    "quicklist-packed-threshold",
+    "set-skip-checksum-validation",
+    "aof-flush-sleep",
+    "replicate",
+    "structsize",
+    "htstats",
+    "htstats-key",
+    "change-repl-id",
+    "stringmatch-test",
+    "set-disable-deny-scripts",
+    "config-rewrite-force-all",
+    "client-eviction",
+    "mallctl",
+    "mallctl-str",
+    "pause-cron",
+    "replybuffer",
+    "clusterlink",
+];
+
+/// Whether the client may run DEBUG under `enable-debug-command local`: a unix-socket client, or a
+/// TCP peer at exactly 127.0.0.1 or ::1 (Redis compares the address text).
+fn is_local_client(ctx: &Ctx) -> bool {
+    match ctx.client.handle.addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => {
+            let ip = a.ip().to_string();
+            ip == "127.0.0.1" || ip == "::1"
+        }
+        // Unix-socket clients are registered as `path:0`, which is no socket address.
+        Err(_) => true,
+    }
+}
+
+fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let allowed = match ctx.srv.config.read().enable_debug_command {
+        ProtectedAccess::Yes => true,
+        ProtectedAccess::No => false,
+        ProtectedAccess::Local => is_local_client(ctx),
+    };
+    if !allowed {
+        return Err(CmdError::msg(NOT_ALLOWED));
+    }
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let argc = args.len();
+    match (sub.as_str(), argc) {
+        ("help", 2) => help(ctx),
+        ("digest", 2) => {
+            let d = digest::dataset_digest(&ctx.core.ks);
+            ctx.out.simple(&digest::to_hex(&d));
+            Ok(())
+        }
+        ("digest-value", _) => {
+            // Like Redis, this looks at the stored value even when it is logically expired.
+            let db = ctx.db();
+            ctx.out.array(argc - 2);
+            for k in &args[2..] {
+                let d = digest::value_digest(ctx.core.ks.dbs[db].table.get(k));
+                ctx.out.simple(&digest::to_hex(&d));
+            }
+            Ok(())
+        }
+        ("object", 3) => object(ctx, &args[2]),
+        ("sleep", 3) => {
+            let secs = strtod_prefix(&args[2]);
+            let us = secs * 1_000_000.0;
+            if us >= 1.0 {
+                // Blocks the whole server, as in Redis: the core lock is held for the duration.
+                std::thread::sleep(std::time::Duration::from_micros(us as u64));
+            }
+            ctx.out.ok();
+            Ok(())
+        }
+        ("set-active-expire", 3) => {
+            ctx.srv.config.write().active_expire_enabled = atoi(&args[2]) != 0;
+            ctx.out.ok();
+            Ok(())
+        }
+        ("populate", 3..=5) => populate(ctx, args),
+        ("protocol", 3) => protocol(ctx, &args[2]),
+        ("log", 3) => {
+            tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
+            ctx.out.ok();
+            Ok(())
+        }
+        ("error", 3) => {
+            // The argument is the whole error line, code included, as Redis sends it.
+            ctx.out.error(&String::from_utf8_lossy(&args[2]));
+            Ok(())
+        }
+        (s, _) if UNSUPPORTED.contains(&s) => Err(CmdError::msg(format!(
+            "ERR DEBUG {} is not supported by ferredis",
+            s.to_ascii_uppercase()
+        ))),
+        _ => Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
+        ))),
+    }
+}
+
+fn help(ctx: &mut Ctx) -> CmdResult {
+    super::keys::reply_help(
+        ctx,
+        "DEBUG",
+        &[
+            "DIGEST",
+            "    Output a hex signature representing the current DB content.",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    Output a hex signature of the values of all the specified keys.",
+            "ERROR <string>",
+            "    Return a Redis protocol error with <string> as message. Useful for clients",
+            "    unit tests to simulate Redis errors.",
+            "LOG <message>",
+            "    Write <message> to the server log.",
+            "OBJECT <key>",
+            "    Show low level info about `key` and associated value.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+            "    it is used instead of the 'key' prefix. These are not propagated to",
+            "    replicas. Cluster slots are not respected so keys not belonging to the",
+            "    current node can be created in cluster mode.",
+            "PROTOCOL <type>",
+            "    Reply with a test value of the specified type. <type> can be: string,",
+            "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+            "    true, false.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+        ],
+    );
+    Ok(())
+}
+
+/// `strtod` on the longest valid prefix (DEBUG SLEEP accepts "1.5s" as 1.5, junk as 0).
+fn strtod_prefix(a: &[u8]) -> f64 {
+    let mut tmp = Vec::with_capacity(a.len() + 1);
+    tmp.extend_from_slice(a);
+    tmp.push(0);
+    // SAFETY: `tmp` is NUL-terminated and outlives the call; the end pointer is not used.
+    let v = unsafe { libc::strtod(tmp.as_ptr() as *const libc::c_char, std::ptr::null_mut()) };
+    if v.is_nan() {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// C's `atoi`: leading spaces, a sign, then digits; anything else stops it; no digits is 0.
+fn atoi(a: &[u8]) -> i64 {
+    let mut i = 0;
+    while i < a.len() && a[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let neg = match a.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut v: i64 = 0;
+    while i < a.len() && a[i].is_ascii_digit() {
+        v = v.wrapping_mul(10).wrapping_add((a[i] - b'0') as i64);
+        i += 1;
+    }
+    if neg {
+        v.wrapping_neg()
+    } else {
+        v
+    }
+}
+
+/// A non-negative long, as Redis's `getPositiveLongFromObjectOrReply`.
+fn arg_positive(a: &[u8]) -> Result<i64, CmdError> {
+    // Redis gives the same message for a non-integer as for a negative number here.
+    match crate::util::parse_i64(a) {
+        Some(v) if v >= 0 => Ok(v),
+        _ => Err(CmdError::msg("ERR value is out of range, must be positive")),
+    }
+}
+
+/// DEBUG POPULATE count [prefix] [size]: creates `prefix:N` keys holding `value:N` (or, with a size,
+/// that text cut or zero-padded to the size), skipping names that exist. Not counted as changes, as
+/// in Redis (they are not propagated).
+fn populate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let count = arg_positive(&args[2])?;
+    let size = match args.get(4) {
+        Some(a) => arg_positive(a)? as usize,
+        None => 0,
+    };
+    let prefix: &[u8] = match args.get(3) {
+        Some(p) => p,
+        None => b"key",
+    };
+    let db = ctx.db();
+    for j in 0..count {
+        // Redis formats the name into a 128-byte buffer: longer names are cut to 127 bytes.
+        let mut name = prefix.to_vec();
+        name.push(b':');
+        name.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        name.truncate(127);
+        if ctx.core.ks.lookup_write_peek(db, &name).is_some() {
+            continue;
+        }
+        let text = format!("value:{j}");
+        let value = if size == 0 {
+            Bytes::from(text.into_bytes())
+        } else {
+            let mut v = vec![0u8; size];
+            let n = size.min(text.len());
+            v[..n].copy_from_slice(&text.as_bytes()[..n]);
+            Bytes::from(v)
+        };
+        ctx.core
+            .ks
+            .set(db, Bytes::from(name), Value::Str(value), NO_EXPIRE);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// DEBUG PROTOCOL <type>: one sample reply of each RESP type, downgraded for RESP2 clients as Redis
+/// does (client libraries test their parsers with it).
+fn protocol(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let resp3 = ctx.out.resp3();
+    match name.as_str() {
+        "string" => ctx.out.bulk(b"Hello World"),
+        "integer" => ctx.out.int(12345),
+        // Redis's sample value is exactly 3.141, not an approximation of pi.
+        #[allow(clippy::approx_constant)]
+        "double" => ctx.out.double(3.141),
+        "bignum" => {
+            const BIG: &[u8] = b"1234567999999999999999999999999999999";
+            if resp3 {
+                ctx.out.raw(b"(");
+                ctx.out.raw(BIG);
+                ctx.out.raw(b"\r\n");
+            } else {
+                ctx.out.bulk(BIG);
+            }
+        }
+        "null" => ctx.out.null(),
+        "array" | "set" => {
+            if name == "set" {
+                ctx.out.set(3);
+            } else {
+                ctx.out.array(3);
+            }
+            for j in 0..3 {
+                ctx.out.int(j);
+            }
+        }
+        "map" => {
+            ctx.out.map(3);
+            for j in 0..3 {
+                ctx.out.int(j);
+                ctx.out.boolean(j == 1);
+            }
+        }
+        "attrib" => {
+            // Attributes exist only in RESP3; a real reply always follows.
+            if resp3 {
+                ctx.out.raw(b"|1\r\n");
+                ctx.out.bulk(b"key-popularity");
+                ctx.out.array(2);
+                ctx.out.bulk(b"key:123");
+                ctx.out.int(90);
+            }
+            ctx.out.bulk(b"Some real reply following the attribute");
+        }
+        "push" => {
+            if !resp3 {
+                return Err(CmdError::msg("ERR RESP2 is not supported by this command"));
+            }
+            ctx.out.push(2);
+            ctx.out.bulk(b"server-cpu-usage");
+            ctx.out.int(42);
+            ctx.out.bulk(b"Some real reply following the push reply");
+        }
+        "verbatim" => ctx.out.verbatim(b"This is a verbatim\nstring"),
+        "true" => ctx.out.boolean(true),
+        "false" => ctx.out.boolean(false),
+        _ => return Err(CmdError::msg("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false")),
+    }
+    Ok(())
+}
+
+/// Length of an RDB length prefix.
+fn rdb_len_size(n: usize) -> usize {
+    if n < 1 << 6 {
+        1
+    } else if n < 1 << 14 {
+        2
+    } else if n <= u32::MAX as usize {
+        5
+    } else {
+        9
+    }
+}
+
+/// Bytes an RDB string takes (integer encodings for short canonical integers; no LZF estimate).
+fn rdb_string_size(b: &[u8]) -> usize {
+    if b.len() <= 11 {
+        if let Some(i) = crate::util::parse_i64(b) {
+            if i8::try_from(i).is_ok() {
+                return 2;
+            } else if i16::try_from(i).is_ok() {
+                return 3;
+            } else if i32::try_from(i).is_ok() {
+                return 5;
+            }
+        }
+    }
+    rdb_len_size(b.len()) + b.len()
+}
+
+/// An estimate of the value's RDB size (Redis's `serializedlength`): exact for strings that do not
+/// compress, an element-wise estimate for collections.
+fn serialized_length(v: &Value) -> usize {
+    match v {
+        Value::Int(i) => rdb_string_size(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::Str(b) | Value::Raw(b) => rdb_string_size(b),
+        Value::List(l) => {
+            rdb_len_size(l.len()) + l.iter().map(|e| rdb_string_size(e)).sum::<usize>()
+        }
+        Value::Set(s) => {
+            rdb_len_size(s.len()) + s.iter().map(|e| rdb_string_size(e)).sum::<usize>()
+        }
+        Value::Hash(h) => {
+            rdb_len_size(h.len())
+                + h.iter()
+                    .map(|(f, v)| rdb_string_size(f) + rdb_string_size(v))
+                    .sum::<usize>()
+        }
+        Value::ZSet(z) => {
+            rdb_len_size(z.scores.len())
+                + z.scores
+                    .keys()
+                    .map(|m| rdb_string_size(m) + 8)
+                    .sum::<usize>()
+        }
+    }
+}
+
+/// The quicklist fields Redis appends for lists: nodes of up to 8 KB listpacks (the default
+/// `list-max-listpack-size -2`), estimated from the element sizes.
+fn quicklist_extra(l: &std::collections::VecDeque<Bytes>) -> String {
+    const NODE_MAX: usize = 8192;
+    const LP_OVERHEAD: usize = 7;
+    let (mut nodes, mut cur, mut total) = (0usize, 0usize, 0usize);
+    for e in l {
+        let entry = e.len() + if e.len() < 64 { 2 } else { 4 };
+        if cur == 0 || cur + entry > NODE_MAX {
+            nodes += 1;
+            total += LP_OVERHEAD;
+            cur = LP_OVERHEAD;
+        }
+        cur += entry;
+        total += entry;
+    }
+    let avg = if nodes == 0 {
+        0.0
+    } else {
+        l.len() as f64 / nodes as f64
+    };
+    format!(
+        " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:{total}"
+    )
+}
+
+/// DEBUG OBJECT key: Redis's line, with ferredis's own address, and the serialized length estimated.
+fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
+    let db = ctx.db();
+    let lru_now = ctx.core.ks.lru_now;
+    let Some(e) = ctx.core.ks.dbs[db].table.get(key) else {
+        return Err(CmdError::NoSuchKey);
+    };
+    let extra = match &e.value {
+        Value::List(l) => quicklist_extra(l),
+        _ => String::new(),
+    };
+    let line = format!(
+        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
+        &e.value as *const Value,
+        super::keys::refcount(&e.value),
+        e.value.encoding(),
+        serialized_length(&e.value),
+        e.lru,
+        super::keys::idle_seconds(lru_now, e.lru),
+        extra
+    );
+    ctx.out.simple(&line);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi(b"1"), 1);
+        assert_eq!(atoi(b" -2x"), -2);
+        assert_eq!(atoi(b"abc"), 0);
+        assert_eq!(atoi(b""), 0);
+    }
+
+    #[test]
+    fn strtod_takes_the_prefix() {
+        assert_eq!(strtod_prefix(b"1.5s"), 1.5);
+        assert_eq!(strtod_prefix(b"x"), 0.0);
+        assert_eq!(strtod_prefix(b"0.01"), 0.01);
+    }
+
+    #[test]
+    fn serialized_lengths_of_strings_match_redis() {
+        // DEBUG OBJECT on Redis 7.0: "hello" 6, "10" 2, "123456789012" 13, "v" 2.
+        assert_eq!(
+            serialized_length(&Value::Str(Bytes::from_static(b"hello"))),
+            6
+        );
+        assert_eq!(serialized_length(&Value::Int(10)), 2);
+        assert_eq!(serialized_length(&Value::Int(123456789012)), 13);
+        assert_eq!(serialized_length(&Value::Str(Bytes::from_static(b"v"))), 2);
+    }
+
+    #[test]
+    fn quicklist_of_three_small_items() {
+        let l: std::collections::VecDeque<Bytes> = ["a", "b", "c"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:1 ql_avg_node:3.00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:16"
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod debug;
+pub mod dump;
 pub mod keys;
 pub mod meta;
 pub mod server;
@@ -225,12 +226,28 @@ impl EqIc for str {
     }
 }
 
+/// Refuses a resolved command before it runs (Redis's `rejectCommand`): the error reply, counted
+/// in errorstats and in the command's `rejected_calls`.
+fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
+    ctx.core
+        .stats
+        .count_error(text.split(' ').next().unwrap_or("ERR"));
+    ctx.core
+        .stats
+        .cmdstats
+        .entry(spec.name)
+        .or_default()
+        .rejected_calls += 1;
+    ctx.out.error(text);
+}
+
 /// Runs one command for a client: the checks of Redis's `processCommand`, then the handler, then the
 /// accounting. The reply (or error) goes to `ctx.out`.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
     let spec = match resolve(args) {
         Ok(s) => s,
         Err(e) => {
+            ctx.client.last_cmd = client::last_cmd_name(args);
             ctx.core.stats.unknown_or_arity_errors(&e);
             // A known (sub)command refused for its arity counts as rejected in its commandstats.
             if let Some(spec) = arity_rejected(args) {
@@ -245,24 +262,27 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
             return;
         }
     };
-    if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
-        ctx.core
-            .stats
-            .cmdstats
-            .entry(spec.name)
-            .or_default()
-            .rejected_calls += 1;
-        ctx.core.stats.count_error("NOAUTH");
-        ctx.out.error("NOAUTH Authentication required.");
+    ctx.client.last_cmd = spec.name;
+    if !ctx.client.authenticated
+        && spec.flags & flags::NO_AUTH == 0
+        && client::auth_required(ctx.srv)
+    {
+        reject(ctx, spec, "NOAUTH Authentication required.");
         return;
     }
-    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
-        ctx.srv.feed_monitors(ctx.client, args);
+    if let Err(e) = client::check_client_may_run(ctx.client, spec) {
+        reject(ctx, spec, &e.to_string());
+        return;
     }
+    ctx.client.redacted.clear();
     ctx.core.ks.tick();
     let start = std::time::Instant::now();
     let result = (spec.handler)(ctx, args);
     let elapsed_us = start.elapsed().as_micros() as u64;
+    // After the command, as Redis does: SELECT shows the new db, AUTH shows `(redacted)`.
+    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
+        ctx.srv.feed_monitors(ctx.client, args);
+    }
     let failed = match result {
         Ok(()) => false,
         Err(e) => {

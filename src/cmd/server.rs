@@ -462,12 +462,35 @@ fn write_row_key_specs(out: &mut Reply, spec: &CommandSpec) {
     out.int(0);
 }
 
+/// The flags COMMAND INFO shows, in its order; `sentinel`, `only_sentinel` and `may_replicate` are
+/// internal and Redis never prints them.
+const INFO_FLAGS: &[(u32, &str)] = &[
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
+    (FAST, "fast"),
+    (NO_AUTH, "no_auth"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
+    (NO_MULTI, "no_multi"),
+    (MOVABLE_KEYS, "movablekeys"),
+    (ALLOW_BUSY, "allow_busy"),
+];
+
 /// One command's COMMAND INFO entry (10 fields).
 fn write_command_info(out: &mut Reply, spec: &'static CommandSpec) {
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(spec.arity as i64);
-    let flags: Vec<&str> = NAMES
+    let flags: Vec<&str> = INFO_FLAGS
         .iter()
         .filter(|(bit, _)| spec.flags & bit != 0)
         .map(|(_, n)| *n)

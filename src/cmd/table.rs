@@ -127,9 +127,13 @@ impl CommandSpec {
 pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
     [
         super::conn::COMMANDS,
+        super::client::COMMANDS,
         super::string::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
+        super::config::COMMANDS,
+        super::debug::COMMANDS,
+        super::dump::COMMANDS,
     ]
     .into_iter()
     .flatten()

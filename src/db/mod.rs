@@ -10,12 +10,12 @@
 //! periodic sampling cycle (active expiry, [`Keyspace::active_expire_cycle`]). A replica never deletes
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
+pub mod digest;
 pub mod table;
 pub mod value;
 
 use bytes::Bytes;
 use indexmap::IndexSet;
-use rand::Rng;
 
 pub use table::Table;
 pub use value::Value;
@@ -43,6 +43,9 @@ pub struct Db {
     pub expires: IndexSet<Bytes, table::KeyState>,
     /// Average TTL estimate of sampled keys, ms (INFO keyspace `avg_ttl`).
     pub avg_ttl: i64,
+    /// Where the active expiry cycle resumes its walk of `expires`, so that successive cycles cover
+    /// every key with a TTL (Redis keeps the same per-database cursor over its expires dict).
+    pub expires_cursor: usize,
 }
 
 impl Db {
@@ -59,9 +62,13 @@ impl Db {
 #[derive(Default, Debug, Clone)]
 pub struct KeyspaceStats {
     pub expired_keys: u64,
+    /// Running estimate (5% weight per cycle) of the share of sampled TTL keys found already expired.
     pub expired_stale_perc: f64,
+    /// Active expiry cycles that stopped on their time limit.
     pub expired_time_cap_reached_count: u64,
     pub expire_cycle_cpu_milliseconds: u64,
+    /// Time spent in active expiry, µs (the precise counter behind `expire_cycle_cpu_milliseconds`).
+    pub expire_cycle_time_used_us: u64,
     pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
@@ -80,6 +87,10 @@ pub struct Keyspace {
     pub now_ms: i64,
     /// A replica does not delete expired keys; reads treat them as missing.
     pub is_replica: bool,
+    /// Set while a replica applies a command from its master's stream: expired keys then count as
+    /// live and are never deleted locally, so the master's commands act on the data the master has
+    /// (Redis 7.0's `expireIfNeeded` answers "not expired" for the master client).
+    pub serving_master: bool,
     /// Keys deleted by expiry since the caller last drained this: propagated as DEL before the command.
     pub expired_pending: Vec<(usize, Bytes)>,
     /// Changes since the last save (`rdb_changes_since_last_save`).
@@ -87,6 +98,13 @@ pub struct Keyspace {
     pub stats: KeyspaceStats,
     /// LRU clock read once per command.
     pub lru_now: u32,
+    /// Active expiry state kept across cycles, as Redis keeps it in statics: the next database to
+    /// visit, and whether the previous cycle stopped on its time limit (then the next one visits
+    /// every database).
+    pub expire_current_db: usize,
+    pub expire_timelimit_exit: bool,
+    /// When the last fast expiry cycle started (Unix µs), to space them out.
+    pub expire_last_fast_cycle_us: i64,
 }
 
 impl Keyspace {
@@ -96,10 +114,14 @@ impl Keyspace {
             version: 0,
             now_ms: crate::util::now_ms(),
             is_replica: false,
+            serving_master: false,
             expired_pending: Vec::new(),
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
+            expire_current_db: 0,
+            expire_timelimit_exit: false,
+            expire_last_fast_cycle_us: 0,
         }
     }
 
@@ -131,7 +153,18 @@ impl Keyspace {
             return false;
         }
         if self.is_replica {
-            return true;
+            return !self.serving_master;
+        }
+        self.delete_expired(db, key);
+        true
+    }
+
+    /// Lazy expiry before a write: an expired key is deleted, on a writable replica too (Redis's
+    /// `LOOKUP_WRITE`), except for the master's own stream, which sees the key as the master does.
+    /// Returns true when the key must be treated as missing.
+    fn expire_for_write(&mut self, db: usize, key: &[u8]) -> bool {
+        if !self.is_expired(db, key) || (self.is_replica && self.serving_master) {
+            return false;
         }
         self.delete_expired(db, key);
         true
@@ -178,9 +211,7 @@ impl Keyspace {
     /// Looks a key up for writing: expired keys are deleted first; the entry's version is bumped, so
     /// call it only when the command will change the value.
     pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        // A write on a replica (only the master stream writes there) may delete an expired key.
-        if self.is_expired(db, key) {
-            self.delete_expired(db, key);
+        if self.expire_for_write(db, key) {
             return None;
         }
         let v = self.next_version();
@@ -194,6 +225,85 @@ impl Keyspace {
     /// Whether a live key exists (no statistics).
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
         self.lookup_peek(db, key).is_some()
+    }
+
+    /// Looks a key up for reading without refreshing its LRU clock (Redis's `LOOKUP_NOTOUCH`: EXISTS,
+    /// TYPE, TTL, OBJECT); hits and misses are still counted.
+    pub fn lookup_read_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        if self.expire_if_needed(db, key) {
+            self.stats.keyspace_misses += 1;
+            return None;
+        }
+        match self.dbs[db].table.get(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up the way a write command does before deciding whether to change it: an expired
+    /// key is deleted first (on a replica too, as Redis's `LOOKUP_WRITE`), the LRU clock is refreshed,
+    /// no statistics are counted, and the write version is left alone (nothing changed yet).
+    pub fn lookup_write_peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        if self.expire_for_write(db, key) {
+            return None;
+        }
+        let lru = self.lru_now;
+        let e = self.dbs[db].table.get_mut(key)?;
+        e.lru = lru;
+        Some(&*e)
+    }
+
+    /// The absolute expiry (Unix ms) of a key as stored, or [`NO_EXPIRE`]; no expiry check.
+    pub fn get_expire(&self, db: usize, key: &[u8]) -> i64 {
+        self.dbs[db]
+            .table
+            .get(key)
+            .map(|e| e.expire)
+            .unwrap_or(NO_EXPIRE)
+    }
+
+    /// Renames `src` to `dst` in one database, keeping the value and its expiry and replacing whatever
+    /// `dst` held. Returns false (and changes nothing) when `src` is missing.
+    pub fn rename(&mut self, db: usize, src: &[u8], dst: Bytes) -> bool {
+        let Some((_, e)) = self.remove_entry(db, src) else {
+            return false;
+        };
+        self.set(db, dst, e.value, e.expire);
+        true
+    }
+
+    /// Moves `key` from `src_db` to `dst_db` with its expiry, replacing any key of that name in
+    /// `dst_db` (callers check first when that must not happen). Returns false when `key` is missing.
+    pub fn move_key(&mut self, src_db: usize, dst_db: usize, key: &[u8]) -> bool {
+        let Some((k, e)) = self.remove_entry(src_db, key) else {
+            return false;
+        };
+        self.set(dst_db, k, e.value, e.expire);
+        true
+    }
+
+    /// Swaps two databases (SWAPDB): their entries, expiry indexes and TTL estimates change places.
+    ///
+    /// Every entry of both is stamped with a new write version: to a client (WATCH) and to a snapshot,
+    /// each key of both databases has just changed, exactly as Redis signals every watched key of both.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        let v = self.next_version();
+        if a == b {
+            return;
+        }
+        self.dbs.swap(a, b);
+        for db in [a, b] {
+            for (_, e) in self.dbs[db].table.iter_mut() {
+                e.version = v;
+            }
+            self.dbs[db].expires_cursor = 0;
+        }
     }
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
@@ -265,8 +375,11 @@ impl Keyspace {
     }
 
     /// Deletes a live key; returns whether it existed (an expired key counts as missing).
+    ///
+    /// On a replica a logically expired key is still stored, and DEL removes it and counts it, as
+    /// Redis 7.0 does (its lazy expiry leaves the key to the explicit delete).
     pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
-        if self.expire_if_needed(db, key) {
+        if !self.is_replica && self.expire_if_needed(db, key) {
             return false;
         }
         self.remove_entry(db, key).is_some()
@@ -296,13 +409,21 @@ impl Keyspace {
         true
     }
 
-    /// Removes every key of one database.
-    pub fn flush_db(&mut self, db: usize) {
+    /// Removes every key of one database; returns how many there were (Redis adds that to `dirty`).
+    pub fn flush_db(&mut self, db: usize) -> usize {
         self.next_version();
         let d = &mut self.dbs[db];
+        let n = d.table.len();
         d.table.clear();
         d.expires.clear();
         d.avg_ttl = 0;
+        d.expires_cursor = 0;
+        n
+    }
+
+    /// Removes every key of every database; returns how many there were.
+    pub fn flush_all(&mut self) -> usize {
+        (0..self.dbs.len()).map(|db| self.flush_db(db)).sum()
     }
 
     /// Total number of keys over all databases.
@@ -333,77 +454,132 @@ impl Keyspace {
         }
     }
 
-    /// One pass of the active expiry cycle over every database: sample keys with a TTL and delete the
-    /// expired ones, repeating while more than a quarter of a sample was expired, within `budget_us`.
-    /// Returns the number of keys deleted.
+    /// One slow cycle of active expiry, as Redis's `activeExpireCycle` runs it `hz` times a second,
+    /// within `budget_us` (25% of the cron period). Returns the number of keys deleted.
+    ///
+    /// Databases are visited round-robin from where the last cycle stopped (all 16 per call by
+    /// default; all of them after a cycle that hit its time limit). In each, up to 20 keys with a TTL
+    /// are examined per round, continuing from the database's walk position; the database is sampled
+    /// again while more than 10% of a round was expired. The time limit is checked every 16 rounds;
+    /// hitting it ends the cycle and counts `expired_time_cap_reached_count`. `expired_stale_perc`
+    /// tracks the share of sampled keys already expired (5% weight per cycle), and each database's
+    /// `avg_ttl` the TTL of live samples (2% weight).
     pub fn active_expire_cycle(&mut self, budget_us: u64) -> usize {
-        const SAMPLE: usize = 20;
-        if self.is_replica {
+        self.expire_cycle(budget_us)
+    }
+
+    /// The fast expiry cycle Redis runs before each event-loop sleep: only after a slow cycle ran out
+    /// of time (Redis also looks at the stale share, but compares the fraction with a percentage, so
+    /// in effect only the time limit counts), at most once per 2 ms, for at most 1 ms. Call it after
+    /// serving a batch of commands. Returns the number of keys deleted.
+    pub fn active_expire_cycle_fast(&mut self) -> usize {
+        /// Redis's ACTIVE_EXPIRE_CYCLE_FAST_DURATION, µs.
+        const FAST_DURATION_US: i64 = 1000;
+        if self.is_replica || !self.expire_timelimit_exit {
+            return 0;
+        }
+        let now = crate::util::now_us();
+        if now < self.expire_last_fast_cycle_us + 2 * FAST_DURATION_US {
+            return 0;
+        }
+        self.expire_last_fast_cycle_us = now;
+        self.expire_cycle(FAST_DURATION_US as u64)
+    }
+
+    fn expire_cycle(&mut self, budget_us: u64) -> usize {
+        /// Keys examined per round (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP at effort 1).
+        const KEYS_PER_LOOP: usize = 20;
+        /// Percent of expired keys in a round above which the database is sampled again.
+        const ACCEPTABLE_STALE: usize = 10;
+        /// Databases visited per call (Redis's CRON_DBS_PER_CALL).
+        const DBS_PER_CALL: usize = 16;
+        if self.is_replica || self.dbs.is_empty() {
             return 0;
         }
         self.tick();
         let start = std::time::Instant::now();
+        let timelimit = budget_us.max(1);
+        let ndbs = self.dbs.len();
+        let dbs_per_call = if self.expire_timelimit_exit {
+            ndbs
+        } else {
+            DBS_PER_CALL.min(ndbs)
+        };
+        self.expire_timelimit_exit = false;
         let mut deleted = 0;
         let mut total_sampled = 0usize;
         let mut total_expired = 0usize;
-        let mut rng = rand::thread_rng();
-        for db in 0..self.dbs.len() {
+        let mut iteration = 0u64;
+        let mut j = 0;
+        while j < dbs_per_call && !self.expire_timelimit_exit {
+            let db = self.expire_current_db % ndbs;
+            // Advance first, so a cycle cut short resumes with the next database.
+            self.expire_current_db = self.expire_current_db.wrapping_add(1);
+            j += 1;
             loop {
-                let n = self.dbs[db].expires.len();
-                if n == 0 {
+                iteration += 1;
+                let num = self.dbs[db].expires.len();
+                if num == 0 {
+                    self.dbs[db].avg_ttl = 0;
                     break;
                 }
-                let mut expired = Vec::new();
-                let mut ttl_sum = 0i64;
-                let mut ttl_n = 0i64;
-                let sample = SAMPLE.min(n);
-                for _ in 0..sample {
-                    let idx = rng.gen_range(0..self.dbs[db].expires.len());
-                    let key = self.dbs[db]
-                        .expires
-                        .get_index(idx)
-                        .expect("index in range")
-                        .clone();
-                    if let Some(e) = self.dbs[db].table.get(&key) {
-                        if e.expire <= self.now_ms {
-                            expired.push(key);
-                        } else {
-                            ttl_sum += e.expire - self.now_ms;
-                            ttl_n += 1;
+                let now = crate::util::now_ms();
+                let want = num.min(KEYS_PER_LOOP);
+                let (mut sampled, mut expired) = (0usize, 0usize);
+                let (mut ttl_sum, mut ttl_samples) = (0i64, 0i64);
+                while sampled < want {
+                    let d = &mut self.dbs[db];
+                    if d.expires.is_empty() {
+                        break;
+                    }
+                    if d.expires_cursor >= d.expires.len() {
+                        d.expires_cursor = 0;
+                    }
+                    let key = d.expires[d.expires_cursor].clone();
+                    let when = d.table.get(&key).map(|e| e.expire).unwrap_or(NO_EXPIRE);
+                    sampled += 1;
+                    if when != NO_EXPIRE && when <= now {
+                        // Removing swaps the last key into this position: the walk stays put.
+                        self.delete_expired(db, &key);
+                        expired += 1;
+                    } else {
+                        if when != NO_EXPIRE {
+                            ttl_sum += when - now;
+                            ttl_samples += 1;
                         }
+                        self.dbs[db].expires_cursor += 1;
                     }
                 }
-                if ttl_n > 0 {
-                    let avg = ttl_sum / ttl_n;
+                total_sampled += sampled;
+                total_expired += expired;
+                deleted += expired;
+                if ttl_samples > 0 {
+                    let avg = ttl_sum / ttl_samples;
                     let d = &mut self.dbs[db];
-                    d.avg_ttl = if d.avg_ttl == 0 {
-                        avg
-                    } else {
-                        (d.avg_ttl / 50) * 49 + avg / 50
-                    };
+                    if d.avg_ttl == 0 {
+                        d.avg_ttl = avg;
+                    }
+                    d.avg_ttl = (d.avg_ttl / 50) * 49 + avg / 50;
                 }
-                expired.sort();
-                expired.dedup();
-                total_sampled += sample;
-                total_expired += expired.len();
-                for k in &expired {
-                    self.delete_expired(db, k);
-                }
-                deleted += expired.len();
-                if start.elapsed().as_micros() as u64 > budget_us {
+                if iteration & 0xf == 0 && start.elapsed().as_micros() as u64 > timelimit {
+                    self.expire_timelimit_exit = true;
                     self.stats.expired_time_cap_reached_count += 1;
                     break;
                 }
-                if expired.len() * 4 <= sample {
+                if sampled != 0 && expired * 100 / sampled <= ACCEPTABLE_STALE {
                     break;
                 }
             }
         }
-        if total_sampled > 0 {
-            let perc = total_expired as f64 / total_sampled as f64;
-            self.stats.expired_stale_perc = perc * 0.05 + self.stats.expired_stale_perc * 0.95;
-        }
-        self.stats.expire_cycle_cpu_milliseconds += start.elapsed().as_millis() as u64;
+        let elapsed_us = start.elapsed().as_micros() as u64;
+        self.stats.expire_cycle_time_used_us += elapsed_us;
+        self.stats.expire_cycle_cpu_milliseconds = self.stats.expire_cycle_time_used_us / 1000;
+        let current = if total_sampled > 0 {
+            total_expired as f64 / total_sampled as f64
+        } else {
+            0.0
+        };
+        self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
         deleted
     }
 }
@@ -498,5 +674,159 @@ mod tests {
         assert_eq!(k.dbs[0].expires.len(), 1);
         assert!(k.set_expire(0, b"a", NO_EXPIRE));
         assert_eq!(k.dbs[0].expires.len(), 0);
+    }
+
+    fn key(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn rename_keeps_the_ttl_and_the_expires_index() {
+        let mut k = ks();
+        let later = k.now_ms + 100_000;
+        k.set(0, key("a"), Value::Int(1), later);
+        k.set(0, key("b"), Value::Int(2), k.now_ms + 5);
+        assert!(k.rename(0, b"a", key("b")));
+        assert!(!k.rename(0, b"a", key("c")));
+        assert_eq!(k.get_expire(0, b"b"), later);
+        assert_eq!(k.dbs[0].len(), 1);
+        assert_eq!(k.dbs[0].expires.len(), 1);
+        assert!(k.dbs[0].expires.contains(b"b".as_slice()));
+        // Renaming onto a key without TTL, from one without TTL, clears the index entry.
+        k.set(0, key("p"), Value::Int(3), NO_EXPIRE);
+        assert!(k.rename(0, b"p", key("b")));
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        assert_eq!(k.get_expire(0, b"b"), NO_EXPIRE);
+    }
+
+    #[test]
+    fn move_and_swap_carry_expiry_across_databases() {
+        let mut k = ks();
+        let later = k.now_ms + 100_000;
+        k.set(0, key("a"), Value::Int(1), later);
+        k.set(0, key("keep"), Value::Int(2), NO_EXPIRE);
+        assert!(k.move_key(0, 3, b"a"));
+        assert!(!k.move_key(0, 3, b"a"));
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        assert_eq!(k.dbs[3].expires.len(), 1);
+        assert_eq!(k.get_expire(3, b"a"), later);
+        let before = k.version;
+        k.swap_dbs(0, 3);
+        assert_eq!(k.dbs[0].expires.len(), 1);
+        assert_eq!(k.get_expire(0, b"a"), later);
+        assert!(k.lookup_peek(3, b"keep").is_some());
+        // Every entry of both databases carries the swap's version (WATCH and snapshots see it).
+        assert!(k.lookup_peek(0, b"a").unwrap().version > before);
+        assert!(k.lookup_peek(3, b"keep").unwrap().version > before);
+    }
+
+    #[test]
+    fn flushes_count_and_clear_the_index() {
+        let mut k = ks();
+        for db in [0, 1, 7] {
+            k.set(db, key("x"), Value::Int(1), k.now_ms + 1000);
+            k.set(db, key("y"), Value::Int(1), NO_EXPIRE);
+        }
+        assert_eq!(k.flush_db(1), 2);
+        assert_eq!(k.dbs[1].expires.len(), 0);
+        assert_eq!(k.flush_all(), 4);
+        assert_eq!(k.total_keys(), 0);
+        assert!(k.dbs.iter().all(|d| d.expires.is_empty()));
+    }
+
+    #[test]
+    fn write_peek_expires_without_a_version_bump() {
+        let mut k = ks();
+        k.set(0, key("a"), Value::Int(1), NO_EXPIRE);
+        let v = k.version;
+        assert!(k.lookup_write_peek(0, b"a").is_some());
+        assert_eq!(k.version, v);
+        k.set(0, key("old"), Value::Int(1), k.now_ms - 1);
+        k.is_replica = true;
+        // A write lookup deletes an expired key even on a replica (Redis's LOOKUP_WRITE).
+        assert!(k.lookup_write_peek(0, b"old").is_none());
+        assert_eq!(k.dbs[0].len(), 1);
+    }
+
+    #[test]
+    fn notouch_lookups_count_stats_but_keep_the_lru() {
+        let mut k = ks();
+        k.set(0, key("a"), Value::Int(1), NO_EXPIRE);
+        k.dbs[0].table.get_mut(b"a").unwrap().lru = 5;
+        assert!(k.lookup_read_notouch(0, b"a").is_some());
+        assert!(k.lookup_read_notouch(0, b"b").is_none());
+        assert_eq!(k.lookup_peek(0, b"a").unwrap().lru, 5);
+        assert_eq!((k.stats.keyspace_hits, k.stats.keyspace_misses), (1, 1));
+    }
+
+    #[test]
+    fn active_cycle_tracks_stale_share_and_time_cap() {
+        let mut k = ks();
+        let past = k.now_ms - 10;
+        for i in 0..20_000 {
+            k.set(0, Bytes::from(format!("e{i}")), Value::Int(i), past);
+        }
+        for i in 0..100 {
+            k.set(
+                0,
+                Bytes::from(format!("live{i}")),
+                Value::Int(i),
+                k.now_ms + 60_000,
+            );
+        }
+        // A 1 µs budget is exceeded after the first 16 rounds: the cycle stops and says so.
+        let n = k.active_expire_cycle(1);
+        assert!(n > 0 && n < 20_000, "{n}");
+        assert_eq!(k.stats.expired_time_cap_reached_count, 1);
+        assert!(k.expire_timelimit_exit);
+        assert!(
+            k.stats.expired_stale_perc > 0.02,
+            "{}",
+            k.stats.expired_stale_perc
+        );
+        while k.dbs[0].len() > 100 {
+            k.active_expire_cycle(25_000);
+        }
+        assert_eq!(k.stats.expired_keys, 20_000);
+        // With only live keys left the cycle samples once per database and stops; avg_ttl is known.
+        k.active_expire_cycle(25_000);
+        assert!(k.dbs[0].avg_ttl > 50_000, "{}", k.dbs[0].avg_ttl);
+        assert_eq!(k.dbs[0].len(), 100);
+    }
+
+    #[test]
+    fn a_replica_applying_its_master_stream_sees_expired_keys() {
+        let mut k = ks();
+        k.is_replica = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        assert!(k.lookup_read(0, b"a").is_none());
+        k.serving_master = true;
+        assert!(k.lookup_read(0, b"a").is_some());
+        assert!(k.lookup_write(0, b"a").is_some());
+        assert!(k.lookup_write_peek(0, b"a").is_some());
+        assert_eq!(k.dbs[0].len(), 1);
+        k.serving_master = false;
+        // A client write on a writable replica deletes it.
+        assert!(k.lookup_write_peek(0, b"a").is_none());
+        assert_eq!(k.dbs[0].len(), 0);
+    }
+
+    #[test]
+    fn fast_cycle_runs_only_after_a_time_capped_slow_cycle() {
+        let mut k = ks();
+        let past = k.now_ms - 10;
+        for i in 0..5000 {
+            k.set(0, Bytes::from(format!("e{i}")), Value::Int(i), past);
+        }
+        assert_eq!(k.active_expire_cycle_fast(), 0);
+        k.active_expire_cycle(1);
+        assert!(k.expire_timelimit_exit);
+        let before = k.dbs[0].len();
+        assert!(k.active_expire_cycle_fast() > 0);
+        assert!(k.dbs[0].len() < before);
+        // Not again within 2 ms of the last start.
+        k.expire_timelimit_exit = true;
+        k.expire_last_fast_cycle_us = crate::util::now_us();
+        assert_eq!(k.active_expire_cycle_fast(), 0);
     }
 }

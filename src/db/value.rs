@@ -96,3 +96,53 @@ impl Value {
         }
     }
 }
+
+/// Redis 7.0's default encoding thresholds (`hash-max-listpack-entries` 128, `...-value` 64,
+/// `set-max-intset-entries` 512, `zset-max-listpack-entries` 128, `...-value` 64).
+pub const LISTPACK_MAX_ENTRIES: usize = 128;
+pub const LISTPACK_MAX_VALUE: usize = 64;
+pub const INTSET_MAX_ENTRIES: usize = 512;
+
+impl Value {
+    /// The encoding OBJECT ENCODING reports, as Redis 7.0 with its default thresholds would have it
+    /// for this content: lists are always `quicklist`; small hashes and sorted sets are `listpack`;
+    /// sets of integers are `intset`. (Redis never converts back to the compact encoding when a value
+    /// shrinks; that history is not tracked here.)
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+            Value::List(_) => "quicklist",
+            Value::Hash(h) => {
+                if h.len() <= LISTPACK_MAX_ENTRIES
+                    && h.iter().all(|(f, v)| {
+                        f.len() <= LISTPACK_MAX_VALUE && v.len() <= LISTPACK_MAX_VALUE
+                    })
+                {
+                    "listpack"
+                } else {
+                    "hashtable"
+                }
+            }
+            Value::Set(s) => {
+                if s.len() <= INTSET_MAX_ENTRIES
+                    && s.iter().all(|m| crate::util::parse_i64(m).is_some())
+                {
+                    "intset"
+                } else {
+                    "hashtable"
+                }
+            }
+            Value::ZSet(z) => {
+                if z.scores.len() <= LISTPACK_MAX_ENTRIES
+                    && z.scores.keys().all(|m| m.len() <= LISTPACK_MAX_VALUE)
+                {
+                    "listpack"
+                } else {
+                    "skiplist"
+                }
+            }
+        }
+    }
+}

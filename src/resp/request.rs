@@ -37,6 +37,12 @@ pub enum ProtocolError {
     /// `*<n>` with a bad or too large n.
     #[error("Protocol error: invalid multibulk length")]
     InvalidMultibulkLength,
+    /// `*<n>` with n > 10 from a client that has not authenticated yet.
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// `$<len>` with len > 16384 from a client that has not authenticated yet.
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// `$<len>` with a bad or too large len.
     #[error("Protocol error: invalid bulk length")]
     InvalidBulkLength,
@@ -69,8 +75,10 @@ pub struct ParsedCommand {
 
 /// A resumable scanner over a client's query buffer.
 ///
-/// `need` remembers how many bytes must be buffered before a pending large bulk can complete, so a
-/// multi-megabyte value arriving in 16 KiB reads is not rescanned on every read.
+/// `need` remembers how many bytes, counted from the start of the pending command, must be buffered
+/// before a pending large bulk can complete, so a multi-megabyte value arriving in 16 KiB reads is not
+/// rescanned on every read. It is relative to the command's start because the caller drops the bytes
+/// of the commands it already ran (the pending command then starts at offset 0).
 #[derive(Debug, Default)]
 pub struct RequestParser {
     need: usize,
@@ -81,7 +89,8 @@ impl RequestParser {
         RequestParser { need: 0 }
     }
 
-    /// Bytes that must be in the buffer before parsing can make progress (a hint for read sizing).
+    /// Bytes, from the start of the pending command, that must be buffered before parsing can make
+    /// progress (a hint for read sizing).
     pub fn needed(&self) -> usize {
         self.need
     }
@@ -100,7 +109,7 @@ impl RequestParser {
     ) -> Result<Option<usize>, ProtocolError> {
         cmd.args.clear();
         cmd.owned = None;
-        if pos >= buf.len() || (self.need > 0 && buf.len() < self.need) {
+        if pos >= buf.len() || (self.need > 0 && buf.len() - pos < self.need) {
             return Ok(None);
         }
         self.need = 0;
@@ -123,24 +132,21 @@ impl RequestParser {
             return Ok(None);
         };
         let count = count.ok_or(ProtocolError::InvalidMultibulkLength)?;
-        let max_count = if limits.authenticated || limits.is_master {
-            i32::MAX as i64
-        } else {
-            10
-        };
-        if count > max_count {
+        if count > i32::MAX as i64 {
             return Err(ProtocolError::InvalidMultibulkLength);
+        }
+        if count > 10 && !limits.authenticated && !limits.is_master {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
         }
         if count <= 0 {
             return Ok(Some(p));
         }
         let max_bulk = if limits.is_master {
             i64::MAX
-        } else if !limits.authenticated {
-            16 * 1024
         } else {
             limits.max_bulk_len.min(i64::MAX as u64) as i64
         };
+        let unauthenticated = !limits.authenticated && !limits.is_master;
         // Do not trust the count for the allocation: a client could announce 2^31 arguments.
         cmd.args.reserve((count as usize).min(1024));
         for _ in 0..count {
@@ -157,9 +163,12 @@ impl RequestParser {
             if len < 0 || len > max_bulk {
                 return Err(ProtocolError::InvalidBulkLength);
             }
+            if unauthenticated && len > 16384 {
+                return Err(ProtocolError::UnauthenticatedBulkLength);
+            }
             let end = q + len as usize;
             if buf.len() < end + 2 {
-                self.need = end + 2;
+                self.need = end + 2 - pos;
                 return Ok(None);
             }
             cmd.args.push(q..end);
@@ -178,7 +187,7 @@ fn read_line_int(
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = &buf[start.min(buf.len())..];
-    let Some(cr) = memchr_cr(rest) else {
+    let Some(cr) = find_before_nul(rest, b'\r') else {
         if rest.len() > INLINE_MAX {
             return Err(too_big);
         }
@@ -195,8 +204,19 @@ fn read_line_int(
     Ok(Some((value, start + cr + 2)))
 }
 
-fn memchr_cr(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\r')
+/// The first `c` in `s`, searched as Redis searches its query buffer (a C string): a NUL byte ends the
+/// search, so a header or inline line with a NUL before its terminator is never complete (Redis waits
+/// for more input, then rejects the line once it is longer than [`INLINE_MAX`]).
+fn find_before_nul(s: &[u8], c: u8) -> Option<usize> {
+    for (i, &b) in s.iter().enumerate() {
+        if b == c {
+            return Some(i);
+        }
+        if b == 0 {
+            return None;
+        }
+    }
+    None
 }
 
 /// Parses a signed decimal integer exactly as Redis's `string2ll`: no spaces, no '+', no leading zeros.
@@ -242,7 +262,7 @@ fn parse_inline(
     cmd: &mut ParsedCommand,
 ) -> Result<Option<usize>, ProtocolError> {
     let rest = &buf[pos..];
-    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = find_before_nul(rest, b'\n') else {
         if rest.len() > INLINE_MAX {
             return Err(ProtocolError::TooBigInline);
         }
@@ -271,7 +291,8 @@ fn parse_inline(
             break;
         }
         let s = i;
-        while i < line.len() && !is_space(line[i]) {
+        // Inside a word only space, tab, CR and LF end it (a vertical tab or form feed does not).
+        while i < line.len() && !matches!(line[i], b' ' | b'\t' | b'\n' | b'\r') {
             i += 1;
         }
         cmd.args.push(pos + s..pos + i);
@@ -487,12 +508,67 @@ mod tests {
         let mut cmd = ParsedCommand::default();
         assert_eq!(
             p.parse(b"*11\r\n", 0, &limits, &mut cmd),
-            Err(ProtocolError::InvalidMultibulkLength)
+            Err(ProtocolError::UnauthenticatedMultibulkLength)
         );
         assert_eq!(
             p.parse(b"*1\r\n$16385\r\n", 0, &limits, &mut cmd),
-            Err(ProtocolError::InvalidBulkLength)
+            Err(ProtocolError::UnauthenticatedBulkLength)
         );
+        assert_eq!(p.parse(b"*1\r\n$16384\r\n", 0, &limits, &mut cmd), Ok(None));
+    }
+
+    #[test]
+    fn pending_bulk_hint_is_relative_to_the_command() {
+        // A complete PING followed by the head of a large SET: the hint must still hold once the
+        // caller has dropped the PING's bytes.
+        let mut buf = b"*1\r\n$4\r\nPING\r\n".to_vec();
+        let ping_len = buf.len();
+        let set = RawCmd::encode(&[b"SET", b"k", &[b'v'; 100]]);
+        buf.extend_from_slice(&set[..30]);
+        let mut p = RequestParser::new();
+        let mut cmd = ParsedCommand::default();
+        let lim = ParseLimits::default();
+        assert_eq!(p.parse(&buf, 0, &lim, &mut cmd), Ok(Some(ping_len)));
+        assert_eq!(p.parse(&buf, ping_len, &lim, &mut cmd), Ok(None));
+        assert_eq!(p.needed(), set.len());
+        // The caller drops the PING and the rest of the SET arrives.
+        let rest = [&buf[ping_len..], &set[30..]].concat();
+        assert_eq!(p.parse(&rest, 0, &lim, &mut cmd), Ok(Some(set.len())));
+        assert_eq!(cmd.args.len(), 3);
+    }
+
+    #[test]
+    fn inline_nul_and_vertical_tab() {
+        // A NUL before the newline keeps the line incomplete, until it is too long.
+        assert_eq!(
+            parse_all(b"ping\x00 extra\r\n").unwrap(),
+            Vec::<Vec<Vec<u8>>>::new()
+        );
+        let mut long = b"\x00\r\n".to_vec();
+        long.extend(vec![b'a'; INLINE_MAX + 1]);
+        assert_eq!(parse_all(&long), Err(ProtocolError::TooBigInline));
+        assert_eq!(
+            parse_all(b"*1\x00\r\n").unwrap(),
+            Vec::<Vec<Vec<u8>>>::new()
+        );
+        assert_eq!(
+            parse_all(b"\x0bset a\x0bb\r\n").unwrap(),
+            vec![vec![b"set".to_vec(), b"a\x0bb".to_vec()]]
+        );
+    }
+
+    /// Test-only multibulk encoder.
+    struct RawCmd;
+    impl RawCmd {
+        fn encode(args: &[&[u8]]) -> Vec<u8> {
+            let mut out = format!("*{}\r\n", args.len()).into_bytes();
+            for a in args {
+                out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                out.extend_from_slice(a);
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        }
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! Clients: the state a connection keeps for itself ([`Client`]) and the part other tasks can see
 //! ([`ClientHandle`], in the server's registry) for CLIENT LIST, CLIENT KILL and INFO clients.
+//!
+//! A connection owns its [`Client`] and runs every command with it; after each batch it publishes
+//! the fields other tasks read into the handle's [`ClientMeta`]. A command that lists or kills
+//! other clients reads their published meta, and its own live state for itself, so the caller's
+//! line in CLIENT LIST shows the command being run (`cmd=client|list`), as Redis's does.
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
+use super::Server;
 use crate::resp::Proto;
 
 /// What kind of client this is, for CLIENT LIST `flags=` and CLIENT KILL TYPE.
@@ -23,36 +30,123 @@ pub enum ClientKind {
     PubSub,
 }
 
+/// The client classes CLIENT LIST TYPE and CLIENT KILL TYPE filter on (Redis's `getClientType`):
+/// a MONITOR client counts as normal, a subscribed one as pubsub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientType {
+    Normal,
+    Master,
+    Replica,
+    PubSub,
+}
+
+impl ClientType {
+    /// Parses a type name as CLIENT LIST/KILL accept it (`slave` is an alias of `replica`).
+    pub fn parse(name: &[u8]) -> Option<ClientType> {
+        let t = [
+            ("normal", ClientType::Normal),
+            ("slave", ClientType::Replica),
+            ("replica", ClientType::Replica),
+            ("pubsub", ClientType::PubSub),
+            ("master", ClientType::Master),
+        ];
+        t.iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            .map(|(_, t)| *t)
+    }
+}
+
 /// CLIENT REPLY mode.
+///
+/// Whether a reply is sent is decided once the command has run (see
+/// [`Client::replies_suppressed`]), so `CLIENT REPLY ON` issued while replies are off is answered
+/// with `+OK`, as in Redis, where the flag is cleared before the reply is added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ReplyMode {
     #[default]
     On,
     Off,
-    /// Skip the reply of the next command only.
+    /// CLIENT REPLY SKIP was just run: the next command's reply is dropped.
     SkipNext,
-    /// Skipping the reply of the current command (set from SkipNext).
+    /// Dropping the reply of the command running now (set from SkipNext when a command ends).
     Skip,
 }
 
 /// Fields of a client that other tasks read (CLIENT LIST/INFO) and that change while it runs.
-#[derive(Debug, Default, Clone)]
+///
+/// Engineers adding per-client state that CLIENT LIST shows (subscriptions, MULTI) keep the
+/// matching fields here up to date.
+#[derive(Debug, Clone)]
 pub struct ClientMeta {
     pub name: Option<Bytes>,
     pub db: usize,
     pub kind: ClientKind,
     pub proto: Proto,
-    /// Full name of the last command (`client|list`).
+    /// Full name of the last command (`client|list`), `NULL` before the first one.
     pub last_cmd: &'static str,
+    /// Commands queued in MULTI, -1 outside MULTI.
     pub multi: i64,
+    /// Bytes of the arguments of the commands queued in MULTI.
+    pub multi_mem: usize,
     pub sub: usize,
     pub psub: usize,
+    pub ssub: usize,
     pub monitor: bool,
     pub no_evict: bool,
     pub reply_off: bool,
+    /// Unparsed bytes in the query buffer, and the buffer's free room.
     pub qbuf: usize,
+    pub qbuf_free: usize,
+    /// Capacity of the reply buffer, and the largest batch of replies it held.
+    pub rbs: usize,
+    pub rbp: usize,
     pub obuf: usize,
     pub readonly_flag: bool,
+    pub user: &'static str,
+}
+
+impl Default for ClientMeta {
+    fn default() -> Self {
+        ClientMeta {
+            name: None,
+            db: 0,
+            kind: ClientKind::Normal,
+            proto: Proto::Resp2,
+            last_cmd: "NULL",
+            multi: -1,
+            multi_mem: 0,
+            sub: 0,
+            psub: 0,
+            ssub: 0,
+            monitor: false,
+            no_evict: false,
+            reply_off: false,
+            qbuf: 0,
+            qbuf_free: 0,
+            rbs: 0,
+            rbp: 0,
+            obuf: 0,
+            readonly_flag: false,
+            user: "default",
+        }
+    }
+}
+
+impl ClientMeta {
+    /// Subscribed to anything (Redis's CLIENT_PUBSUB flag).
+    pub fn is_pubsub(&self) -> bool {
+        self.kind == ClientKind::PubSub || self.sub + self.psub + self.ssub > 0
+    }
+
+    /// The class CLIENT LIST/KILL TYPE compares with.
+    pub fn client_type(&self) -> ClientType {
+        match self.kind {
+            ClientKind::Master => ClientType::Master,
+            ClientKind::Replica if !self.monitor => ClientType::Replica,
+            _ if self.is_pubsub() => ClientType::PubSub,
+            _ => ClientType::Normal,
+        }
+    }
 }
 
 /// The shared half of a client, held by the server's registry.
@@ -82,10 +176,7 @@ impl ClientHandle {
             fd,
             created: Instant::now(),
             last_interaction_ms: AtomicI64::new(crate::util::now_ms()),
-            meta: Mutex::new(ClientMeta {
-                multi: -1,
-                ..Default::default()
-            }),
+            meta: Mutex::new(ClientMeta::default()),
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
             net_in: AtomicU64::new(0),
@@ -101,6 +192,13 @@ impl ClientHandle {
 
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
+    }
+
+    /// A unix-socket client: its peer address is `<socket path>:0` and its local address the path.
+    pub fn is_unix_socket(&self) -> bool {
+        self.addr.len() == self.laddr.len() + 2
+            && self.addr.starts_with(&self.laddr)
+            && self.addr.ends_with(":0")
     }
 }
 
@@ -119,10 +217,20 @@ pub struct Client {
     pub close_after_reply: bool,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
-    /// Set by MONITOR: the connection switches to monitor mode after this batch.
-    pub start_monitor: bool,
+    /// In MONITOR mode (registered with [`Server::add_monitor`]).
+    pub monitor: bool,
+    /// The feed of a MONITOR just started, for the connection to pick up after the batch.
+    pub monitor_rx: Option<UnboundedReceiver<Bytes>>,
+    /// Full name of the last command dispatched (`client|list`), `NULL` if it was unknown.
+    pub last_cmd: &'static str,
+    /// Indexes of the current command's arguments that MONITOR and SLOWLOG must show as
+    /// `(redacted)` (passwords of AUTH and HELLO AUTH). Dispatch clears it before each command.
+    pub redacted: Vec<usize>,
     pub handle: Arc<ClientHandle>,
 }
+
+/// What MONITOR and SLOWLOG show instead of a password.
+pub const REDACTED: &[u8] = b"(redacted)";
 
 impl Client {
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
@@ -137,21 +245,361 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             no_evict: false,
-            start_monitor: false,
+            monitor: false,
+            monitor_rx: None,
+            last_cmd: "NULL",
+            redacted: Vec::new(),
             handle,
         }
     }
 
-    /// Publishes the fields other tasks read into the shared handle.
-    pub fn publish_meta(&self, last_cmd: &'static str, qbuf: usize) {
+    /// Whether the reply of the command that just ran must be dropped (CLIENT REPLY OFF/SKIP).
+    pub fn replies_suppressed(&self) -> bool {
+        matches!(self.reply_mode, ReplyMode::Off | ReplyMode::Skip)
+    }
+
+    /// End-of-command bookkeeping: a SKIP covers exactly the command after CLIENT REPLY SKIP.
+    pub fn after_command(&mut self) {
+        self.reply_mode = match self.reply_mode {
+            ReplyMode::Skip => ReplyMode::On,
+            ReplyMode::SkipNext => ReplyMode::Skip,
+            m => m,
+        };
+    }
+
+    /// In subscribed mode.
+    pub fn in_pubsub(&self) -> bool {
+        self.kind == ClientKind::PubSub
+    }
+
+    /// Argument `i` of the current command as MONITOR/SLOWLOG may show it.
+    pub fn arg_for_log<'a>(&self, i: usize, a: &'a [u8]) -> &'a [u8] {
+        if self.redacted.contains(&i) {
+            REDACTED
+        } else {
+            a
+        }
+    }
+
+    /// Marks argument `i` of the current command as a secret.
+    pub fn redact(&mut self, i: usize) {
+        if !self.redacted.contains(&i) {
+            self.redacted.push(i);
+        }
+    }
+
+    /// Back to the state of a new connection (RESET): database 0, RESP2, no name, replies on, not
+    /// monitoring, authenticated only if the default user needs no password.
+    ///
+    /// Per-client state added later (MULTI, subscriptions, tracking) is cleared here too.
+    pub fn reset_connection_state(&mut self, srv: &Server) {
+        if self.monitor {
+            srv.remove_monitor(self.id);
+            self.monitor = false;
+            self.monitor_rx = None;
+        }
+        self.db = 0;
+        self.proto = Proto::Resp2;
+        self.user = "default";
+        self.authenticated = srv.config.read().requirepass.is_none();
+        self.name = None;
+        if self.kind == ClientKind::PubSub {
+            self.kind = ClientKind::Normal;
+        }
+        // A SKIP already in force still covers RESET's own reply, as in Redis.
+        if matches!(self.reply_mode, ReplyMode::Off | ReplyMode::SkipNext) {
+            self.reply_mode = ReplyMode::On;
+        }
+        let mut m = self.handle.meta.lock();
+        m.readonly_flag = false;
+    }
+
+    /// The fields CLIENT LIST shows, live for this client (others see the published copy).
+    pub fn live_meta(&self) -> ClientMeta {
+        let mut m = self.handle.meta.lock().clone();
+        m.name = self.name.clone();
+        m.db = self.db;
+        m.kind = self.kind;
+        m.proto = self.proto;
+        m.last_cmd = self.last_cmd;
+        m.no_evict = self.no_evict;
+        m.monitor = self.monitor;
+        m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
+        m.user = self.user;
+        m
+    }
+
+    /// Publishes the fields other tasks read into the shared handle, with the connection's buffer
+    /// sizes: unparsed query bytes and free room, reply buffer capacity and the batch just written.
+    pub fn publish_meta(&self, qbuf: usize, qbuf_free: usize, rbs: usize, reply_bytes: usize) {
         let mut m = self.handle.meta.lock();
         m.name = self.name.clone();
         m.db = self.db;
         m.kind = self.kind;
         m.proto = self.proto;
-        m.last_cmd = last_cmd;
+        m.last_cmd = self.last_cmd;
         m.no_evict = self.no_evict;
+        m.monitor = self.monitor;
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
+        m.user = self.user;
         m.qbuf = qbuf;
+        m.qbuf_free = qbuf_free;
+        m.rbs = rbs;
+        m.rbp = m.rbp.max(reply_bytes);
+    }
+}
+
+/// What CLIENT PAUSE holds back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PauseKind {
+    /// Nothing paused.
+    Off = 0,
+    /// Commands that may change the keyspace or replicate (WRITE, MAY_REPLICATE).
+    Write = 1,
+    /// Every command of every client except replicas (and MONITOR clients).
+    All = 2,
+}
+
+/// The CLIENT PAUSE state shared by all connections.
+///
+/// Changed only by commands (under the core lock), read by connections under the same lock
+/// before each command, so a command never slips past a pause that started before it. A
+/// connection whose command is held back waits in [`PauseState::wait`] without the lock.
+#[derive(Default)]
+pub struct PauseState {
+    kind: AtomicU8,
+    /// Unix ms at which the pause ends by itself.
+    end_ms: AtomicI64,
+    /// Woken by UNPAUSE (and by a PAUSE that changes the state), so waiters re-check.
+    changed: Notify,
+}
+
+impl PauseState {
+    /// The pause in force now (an expired pause reads as Off).
+    pub fn current(&self) -> PauseKind {
+        let k = self.kind.load(Ordering::Acquire);
+        if k == 0 || self.end_ms.load(Ordering::Acquire) < crate::util::now_ms() {
+            PauseKind::Off
+        } else if k == PauseKind::Write as u8 {
+            PauseKind::Write
+        } else {
+            PauseKind::All
+        }
+    }
+
+    /// CLIENT PAUSE: while a pause is in force, the stricter kind and the later end win.
+    pub fn pause(&self, end_ms: i64, kind: PauseKind) {
+        let (kind, end_ms) = match self.current() {
+            PauseKind::Off => (kind, end_ms),
+            cur => (
+                cur.max(kind),
+                end_ms.max(self.end_ms.load(Ordering::Acquire)),
+            ),
+        };
+        self.end_ms.store(end_ms, Ordering::Release);
+        self.kind.store(kind as u8, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// CLIENT UNPAUSE.
+    pub fn unpause(&self) {
+        self.kind.store(PauseKind::Off as u8, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until the pause ends or changes (the caller re-checks its command).
+    pub async fn wait(&self) {
+        let notified = self.changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.current() == PauseKind::Off {
+            return;
+        }
+        let left = self.end_ms.load(Ordering::Acquire) - crate::util::now_ms();
+        let left = std::time::Duration::from_millis(left.max(0) as u64);
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(left) => {}
+        }
+    }
+}
+
+/// The `flags=` letters of CLIENT LIST, in Redis's order; `N` when none applies.
+fn flag_letters(h: &ClientHandle, m: &ClientMeta) -> String {
+    let mut f = String::new();
+    if m.monitor {
+        f.push('O');
+    } else if m.kind == ClientKind::Replica {
+        f.push('S');
+    }
+    if m.kind == ClientKind::Master {
+        f.push('M');
+    }
+    if m.is_pubsub() {
+        f.push('P');
+    }
+    if m.multi >= 0 {
+        f.push('x');
+    }
+    if h.is_unix_socket() {
+        f.push('U');
+    }
+    if m.readonly_flag {
+        f.push('r');
+    }
+    if m.no_evict {
+        f.push('e');
+    }
+    if f.is_empty() {
+        f.push('N');
+    }
+    f
+}
+
+/// Size of the multibulk request that carries `args` (the current command's share of `qbuf=`).
+fn request_len(args: &[Bytes]) -> usize {
+    let digits = |n: usize| n.to_string().len();
+    let mut n = 3 + digits(args.len());
+    for a in args {
+        n += 3 + digits(a.len()) + a.len() + 2;
+    }
+    n
+}
+
+/// One line of CLIENT LIST / CLIENT INFO (without the newline), with Redis 7.0's fields in its
+/// order. `current` is the command being run when the line describes the caller itself.
+pub fn info_line(h: &ClientHandle, m: &ClientMeta, current: Option<&[Bytes]>) -> String {
+    let now = crate::util::now_ms();
+    let age = h.created.elapsed().as_secs();
+    let idle = (now - h.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000;
+    let (qbuf, argv_mem) = match current {
+        Some(args) => (
+            m.qbuf + request_len(args),
+            args.iter().map(|a| a.len()).sum::<usize>(),
+        ),
+        None => (m.qbuf, 0),
+    };
+    let tot_mem = std::mem::size_of::<Client>()
+        + qbuf
+        + m.qbuf_free
+        + m.rbs
+        + argv_mem
+        + m.multi_mem
+        + m.obuf;
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
+         multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} \
+         tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+        h.id,
+        h.addr,
+        h.laddr,
+        h.fd,
+        m.name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default(),
+        age,
+        idle,
+        flag_letters(h, m),
+        m.db,
+        m.sub,
+        m.psub,
+        m.ssub,
+        m.multi,
+        qbuf,
+        m.qbuf_free,
+        argv_mem,
+        m.multi_mem,
+        m.rbs,
+        m.rbp,
+        m.obuf,
+        tot_mem,
+        m.last_cmd,
+        m.user,
+        match m.proto {
+            Proto::Resp2 => 2,
+            Proto::Resp3 => 3,
+        }
+    )
+}
+
+/// A snapshot of the registry, in connection order (ids grow with each connection).
+pub fn registered(srv: &Server) -> Vec<Arc<ClientHandle>> {
+    srv.clients.lock().values().cloned().collect()
+}
+
+/// Closes another client's connection now: it leaves the registry at once (so CLIENT LIST and
+/// INFO clients stop counting it, as after Redis's `freeClient`) and its task stops at its next
+/// wake-up without writing anything more.
+pub fn kill_client(srv: &Server, h: &ClientHandle) {
+    {
+        let mut clients = srv.clients.lock();
+        clients.remove(&h.id);
+        srv.stats
+            .connected_clients
+            .store(clients.len(), Ordering::Relaxed);
+    }
+    h.kill();
+}
+
+/// Whether a client name is acceptable: printable ASCII without spaces (CLIENT LIST stays
+/// splittable on spaces). The empty name removes the current one.
+pub fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_len_matches_encoding() {
+        let args = [Bytes::from_static(b"client"), Bytes::from_static(b"list")];
+        assert_eq!(
+            request_len(&args),
+            b"*2\r\n$6\r\nclient\r\n$4\r\nlist\r\n".len()
+        );
+    }
+
+    #[test]
+    fn client_types() {
+        assert_eq!(ClientType::parse(b"SLAVE"), Some(ClientType::Replica));
+        assert_eq!(ClientType::parse(b"Normal"), Some(ClientType::Normal));
+        assert_eq!(ClientType::parse(b"x"), None);
+        let mut m = ClientMeta::default();
+        assert_eq!(m.client_type(), ClientType::Normal);
+        m.sub = 1;
+        assert_eq!(m.client_type(), ClientType::PubSub);
+        m.kind = ClientKind::Master;
+        assert_eq!(m.client_type(), ClientType::Master);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_client_name(b"abc~!"));
+        assert!(valid_client_name(b""));
+        assert!(!valid_client_name(b"a b"));
+        assert!(!valid_client_name(b"a\n"));
+        assert!(!valid_client_name(&[0xc3, 0xa9]));
+    }
+
+    #[test]
+    fn unix_socket_detection() {
+        let h = ClientHandle::new(1, "/tmp/r.sock:0".into(), "/tmp/r.sock".into(), 5);
+        assert!(h.is_unix_socket());
+        let h = ClientHandle::new(1, "127.0.0.1:5000".into(), "127.0.0.1:6379".into(), 5);
+        assert!(!h.is_unix_socket());
+    }
+
+    #[test]
+    fn reply_skip_covers_one_command() {
+        let h = ClientHandle::new(1, "a:1".into(), "b:2".into(), 5);
+        let mut c = Client::new(h, true);
+        c.reply_mode = ReplyMode::SkipNext; // CLIENT REPLY SKIP ran
+        assert!(!c.replies_suppressed());
+        c.after_command();
+        assert!(c.replies_suppressed()); // the next command
+        c.after_command();
+        assert!(!c.replies_suppressed());
     }
 }

@@ -1,67 +1,173 @@
 //! One client connection: the read buffer, the parser, batch execution under the core lock, and the
 //! write buffer.
 //!
-//! Each wake-up reads what the socket has, parses every complete command (at most [`BATCH_MAX`] per
-//! lock hold, so a pipelining client cannot starve the others), runs them in one critical section,
-//! and writes all their replies with one write. Arguments are zero-copy slices of the read buffer.
+//! Each wake-up reads what the socket has (at most one read buffer's worth), parses every complete
+//! command (at most [`BATCH_MAX`] per lock hold, so a pipelining client cannot starve the others), runs
+//! them in one critical section, and writes all their replies with one write. Arguments are zero-copy
+//! slices of the read buffer.
+//!
+//! # Memory bounds
+//! - Read buffer: an idle connection holds none (we wait for readability before allocating one); a
+//!   busy one holds [`READ_CHUNK`] plus the pending part of one command. A pipelining client is read
+//!   one chunk at a time, and each chunk is executed before the next read.
+//! - Write buffer: once replies reach [`FLUSH_AT`] bytes, execution pauses (the lock is released) and
+//!   the replies are written before the next command of the batch runs. A client that does not read
+//!   its replies therefore blocks its own connection task, which then stops reading its requests:
+//!   backpressure instead of unbounded output buffers.
+//! - Both buffers are given back after a huge request or reply (more than [`SHRINK_ABOVE`] bytes).
 
 use bytes::{Bytes, BytesMut};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::client::{Client, ClientHandle, ReplyMode};
+use super::client::{Client, ClientHandle};
 use super::Server;
 use crate::cmd::{self, Ctx};
 use crate::resp::request::ParsedCommand;
-use crate::resp::{ParseLimits, Reply, RequestParser};
+use crate::resp::{ParseLimits, ProtocolError, Reply, RequestParser};
 
 /// Most commands run per lock hold.
 pub const BATCH_MAX: usize = 1024;
-/// Replies buffered before they are flushed even if more commands are pending.
-const FLUSH_AT: usize = 256 * 1024;
+/// Replies buffered before they are written, even in the middle of a batch.
+pub const FLUSH_AT: usize = 256 * 1024;
+/// Bytes read per read call (Redis reads 16 KiB at a time as well), unless a large bulk is pending.
+pub const READ_CHUNK: usize = 16 * 1024;
+/// A buffer whose allocation grew past this is dropped once empty, instead of kept for reuse.
+pub const SHRINK_ABOVE: usize = 1024 * 1024;
+/// The largest single read-buffer growth for a pending bulk (a 512 MB value arrives in steps).
+const MAX_RESERVE: usize = 64 * 1024 * 1024;
+
+/// A client socket (TCP or unix). Reads are readiness-based so that an idle connection owns no read
+/// buffer: thousands of idle clients cost a task each, not 16 KiB each.
+pub trait ClientStream: AsyncWrite + Unpin + Send {
+    /// Waits until the socket may be read (data, EOF or an error).
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what is available into `buf`'s spare capacity without waiting.
+    fn try_read_into(&self, buf: &mut BytesMut) -> io::Result<usize>;
+}
+
+impl ClientStream for tokio::net::TcpStream {
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+    fn try_read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        self.try_read_buf(buf)
+    }
+}
+
+impl ClientStream for tokio::net::UnixStream {
+    fn wait_readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.readable()
+    }
+    fn try_read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        self.try_read_buf(buf)
+    }
+}
+
+/// The commands parsed from one read-buffer chunk, as argument ranges into it.
+#[derive(Default)]
+struct Batch {
+    /// Argument ranges of all commands, back to back.
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Per command: (first range, number of ranges), or the index into `owned`.
+    cmds: Vec<CmdArgs>,
+    /// Unescaped arguments of quoted inline commands (rare: typed by hand).
+    owned: Vec<Vec<Vec<u8>>>,
+}
+
+#[derive(Clone, Copy)]
+enum CmdArgs {
+    Ranges(usize, usize),
+    Owned(usize),
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.ranges.clear();
+        self.cmds.clear();
+        self.owned.clear();
+    }
+
+    /// Fills `args` with the arguments of command `i`, zero-copy from `chunk`.
+    fn args_of(&self, i: usize, chunk: &Bytes, args: &mut Vec<Bytes>) {
+        args.clear();
+        match self.cmds[i] {
+            CmdArgs::Ranges(start, len) => args.extend(
+                self.ranges[start..start + len]
+                    .iter()
+                    .map(|r| chunk.slice(r.clone())),
+            ),
+            CmdArgs::Owned(j) => {
+                args.extend(self.owned[j].iter().map(|a| Bytes::copy_from_slice(a)))
+            }
+        }
+    }
+}
+
+/// Why the connection loop stopped waiting.
+enum Wake {
+    Readable,
+    Close,
+}
 
 /// Serves one client until it quits, is killed, breaks the protocol, or the server shuts down.
-pub async fn serve<S>(srv: Arc<Server>, mut stream: S, handle: Arc<ClientHandle>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc<ClientHandle>) {
     let authenticated = srv.config.read().requirepass.is_none();
     let mut client = Client::new(handle.clone(), authenticated);
     let mut shutdown = srv.shutdown_signal();
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
-    let mut wbuf = BytesMut::with_capacity(16 * 1024);
-    let mut scratch = BytesMut::new();
+    let mut rbuf = BytesMut::new();
+    // Whether the read buffer grew past SHRINK_ABOVE for a large request.
+    let mut big_rbuf = false;
+    let mut wbuf = BytesMut::new();
     let mut parser = RequestParser::new();
     let mut parsed = ParsedCommand::default();
-    // Argument ranges of the commands in the current batch, and where each command's ranges start.
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut cmd_starts: Vec<(usize, usize)> = Vec::new();
-    let mut owned_cmds: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+    let mut batch = Batch::default();
     let mut args: Vec<Bytes> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>> = None;
+    // Resolves when the client is killed or the server shuts down. Created once and polled by
+    // reference: a fresh `notified()` per wake-up would register and unregister a waiter (a mutex
+    // round trip) for every request.
+    let stop = async {
+        tokio::select! {
+            _ = handle.kill_notify.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    };
+    tokio::pin!(stop);
 
     'conn: loop {
         // Wait for input (or a monitor line, a kill, shutdown).
-        if rbuf.capacity() - rbuf.len() < 4096 {
-            let want = parser.needed().saturating_sub(rbuf.len()).max(16 * 1024);
-            rbuf.reserve(want.min(64 * 1024 * 1024));
-        }
-        let n = tokio::select! {
-            r = stream.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => break 'conn,
-                Ok(n) => n,
-            },
+        let wake = tokio::select! {
+            r = stream.wait_readable() => if r.is_ok() { Wake::Readable } else { Wake::Close },
             Some(line) = async { match monitor_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
-                if stream.write_all(&line).await.is_err() { break 'conn; }
+                if write_all(&mut stream, &line, stop.as_mut()).await.is_err() { break 'conn; }
                 continue 'conn;
             }
-            _ = handle.kill_notify.notified() => break 'conn,
-            _ = shutdown.changed() => break 'conn,
+            _ = &mut stop => Wake::Close,
         };
-        if handle.is_killed() {
+        if matches!(wake, Wake::Close) || handle.is_killed() {
             break;
         }
+        // Room for one chunk, or for the rest of a pending large bulk.
+        let want = parser
+            .needed()
+            .saturating_sub(rbuf.len())
+            .clamp(READ_CHUNK, MAX_RESERVE);
+        if rbuf.capacity() - rbuf.len() < want.min(READ_CHUNK) {
+            rbuf.reserve(want);
+            // (`capacity()` only counts what follows the last split, so remember growth here.)
+            big_rbuf |= rbuf.capacity() > SHRINK_ABOVE;
+        }
+        let n = match stream.try_read_into(&mut rbuf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => break,
+        };
         srv.stats
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
@@ -91,144 +197,229 @@ where
             );
             break;
         }
+        if wbuf.capacity() == 0 {
+            wbuf.reserve(READ_CHUNK);
+        }
 
         // Parse and run batches until the buffer holds no complete command.
         loop {
-            ranges.clear();
-            cmd_starts.clear();
-            owned_cmds.clear();
-            let mut pos = 0;
-            let mut proto_err = None;
-            while cmd_starts.len() < BATCH_MAX {
-                let lim = ParseLimits {
-                    authenticated: client.authenticated,
-                    ..limits
-                };
-                match parser.parse(&rbuf, pos, &lim, &mut parsed) {
-                    Ok(Some(end)) => {
-                        if let Some(owned) = parsed.owned.take() {
-                            owned_cmds.push((cmd_starts.len(), owned));
-                            cmd_starts.push((ranges.len(), 0));
-                        } else {
-                            cmd_starts.push((ranges.len(), parsed.args.len()));
-                            ranges.append(&mut parsed.args);
-                        }
-                        pos = end;
-                        // An unauthenticated client's limits change after AUTH: stop the batch there.
-                        if !client.authenticated {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        proto_err = Some(e);
-                        break;
-                    }
-                }
-            }
-            if cmd_starts.is_empty() && proto_err.is_none() {
+            let (pos, proto_err) =
+                parse_batch(&mut parser, &rbuf, limits, &client, &mut parsed, &mut batch);
+            if batch.cmds.is_empty() && proto_err.is_none() {
                 break;
             }
             let chunk = rbuf.split_to(pos).freeze();
-            {
-                let mut core = srv.core.lock();
-                let mut owned_iter = owned_cmds.iter().peekable();
-                for (i, &(start, len)) in cmd_starts.iter().enumerate() {
-                    args.clear();
-                    if owned_iter.peek().map(|(j, _)| *j) == Some(i) {
-                        let (_, o) = owned_iter.next().expect("peeked");
-                        args.extend(o.iter().map(|a| Bytes::copy_from_slice(a)));
-                    } else {
-                        args.extend(
-                            ranges[start..start + len]
-                                .iter()
-                                .map(|r| chunk.slice(r.clone())),
-                        );
-                    }
-                    if args.is_empty() {
-                        continue;
-                    }
-                    let skip = match client.reply_mode {
-                        ReplyMode::Off => true,
-                        ReplyMode::SkipNext => {
-                            client.reply_mode = ReplyMode::Skip;
-                            true
+            // The batch runs in one lock hold, unless CLIENT PAUSE holds a command back (the replies so
+            // far are sent and the batch resumes at that command once the pause ends) or replies pile up.
+            let mut i = 0;
+            while i < batch.cmds.len() {
+                let mut paused = false;
+                {
+                    let mut core = srv.core.lock();
+                    while i < batch.cmds.len() {
+                        batch.args_of(i, &chunk, &mut args);
+                        if args.is_empty() {
+                            i += 1;
+                            continue;
                         }
-                        ReplyMode::Skip | ReplyMode::On => false,
-                    };
-                    let out_buf = if skip { &mut scratch } else { &mut wbuf };
-                    let proto = client.proto;
-                    let mut ctx = Ctx {
-                        core: &mut core,
-                        client: &mut client,
-                        srv: &srv,
-                        out: Reply::new(out_buf, proto),
-                    };
-                    cmd::dispatch(&mut ctx, &args);
-                    if skip {
-                        scratch.clear();
-                        if client.reply_mode == ReplyMode::Skip {
-                            client.reply_mode = ReplyMode::On;
+                        if cmd::client::pause_blocks(&srv, &client, &args) {
+                            paused = true;
+                            break;
                         }
-                    }
-                    if client.close_after_reply || client.start_monitor {
-                        break;
+                        i += 1;
+                        // CLIENT REPLY OFF/SKIP: decided after the command ran, since CLIENT REPLY
+                        // ON itself must be answered.
+                        let mark = wbuf.len();
+                        let proto = client.proto;
+                        let mut ctx = Ctx {
+                            core: &mut core,
+                            client: &mut client,
+                            srv: &srv,
+                            out: Reply::new(&mut wbuf, proto),
+                        };
+                        cmd::dispatch(&mut ctx, &args);
+                        if client.replies_suppressed() {
+                            wbuf.truncate(mark);
+                        }
+                        client.after_command();
+                        if client.close_after_reply || wbuf.len() >= FLUSH_AT {
+                            break;
+                        }
                     }
                 }
+                if client.close_after_reply {
+                    break;
+                }
+                if paused {
+                    if !wbuf.is_empty()
+                        && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                            .await
+                            .is_err()
+                    {
+                        break 'conn;
+                    }
+                    tokio::select! {
+                        _ = srv.pause.wait() => {}
+                        _ = &mut stop => break 'conn,
+                    }
+                    continue;
+                }
+                // Replies are piling up: write them before running the rest of the batch.
+                if wbuf.len() >= FLUSH_AT
+                    && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                        .await
+                        .is_err()
+                {
+                    break 'conn;
+                }
             }
-            let last_cmd = args
-                .first()
-                .and_then(|a| cmd::lookup(a))
-                .map(|c| c.name)
-                .unwrap_or("NULL");
-            client.publish_meta(last_cmd, rbuf.len());
+            client.publish_meta(
+                rbuf.len(),
+                rbuf.capacity() - rbuf.len(),
+                wbuf.capacity(),
+                wbuf.len(),
+            );
+            // Release every slice of the chunk, so the read buffer is uniquely owned again and the
+            // next reserve reuses its allocation instead of allocating a new one.
+            args.clear();
+            drop(chunk);
             if let Some(e) = proto_err {
-                let mut out = Reply::new(&mut wbuf, client.proto);
-                out.error(&e.to_string());
-                tracing::debug!(
-                    "Protocol error ({}) from client: id={} addr={}",
-                    e,
-                    client.id,
-                    handle.addr
-                );
-                client.close_after_reply = true;
+                if !client.close_after_reply {
+                    protocol_error(&mut wbuf, &mut client, &handle, &e);
+                }
             }
-            if (wbuf.len() >= FLUSH_AT || client.close_after_reply || client.start_monitor)
-                && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err()
+            if let Some(rx) = client.monitor_rx.take() {
+                monitor_rx = Some(rx);
+            }
+            if !client.monitor {
+                monitor_rx = None;
+            }
+            if (wbuf.len() >= FLUSH_AT || client.close_after_reply)
+                && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                    .await
+                    .is_err()
             {
                 break 'conn;
             }
             if client.close_after_reply {
                 break 'conn;
             }
-            if client.start_monitor {
-                client.start_monitor = false;
-                monitor_rx = Some(srv.add_monitor(client.id));
-                handle.meta.lock().monitor = true;
-            }
         }
-        if !wbuf.is_empty() && flush(&srv, &handle, &mut stream, &mut wbuf).await.is_err() {
+        if !wbuf.is_empty()
+            && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                .await
+                .is_err()
+        {
             break;
         }
+        // Give back the memory of a huge request or reply.
+        if big_rbuf && rbuf.is_empty() && parser.needed() == 0 {
+            rbuf = BytesMut::new();
+            big_rbuf = false;
+        }
+        if wbuf.capacity() > SHRINK_ABOVE {
+            wbuf = BytesMut::new();
+        }
     }
-    if monitor_rx.is_some() {
+    if client.monitor {
         srv.remove_monitor(client.id);
     }
     let _ = stream.shutdown().await;
 }
 
-async fn flush<S: AsyncWrite + Unpin>(
+/// Parses up to [`BATCH_MAX`] complete commands from `rbuf` into `batch`. Returns the end of the last
+/// complete command and the protocol error that stopped parsing, if any.
+fn parse_batch(
+    parser: &mut RequestParser,
+    rbuf: &[u8],
+    limits: ParseLimits,
+    client: &Client,
+    parsed: &mut ParsedCommand,
+    batch: &mut Batch,
+) -> (usize, Option<ProtocolError>) {
+    batch.clear();
+    let mut pos = 0;
+    while batch.cmds.len() < BATCH_MAX {
+        let lim = ParseLimits {
+            authenticated: client.authenticated,
+            ..limits
+        };
+        match parser.parse(rbuf, pos, &lim, parsed) {
+            Ok(Some(end)) => {
+                if let Some(owned) = parsed.owned.take() {
+                    batch.cmds.push(CmdArgs::Owned(batch.owned.len()));
+                    batch.owned.push(owned);
+                } else {
+                    batch
+                        .cmds
+                        .push(CmdArgs::Ranges(batch.ranges.len(), parsed.args.len()));
+                    batch.ranges.append(&mut parsed.args);
+                }
+                pos = end;
+                // An unauthenticated client's limits change after AUTH: stop the batch there.
+                if !client.authenticated {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return (pos, Some(e)),
+        }
+    }
+    (pos, None)
+}
+
+/// Replies Redis's `-ERR Protocol error: ...` and marks the connection for closing.
+fn protocol_error(
+    wbuf: &mut BytesMut,
+    client: &mut Client,
+    handle: &ClientHandle,
+    e: &ProtocolError,
+) {
+    let mut out = Reply::new(wbuf, client.proto);
+    out.error(&format!("ERR {e}"));
+    tracing::debug!(
+        "Protocol error ({}) from client: id={} addr={}",
+        e,
+        client.id,
+        handle.addr
+    );
+    client.close_after_reply = true;
+}
+
+/// Writes `bytes`, giving up if the client is killed (or the server stops) meanwhile: a client that
+/// never reads must not keep its task, and its buffers, alive forever.
+async fn write_all<S: ClientStream, F: Future<Output = ()>>(
+    stream: &mut S,
+    bytes: &[u8],
+    stop: Pin<&mut F>,
+) -> io::Result<()> {
+    tokio::select! {
+        // A write that can complete goes first, so replies already computed still leave at shutdown.
+        biased;
+        r = stream.write_all(bytes) => r,
+        _ = stop => Err(io::ErrorKind::ConnectionAborted.into()),
+    }
+}
+
+async fn flush<S: ClientStream, F: Future<Output = ()>>(
     srv: &Server,
     handle: &ClientHandle,
     stream: &mut S,
     wbuf: &mut BytesMut,
-) -> std::io::Result<()> {
+    stop: Pin<&mut F>,
+) -> io::Result<()> {
     let n = wbuf.len();
-    stream.write_all(wbuf).await?;
+    write_all(stream, wbuf, stop).await?;
     wbuf.clear();
     srv.stats
         .net_output_bytes
         .fetch_add(n as u64, Ordering::Relaxed);
     handle.net_out.fetch_add(n as u64, Ordering::Relaxed);
+    // Like Redis, a client that keeps reading its (large) replies is not idle.
+    if n >= FLUSH_AT {
+        handle
+            .last_interaction_ms
+            .store(crate::util::now_ms(), Ordering::Relaxed);
+    }
     Ok(())
 }

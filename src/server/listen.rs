@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
 
 use super::client::ClientHandle;
@@ -206,18 +205,44 @@ fn register(srv: &Arc<Server>, addr: String, laddr: String, fd: i32) -> Option<A
     Some(h)
 }
 
-fn unregister(srv: &Server, id: u64) {
-    let mut clients = srv.clients.lock();
-    clients.remove(&id);
-    srv.stats
-        .connected_clients
-        .store(clients.len(), Ordering::Relaxed);
+/// Removes a client from the registry when its task ends, however it ends (even if a command
+/// handler panicked and unwound the task): a leaked entry would count against `maxclients` forever.
+struct Registration {
+    srv: Arc<Server>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut clients = self.srv.clients.lock();
+        clients.remove(&self.id);
+        self.srv
+            .stats
+            .connected_clients
+            .store(clients.len(), Ordering::Relaxed);
+    }
+}
+
+/// Runs a registered client's connection in its own task.
+fn spawn_client<S: connection::ClientStream + 'static>(
+    srv: &Arc<Server>,
+    stream: S,
+    handle: Arc<ClientHandle>,
+) {
+    let reg = Registration {
+        srv: srv.clone(),
+        id: handle.id,
+    };
+    tokio::spawn(async move {
+        let _reg = reg;
+        connection::serve(_reg.srv.clone(), stream, handle).await;
+    });
 }
 
 async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
     let mut shutdown = srv.shutdown_signal();
     loop {
-        let (mut stream, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -240,27 +265,23 @@ async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
             .map(|a| a.to_string())
             .unwrap_or_default();
         if protected && !has_pass && !peer.ip().is_loopback() {
-            let _ = stream.write_all(PROTECTED_MODE_ERR.as_bytes()).await;
+            // Best effort and without waiting: a refused client must not stall the accept loop.
+            let _ = stream.try_write(PROTECTED_MODE_ERR.as_bytes());
             continue;
         }
         let fd = std::os::unix::io::AsRawFd::as_raw_fd(&stream);
         let Some(handle) = register(&srv, peer.to_string(), local, fd) else {
-            let _ = stream.write_all(MAXCLIENTS_ERR).await;
+            let _ = stream.try_write(MAXCLIENTS_ERR);
             continue;
         };
-        let srv2 = srv.clone();
-        tokio::spawn(async move {
-            let id = handle.id;
-            connection::serve(srv2.clone(), stream, handle).await;
-            unregister(&srv2, id);
-        });
+        spawn_client(&srv, stream, handle);
     }
 }
 
 async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String) {
     let mut shutdown = srv.shutdown_signal();
     loop {
-        let mut stream = tokio::select! {
+        let stream = tokio::select! {
             r = listener.accept() => match r {
                 Ok((s, _)) => s,
                 Err(e) => {
@@ -273,15 +294,10 @@ async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String) {
         };
         let fd = std::os::unix::io::AsRawFd::as_raw_fd(&stream);
         let Some(handle) = register(&srv, format!("{path}:0"), path.clone(), fd) else {
-            let _ = stream.write_all(MAXCLIENTS_ERR).await;
+            let _ = stream.try_write(MAXCLIENTS_ERR);
             continue;
         };
-        let srv2 = srv.clone();
-        tokio::spawn(async move {
-            let id = handle.id;
-            connection::serve(srv2.clone(), stream, handle).await;
-            unregister(&srv2, id);
-        });
+        spawn_client(&srv, stream, handle);
     }
 }
 

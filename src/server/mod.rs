@@ -137,6 +137,7 @@ impl Core {
         let mut kept: Vec<Bytes> = Vec::new();
         let max_args = 32;
         for (i, a) in args.iter().enumerate() {
+            let a: &[u8] = client.arg_for_log(i, a);
             if i == max_args - 1 && args.len() > max_args {
                 kept.push(Bytes::from(format!(
                     "... ({} more arguments)",
@@ -221,6 +222,8 @@ pub struct Server {
     pub lastsave: AtomicU64,
     /// Ports actually bound (port 0 in tests binds an ephemeral one).
     pub bound_port: AtomicU64,
+    /// CLIENT PAUSE: connections hold paused commands back until it ends.
+    pub pause: client::PauseState,
     monitors: Mutex<Vec<(u64, mpsc::UnboundedSender<Bytes>)>>,
     monitor_count: AtomicUsize,
     shutdown_tx: watch::Sender<bool>,
@@ -278,6 +281,7 @@ impl Server {
             config_file,
             lastsave: AtomicU64::new((crate::util::now_ms() / 1000) as u64),
             bound_port: AtomicU64::new(0),
+            pause: client::PauseState::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
@@ -325,19 +329,30 @@ impl Server {
     }
 
     /// Sends one executed command to every MONITOR client, in Redis's line format:
-    /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"`.
+    /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"` (`[0 unix:/path]` for a unix-socket
+    /// client; passwords shown as `"(redacted)"`).
     pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) {
         let us = crate::util::now_us();
-        let mut line = format!(
-            "+{}.{:06} [{} {}]",
-            us / 1_000_000,
-            us % 1_000_000,
-            client.db,
-            client.handle.addr
-        );
-        for a in args {
+        let mut line = if client.handle.is_unix_socket() {
+            format!(
+                "+{}.{:06} [{} unix:{}]",
+                us / 1_000_000,
+                us % 1_000_000,
+                client.db,
+                client.handle.laddr
+            )
+        } else {
+            format!(
+                "+{}.{:06} [{} {}]",
+                us / 1_000_000,
+                us % 1_000_000,
+                client.db,
+                client.handle.addr
+            )
+        };
+        for (i, a) in args.iter().enumerate() {
             line.push(' ');
-            line.push_str(&repr(a));
+            line.push_str(&repr(client.arg_for_log(i, a)));
         }
         line.push_str("\r\n");
         let line = Bytes::from(line);
@@ -419,7 +434,8 @@ pub async fn cron(srv: Arc<Server>) {
             _ = shutdown.changed() => return,
         }
         let active_expire = srv.config.read().active_expire_enabled;
-        if active_expire {
+        // No key expires while clients are paused (their writes are held back).
+        if active_expire && srv.pause.current() == client::PauseKind::Off {
             // Redis gives the slow cycle 25% of the period.
             let budget = period.as_micros() as u64 / 4;
             srv.core.lock().ks.active_expire_cycle(budget);
@@ -430,9 +446,13 @@ pub async fn cron(srv: Arc<Server>) {
             if timeout > 0 {
                 let now = crate::util::now_ms();
                 for h in srv.clients.lock().values() {
-                    let kind = h.meta.lock().kind;
+                    // Replicas, masters, MONITOR and subscribed clients never time out.
+                    let normal = {
+                        let m = h.meta.lock();
+                        m.client_type() == client::ClientType::Normal && !m.monitor
+                    };
                     let idle = now - h.last_interaction_ms.load(Ordering::Relaxed);
-                    if kind == client::ClientKind::Normal && idle > timeout as i64 * 1000 {
+                    if normal && idle > timeout as i64 * 1000 {
                         tracing::debug!("Closing idle client");
                         h.kill();
                     }

@@ -167,7 +167,9 @@ impl Server {
                 }
             }
             if let Ok(mut c) = RawClient::try_connect(self.port) {
-                if c.cmd(&["PING"]) == b"+PONG\r\n" {
+                let r = c.cmd(&["PING"]);
+                // With requirepass the server is up when it asks for a password.
+                if r == b"+PONG\r\n" || r.starts_with(b"-NOAUTH") {
                     return true;
                 }
             }

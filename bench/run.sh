@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Side-by-side throughput of ferredis (release build) and the real redis-server on loopback.
+#
+# Both servers run at once on free ports; redis-benchmark runs against them interleaved
+# (ferredis, redis, ferredis, redis, ...) for ROUNDS rounds, at -P 1 and -P 16, with -c 50, for
+# PING (multibulk), SET, GET, INCR and MSET. Prints every run's requests per second, then per
+# command the median ratio ferredis/redis (> 1.0: ferredis is faster).
+#
+# Usage: bench/run.sh            (env: ROUNDS=3 N=200000 CLIENTS=50 TESTS=ping_mbulk,set,get,incr,mset)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+ROUNDS=${ROUNDS:-3}
+N=${N:-200000}
+CLIENTS=${CLIENTS:-50}
+TESTS=${TESTS:-ping_mbulk,set,get,incr,mset}
+PIPELINES=${PIPELINES:-"1 16"}
+
+for bin in redis-server redis-benchmark redis-cli; do
+    command -v "$bin" >/dev/null || { echo "bench: $bin not found (scripts/test.sh installs it)" >&2; exit 1; }
+done
+
+cargo build --release --quiet
+FERREDIS=$PWD/target/release/ferredis-server
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    local p
+    for p in $(seq "$1" $(( $1 + 200 ))); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    echo "bench: no free port near $1" >&2; exit 1
+}
+
+start() { # name binary port
+    "$2" --port "$3" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+        --dir "$WORK" --logfile "$WORK/$1.log" >/dev/null 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 200); do
+        [ "$(redis-cli -p "$3" ping 2>/dev/null)" = PONG ] && return
+        sleep 0.05
+    done
+    echo "bench: $1 did not start; log:" >&2; cat "$WORK/$1.log" >&2; exit 1
+}
+
+FPORT=$(free_port 16400)
+start ferredis "$FERREDIS" "$FPORT"
+RPORT=$(free_port $(( FPORT + 1 )))
+start redis "$(command -v redis-server)" "$RPORT"
+
+echo "ferredis $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $FPORT, $(redis-server --version | cut -d' ' -f1-3) on $RPORT"
+echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); -c $CLIENTS -n $N -t $TESTS; $ROUNDS rounds"
+RESULTS=$WORK/results.txt   # lines: pipeline test server rps
+: > "$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    for P in $PIPELINES; do
+        for server in ferredis redis; do
+            port=$FPORT; [ "$server" = redis ] && port=$RPORT
+            redis-cli -p "$port" flushall >/dev/null 2>&1 || true
+            out=$WORK/run.csv
+            if ! redis-benchmark -p "$port" -c "$CLIENTS" -n "$N" -P "$P" -t "$TESTS" --csv \
+                >"$out" 2>"$WORK/run.err"; then
+                echo "bench: redis-benchmark failed against $server:" >&2; cat "$WORK/run.err" >&2
+            fi
+            if grep -q "Error from server" "$WORK/run.err" "$out"; then
+                echo "round $round -P $P $server: errors: $(grep -h 'Error from server' "$WORK/run.err" "$out" | head -1)"
+            fi
+            # CSV rows: "TEST","rps",...; skip the header.
+            awk -F'","' -v P="$P" -v S="$server" 'NR > 1 {
+                    t = $1; gsub(/"/, "", t); gsub(/ .*/, "", t); print P, t, S, $2 }' "$out" >>"$RESULTS"
+            printf 'round %s -P %-2s %-8s %s\n' "$round" "$P" "$server" \
+                "$(awk -F'","' 'NR > 1 { t = $1; gsub(/"/, "", t); gsub(/ .*/, "", t); printf "%s=%s ", t, $2 }' "$out")"
+        done
+    done
+done
+
+echo
+echo "median requests/s and ratio ferredis/redis (median of per-round ratios)"
+printf '%-4s %-11s %12s %12s %7s\n' "-P" "test" "ferredis" "redis" "ratio"
+for P in $PIPELINES; do
+    for t in $(awk -v P="$P" '$1 == P { print $2 }' "$RESULTS" | awk '!seen[$0]++'); do
+        f=$(awk -v P="$P" -v T="$t" '$1 == P && $2 == T && $3 == "ferredis" { print $4 }' "$RESULTS")
+        r=$(awk -v P="$P" -v T="$t" '$1 == P && $2 == T && $3 == "redis" { print $4 }' "$RESULTS")
+        med() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+        fm=$(echo "$f" | med); rm_=$(echo "$r" | med)
+        ratio=$(paste <(echo "$f") <(echo "$r") | awk 'NF == 2 && $2 > 0 { print $1 / $2 }' | med)
+        printf '%-4s %-11s %12s %12s %7s\n' "$P" "$t" "$fm" "$rm_" "$(printf '%.2f' "$ratio" 2>/dev/null || echo n/a)"
+    done
+done

@@ -1,0 +1,1033 @@
+//! Keyspace commands, expiry and DEBUG: differential scripts against the real redis-server (replies
+//! compared byte for byte), unordered comparisons for KEYS and complete SCAN iterations, expiry
+//! observed by polling (no fixed sleeps), and DEBUG DIGEST agreement after the same writes.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+#[test]
+fn del_exists_type_touch_dbsize_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        DEL
+        UNLINK
+        EXISTS
+        TYPE
+        TYPE a b
+        TOUCH
+        DBSIZE x
+        SET a 1
+        SET b hello
+        SET c ""
+        DBSIZE
+        EXISTS a b c nokey a
+        TYPE a
+        TYPE b
+        TYPE nokey
+        TOUCH a nokey b
+        DEL a nokey
+        DEL a
+        EXISTS a
+        UNLINK b c b
+        DBSIZE
+        SET "bin\x00key" v
+        EXISTS "bin\x00key"
+        DEL "bin\x00key"
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn rename_move_copy_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        RENAME
+        RENAME a
+        RENAMENX a
+        MOVE a
+        COPY a
+        RENAME nokey b
+        RENAMENX nokey b
+        SET a 1
+        RENAME a a
+        RENAMENX a a
+        RENAME a b
+        EXISTS a
+        GET b
+        SET c 3
+        RENAMENX b c
+        RENAMENX b d
+        GET d
+        RENAME d c
+        GET c
+        SET t v
+        EXPIRE t 1000
+        RENAME t t2
+        TTL t2
+        EXISTS t
+        MOVE t2 x
+        MOVE t2 -1
+        MOVE t2 16
+        MOVE t2 99999999999
+        MOVE t2 0
+        MOVE nokey 0
+        MOVE nokey 1
+        MOVE t2 1
+        EXISTS t2
+        SELECT 1
+        TTL t2
+        GET t2
+        SET c other
+        SELECT 0
+        MOVE c 1
+        GET c
+        COPY c c
+        COPY c c DB 0
+        COPY c c2 DB
+        COPY c c2 DB x
+        COPY c c2 DB 16
+        COPY c c2 DB 99999999999
+        COPY c c2 FOO
+        COPY nokey c2
+        COPY c c2
+        GET c2
+        COPY c c2
+        SET c changed
+        COPY c c2 REPLACE
+        GET c2
+        COPY c c DB 1
+        COPY c c DB 1 REPLACE
+        SELECT 1
+        GET c
+        SELECT 0
+        SET e v
+        PEXPIRE e 1000000
+        COPY e e2
+        TTL e2
+        SET n 12345
+        COPY n n2
+        OBJECT ENCODING n2
+        SET big aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        COPY big big2
+        OBJECT ENCODING big2
+        SET src 1
+        SET dst 2
+        EXPIRE dst 100
+        RENAME src dst
+        TTL dst
+        SET src 1
+        RENAMENX src dst
+        PERSIST
+        PERSIST a b
+        MOVE a b c
+        COPY a
+        RENAME a b c
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn flush_and_swapdb_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        FLUSHDB x
+        FLUSHDB async x
+        FLUSHALL foo
+        FLUSHALL SYNC ASYNC
+        SWAPDB
+        SWAPDB 0
+        SWAPDB x 1
+        SWAPDB 1 x
+        SWAPDB 0 16
+        SWAPDB -1 0
+        SWAPDB 99999999999 0
+        SET a 1
+        SET b 2
+        EXPIRE b 1000
+        SELECT 1
+        SET z 26
+        SELECT 0
+        SWAPDB 0 1
+        DBSIZE
+        GET z
+        GET a
+        SELECT 1
+        DBSIZE
+        TTL b
+        SELECT 0
+        SWAPDB 0 0
+        DBSIZE
+        SWAPDB 1 0
+        TTL b
+        FLUSHDB
+        DBSIZE
+        SELECT 1
+        DBSIZE
+        SELECT 0
+        SET a 1
+        FLUSHDB ASYNC
+        DBSIZE
+        SET a 1
+        FLUSHDB sync
+        SET a 1
+        SELECT 2
+        SET a 1
+        FLUSHALL
+        DBSIZE
+        SELECT 0
+        DBSIZE
+        SET a 1
+        FLUSHALL async
+        DBSIZE
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn expire_family_matches_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        EXPIRE
+        EXPIRE a
+        PEXPIRE a
+        EXPIREAT a
+        PEXPIREAT a
+        TTL
+        PTTL a b
+        EXPIRETIME
+        PEXPIRETIME
+        PERSIST
+        EXPIRE nokey 10
+        EXPIRE nokey x
+        EXPIRE nokey 10 NX XX
+        TTL nokey
+        PTTL nokey
+        EXPIRETIME nokey
+        PEXPIRETIME nokey
+        PERSIST nokey
+        SET a 1
+        TTL a
+        PTTL a
+        EXPIRETIME a
+        PEXPIRETIME a
+        PERSIST a
+        EXPIRE a x
+        EXPIRE a 1.5
+        EXPIRE a 10 foo
+        EXPIRE a 10 nx xx
+        EXPIRE a 10 xx nx
+        EXPIRE a 10 NX GT
+        EXPIRE a 10 nx lt
+        EXPIRE a 10 gt lt
+        EXPIRE a 10 LT GT
+        EXPIRE a x nx xx
+        EXPIRE a 10 nx foo
+        EXPIRE a 9223372036854775807
+        EXPIRE a 9223372036854775
+        EXPIRE a -9223372036854775808
+        PEXPIRE a 9223372036854775807
+        EXPIREAT a 9223372036854775807
+        EXPIREAT a 9223372036854776
+        EXPIRE a 100 XX
+        EXPIRE a 100 GT
+        EXPIRE a 100 NX
+        TTL a
+        EXPIRE a 50 GT
+        EXPIRE a 200 gt
+        TTL a
+        EXPIRE a 300 LT
+        EXPIRE a 50 lt
+        TTL a
+        EXPIRE a 50 nx
+        EXPIRE a 500 xx
+        TTL a
+        PERSIST a
+        PERSIST a
+        TTL a
+        EXPIRE a 50 LT
+        TTL a
+        PERSIST a
+        EXPIRE a 10 GT
+        PEXPIREAT a 4102444800000
+        PEXPIRETIME a
+        EXPIRETIME a
+        TTL a
+        EXPIREAT a 4102444801
+        PEXPIRETIME a
+        PEXPIREAT a 9223372036854775807
+        PEXPIRETIME a
+        EXPIREAT a 4102444800 GT
+        EXPIREAT a 4102444800 LT
+        PEXPIRETIME a
+        EXPIRE a -1 LT
+        EXISTS a
+        SET b 1
+        EXPIREAT b 1
+        EXISTS b
+        SET c 1
+        PEXPIRE c -5
+        EXISTS c
+        SET d 1
+        EXPIRE d 0
+        EXISTS d
+        SET e 1
+        PEXPIREAT e 0 NX
+        EXISTS e
+        SET f 1
+        EXPIRE f 100
+        SET f 2
+        TTL f
+        SET g 1
+        EXPIRE g 100
+        EXPIRE g -1 GT
+        TTL g
+        DBSIZE
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn object_and_randomkey_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        OBJECT
+        OBJECT HELP
+        OBJECT help x
+        OBJECT foo a
+        OBJECT ENCODING
+        OBJECT ENCODING a b
+        OBJECT REFCOUNT
+        OBJECT FREQ
+        OBJECT IDLETIME
+        OBJECT ENCODING nokey
+        OBJECT REFCOUNT nokey
+        OBJECT IDLETIME nokey
+        OBJECT FREQ nokey
+        RANDOMKEY
+        RANDOMKEY x
+        SET i 12345
+        SET zero 0
+        SET shared 9999
+        SET notshared 10000
+        SET neg -5
+        SET big 9223372036854775807
+        SET over 9223372036854775808
+        SET lead 0123
+        SET s hello
+        SET e ""
+        SET s44 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        SET s45 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        OBJECT ENCODING i
+        OBJECT ENCODING zero
+        OBJECT ENCODING neg
+        OBJECT ENCODING big
+        OBJECT ENCODING over
+        OBJECT ENCODING lead
+        OBJECT ENCODING s
+        OBJECT ENCODING e
+        OBJECT ENCODING s44
+        OBJECT ENCODING s45
+        OBJECT REFCOUNT i
+        OBJECT REFCOUNT zero
+        OBJECT REFCOUNT shared
+        OBJECT REFCOUNT notshared
+        OBJECT REFCOUNT neg
+        OBJECT REFCOUNT s
+        OBJECT FREQ s
+        SELECT 3
+        RANDOMKEY
+        SET only one
+        RANDOMKEY
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn object_idletime_counts_from_the_last_access() {
+    let srv = Server::start(Kind::Ferredis, &[]);
+    let mut c = srv.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["OBJECT", "IDLETIME", "k"]), b":0\r\n");
+    // OBJECT itself does not refresh the clock (a 1-second clock): wait until it shows 2 seconds.
+    wait_for("idle time to grow", Duration::from_secs(6), || {
+        c.cmd(&["OBJECT", "IDLETIME", "k"]) == b":2\r\n"
+    });
+    // A read refreshes it (0, or 1 if the clock ticked in between).
+    c.cmd(&["GET", "k"]);
+    let idle = c.cmd(&["OBJECT", "IDLETIME", "k"]);
+    assert!(idle == b":0\r\n" || idle == b":1\r\n", "{idle:?}");
+}
+
+/// Parses `*2\r\n$n\r\ncursor\r\n*m\r\n$..` into the cursor and the keys.
+fn parse_scan(r: &[u8]) -> (String, Vec<Vec<u8>>) {
+    let text = r.to_vec();
+    let mut lines = Vec::new();
+    let mut i = 0;
+    // Walk RESP elements by hand: bulk lengths let binary keys through.
+    let read_line = |i: &mut usize| -> Vec<u8> {
+        let start = *i;
+        while !(text[*i] == b'\r' && text[*i + 1] == b'\n') {
+            *i += 1;
+        }
+        let l = text[start..*i].to_vec();
+        *i += 2;
+        l
+    };
+    assert_eq!(read_line(&mut i), b"*2", "{:?}", String::from_utf8_lossy(r));
+    let n: usize = String::from_utf8_lossy(&read_line(&mut i)[1..])
+        .parse()
+        .unwrap();
+    let cursor = String::from_utf8_lossy(&text[i..i + n]).into_owned();
+    i += n + 2;
+    let m: usize = String::from_utf8_lossy(&read_line(&mut i)[1..])
+        .parse()
+        .unwrap();
+    for _ in 0..m {
+        let n: usize = String::from_utf8_lossy(&read_line(&mut i)[1..])
+            .parse()
+            .unwrap();
+        lines.push(text[i..i + n].to_vec());
+        i += n + 2;
+    }
+    (cursor, lines)
+}
+
+/// Runs SCAN with `opts` until the cursor returns to 0; returns the keys seen (with duplicates
+/// counted) and the number of calls.
+fn scan_all(c: &mut RawClient, opts: &[&str]) -> (Vec<Vec<u8>>, usize) {
+    let mut cursor = "0".to_string();
+    let mut keys = Vec::new();
+    let mut calls = 0;
+    loop {
+        let mut args = vec!["SCAN", &cursor];
+        args.extend_from_slice(opts);
+        let (next, mut got) = parse_scan(&c.cmd(&args));
+        keys.append(&mut got);
+        calls += 1;
+        assert!(calls < 100_000, "SCAN does not terminate");
+        if next == "0" {
+            return (keys, calls);
+        }
+        cursor = next;
+    }
+}
+
+#[test]
+fn keys_and_complete_scans_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        KEYS
+        KEYS * x
+        KEYS *
+        SCAN
+        SCAN x
+        SCAN " 1"
+        SCAN 1.5
+        SCAN 0x10
+        SCAN 18446744073709551616
+        SCAN 0 COUNT
+        SCAN 0 COUNT 0
+        SCAN 0 COUNT -1
+        SCAN 0 COUNT x
+        SCAN 0 MATCH
+        SCAN 0 TYPE
+        SCAN 0 FOO bar
+        SCAN "" COUNT 10
+        SCAN +0
+        SCAN -0
+        "#,
+    );
+    let mut batch = String::new();
+    for i in 0..600 {
+        batch.push_str(&format!("SET user:{i} {i}\n"));
+        if i % 3 == 0 {
+            batch.push_str(&format!("SET item:{i}:name x{i}\n"));
+        }
+        if i % 7 == 0 {
+            batch.push_str(&format!("SET tmp:{i} v\nPEXPIRE tmp:{i} 1000000\n"));
+        }
+    }
+    batch.push_str(
+        "SET \"we*ird\" 1\nSET \"a\\\\b\" 1\nSET \"h?llo\" 1\nSET hallo 1\nSET hbllo 1\n",
+    );
+    d.script(&batch);
+    for pat in [
+        "*",
+        "user:1*",
+        "user:?",
+        "item:*:name",
+        "*[0-2]",
+        "*[^0-9]",
+        "h?llo",
+        "h[ab]llo",
+        "h\\?llo",
+        "we\\*ird",
+        "a\\\\b",
+        "nomatch*",
+        "[",
+        "*[",
+    ] {
+        d.run_unordered(&["KEYS", pat]);
+    }
+    d.run(&["DBSIZE"]);
+    d.assert_clean();
+
+    // Complete iterations return the same set of keys on both servers, for every option combination.
+    for opts in [
+        vec![],
+        vec!["COUNT", "1"],
+        vec!["COUNT", "7"],
+        vec!["COUNT", "1000"],
+        vec!["MATCH", "user:1*"],
+        vec!["MATCH", "item:*", "COUNT", "3"],
+        vec!["TYPE", "string"],
+        vec!["TYPE", "STRING", "MATCH", "tmp:*"],
+        vec!["TYPE", "list"],
+        vec!["TYPE", "none"],
+        vec!["MATCH", "*"],
+    ] {
+        let (want, _) = scan_all(&mut d.r, &opts);
+        let (got, calls) = scan_all(&mut d.f, &opts);
+        let want: BTreeSet<_> = want.into_iter().collect();
+        let got_set: BTreeSet<_> = got.iter().cloned().collect();
+        assert_eq!(
+            got.len(),
+            got_set.len(),
+            "SCAN {opts:?} returned a key twice"
+        );
+        assert_eq!(want, got_set, "SCAN {opts:?}");
+        if opts.is_empty() {
+            // COUNT 10 over ~900 keys takes many steps, not one.
+            assert!(calls > 20, "SCAN took {calls} calls");
+        }
+    }
+}
+
+#[test]
+fn scan_skips_and_deletes_expired_keys() {
+    let srv = Server::start(Kind::Ferredis, &["--enable-debug-command", "yes"]);
+    let mut c = srv.client();
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
+    for i in 0..50 {
+        c.cmd(&["SET", &format!("live{i}"), "v"]);
+        c.cmd(&["SET", &format!("dead{i}"), "v"]);
+        c.cmd(&["PEXPIRE", &format!("dead{i}"), "30"]);
+    }
+    wait_for("TTL keys to expire", Duration::from_secs(5), || {
+        c.cmd(&["PTTL", "dead0"]) == b":-2\r\n"
+    });
+    // KEYS hides expired keys but leaves them; SCAN hides and deletes them.
+    let keys = sort_flat_array(&c.cmd(&["KEYS", "*"]));
+    assert_eq!(keys.len(), 50);
+    assert_eq!(c.cmd(&["DBSIZE"]), b":99\r\n");
+    let (seen, _) = scan_all(&mut c, &[]);
+    assert_eq!(seen.len(), 50);
+    assert!(seen.iter().all(|k| k.starts_with(b"live")));
+    assert_eq!(c.cmd(&["DBSIZE"]), b":50\r\n");
+}
+
+#[test]
+fn keys_with_a_ttl_disappear_without_being_touched() {
+    let srv = Server::start(Kind::Ferredis, &["--enable-debug-command", "yes"]);
+    let mut c = srv.client();
+    for db in ["0", "5", "15"] {
+        c.cmd(&["SELECT", db]);
+        for i in 0..200 {
+            c.cmd(&["SET", &format!("k{i}"), "v"]);
+            c.cmd(&["PEXPIRE", &format!("k{i}"), "50"]);
+        }
+        c.cmd(&["SET", "keep", "v"]);
+        c.cmd(&["SET", "later", "v"]);
+        c.cmd(&["EXPIRE", "later", "1000"]);
+    }
+    // Only DBSIZE is asked: the keys themselves are never looked up, so only active expiry can
+    // remove them.
+    for db in ["0", "5", "15"] {
+        c.cmd(&["SELECT", db]);
+        wait_for(
+            "active expiry to empty the TTL keys",
+            Duration::from_secs(10),
+            || c.cmd(&["DBSIZE"]) == b":2\r\n",
+        );
+    }
+    assert_eq!(c.cmd(&["TTL", "later"]), b":1000\r\n");
+}
+
+#[test]
+fn set_active_expire_zero_stops_the_cycle() {
+    let srv = Server::start(Kind::Ferredis, &["--enable-debug-command", "yes"]);
+    let mut c = srv.client();
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), b"+OK\r\n");
+    for k in ["probe", "idle"] {
+        c.cmd(&["SET", k, "v"]);
+        c.cmd(&["PEXPIRE", k, "40"]);
+    }
+    // The probe is looked up (lazy expiry); once it is gone, `idle` has expired too.
+    wait_for("probe to expire", Duration::from_secs(5), || {
+        c.cmd(&["EXISTS", "probe"]) == b":0\r\n"
+    });
+    // Several cron periods (hz 10) pass while `idle` stays stored.
+    let until = Instant::now() + Duration::from_millis(400);
+    while Instant::now() < until {
+        assert_eq!(c.cmd(&["DBSIZE"]), b":1\r\n");
+        std::thread::yield_now();
+    }
+    assert_eq!(c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]), b"+OK\r\n");
+    wait_for("active expiry to resume", Duration::from_secs(5), || {
+        c.cmd(&["DBSIZE"]) == b":0\r\n"
+    });
+}
+
+#[test]
+fn ttl_counts_down_and_the_key_expires() {
+    let srv = Server::start(Kind::Ferredis, &[]);
+    let mut c = srv.client();
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["PEXPIRE", "k", "300"]);
+    let pttl = String::from_utf8(c.cmd(&["PTTL", "k"])).unwrap();
+    let ms: i64 = pttl.trim_start_matches(':').trim().parse().unwrap();
+    assert!((1..=300).contains(&ms), "PTTL {ms}");
+    assert_eq!(c.cmd(&["TTL", "k"]), b":0\r\n");
+    c.cmd(&["PEXPIRE", "k", "150"]);
+    wait_for("k to expire", Duration::from_secs(5), || {
+        c.cmd(&["GET", "k"]) == b"$-1\r\n"
+    });
+    assert_eq!(c.cmd(&["TTL", "k"]), b":-2\r\n");
+    assert_eq!(c.cmd(&["EXISTS", "k"]), b":0\r\n");
+}
+
+#[test]
+fn debug_digest_agrees_with_redis_after_the_same_writes() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        DEBUG DIGEST
+        DEBUG DIGEST-VALUE
+        DEBUG DIGEST-VALUE nokey
+        SET a 1
+        DEBUG DIGEST
+        SET b hello
+        SET c ""
+        SET n -12345
+        SET big 9223372036854775807
+        SET long aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+        SET bin "\x00\x01\xff"
+        SET t1 v
+        EXPIRE t1 1000
+        SET t2 12
+        PEXPIRE t2 100000000
+        DEBUG DIGEST
+        DEBUG DIGEST-VALUE a b c n big long bin t1 t2 nokey
+        SELECT 1
+        SET a 1
+        SET other x
+        EXPIRE other 500
+        DEBUG DIGEST
+        SELECT 15
+        SET last z
+        DEBUG DIGEST
+        SWAPDB 1 15
+        DEBUG DIGEST
+        MOVE last 3
+        DEBUG DIGEST
+        COPY last last2 DB 0
+        RENAME last last3
+        DEBUG DIGEST
+        SELECT 0
+        PERSIST t1
+        DEBUG DIGEST
+        EXPIRE a 100
+        DEBUG DIGEST-VALUE a t1
+        DEBUG DIGEST
+        DEL b
+        FLUSHDB
+        DEBUG DIGEST
+        FLUSHALL
+        DEBUG DIGEST
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn debug_subcommands_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        DEBUG
+        DEBUG foo
+        DEBUG digest x
+        DEBUG sleep
+        DEBUG sleep 0
+        DEBUG SLEEP 0.01
+        DEBUG sleep abc
+        DEBUG set-active-expire
+        DEBUG set-active-expire 1
+        DEBUG object nokey
+        DEBUG populate
+        DEBUG populate -1
+        DEBUG populate x
+        DEBUG populate 3 p -1
+        DEBUG populate 5
+        DBSIZE
+        GET key:0
+        GET key:4
+        DEBUG populate 3 p 2
+        GET p:1
+        DEBUG populate 2 q 12
+        GET q:1
+        DEBUG populate 6
+        DBSIZE
+        DEBUG DIGEST
+        DEBUG protocol string
+        DEBUG protocol INTEGER
+        DEBUG protocol double
+        DEBUG protocol bignum
+        DEBUG protocol null
+        DEBUG protocol array
+        DEBUG protocol set
+        DEBUG protocol map
+        DEBUG protocol attrib
+        DEBUG protocol push
+        DEBUG protocol verbatim
+        DEBUG protocol true
+        DEBUG protocol false
+        DEBUG protocol foo
+        DEBUG protocol
+        DEBUG log hello
+        DEBUG error "MYERR some text"
+        DEBUG error x
+        "#,
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn debug_object_line_has_redis_fields() {
+    let srv = Server::start(Kind::Ferredis, &["--enable-debug-command", "yes"]);
+    let mut c = srv.client();
+    c.cmd(&["SET", "s", "hello"]);
+    let line = String::from_utf8(c.cmd(&["DEBUG", "OBJECT", "s"])).unwrap();
+    assert!(line.starts_with("+Value at:0x"), "{line}");
+    assert!(
+        line.contains(" refcount:1 encoding:embstr serializedlength:6 lru:"),
+        "{line}"
+    );
+    assert!(line.contains(" lru_seconds_idle:0\r\n"), "{line}");
+    c.cmd(&["SET", "n", "10"]);
+    let line = String::from_utf8(c.cmd(&["DEBUG", "OBJECT", "n"])).unwrap();
+    assert!(
+        line.contains(" refcount:2147483647 encoding:int serializedlength:2 "),
+        "{line}"
+    );
+    assert_eq!(
+        c.cmd(&["DEBUG", "RELOAD"]),
+        b"-ERR DEBUG RELOAD is not supported by ferredis\r\n"
+    );
+}
+
+#[test]
+fn debug_is_refused_unless_enabled() {
+    let mut d = Diff::new(&["--enable-debug-command", "no"]);
+    d.script(
+        "DEBUG DIGEST
+         DEBUG HELP
+         DEBUG
+         DEBUG SLEEP 0",
+    );
+    d.assert_clean();
+    // `local` allows loopback clients (the tests connect from 127.0.0.1).
+    let mut d = Diff::new(&["--enable-debug-command", "local"]);
+    d.script(
+        "SET a 1
+         DEBUG DIGEST
+         DEBUG DIGEST-VALUE a",
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn debug_sleep_blocks_the_whole_server() {
+    let srv = Server::start(Kind::Ferredis, &["--enable-debug-command", "yes"]);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    let start = Instant::now();
+    a.send_raw(&RawClient::encode(&[b"DEBUG", b"SLEEP", b"0.6"]));
+    // Some PING sent while the sleep runs must wait for it.
+    let mut blocked = false;
+    while start.elapsed() < Duration::from_millis(500) {
+        let t = Instant::now();
+        assert_eq!(b.cmd(&["PING"]), b"+PONG\r\n");
+        if t.elapsed() >= Duration::from_millis(100) {
+            blocked = true;
+            break;
+        }
+    }
+    assert!(blocked, "PING was never delayed by DEBUG SLEEP");
+    assert_eq!(a.read_reply(), b"+OK\r\n");
+    assert!(start.elapsed() >= Duration::from_millis(600));
+}
+
+/// A parsed RESP2 reply, enough for COMMAND INFO.
+#[derive(Debug)]
+enum Resp {
+    Str(String),
+    Int(i64),
+    Arr(Vec<Resp>),
+    Nil,
+}
+
+fn parse_resp(r: &[u8], i: &mut usize) -> Resp {
+    let end = *i + r[*i..].windows(2).position(|w| w == b"\r\n").unwrap();
+    let line = String::from_utf8_lossy(&r[*i + 1..end]).into_owned();
+    let kind = r[*i];
+    *i = end + 2;
+    match kind {
+        b'+' | b'-' => Resp::Str(line),
+        b':' => Resp::Int(line.parse().unwrap()),
+        b'$' => {
+            let n: i64 = line.parse().unwrap();
+            if n < 0 {
+                return Resp::Nil;
+            }
+            let s = String::from_utf8_lossy(&r[*i..*i + n as usize]).into_owned();
+            *i += n as usize + 2;
+            Resp::Str(s)
+        }
+        b'*' => {
+            let n: i64 = line.parse().unwrap();
+            Resp::Arr((0..n.max(0)).map(|_| parse_resp(r, i)).collect())
+        }
+        other => panic!("unexpected {}", other as char),
+    }
+}
+
+fn strs(v: &Resp) -> BTreeSet<String> {
+    match v {
+        Resp::Arr(a) => a
+            .iter()
+            .map(|x| match x {
+                Resp::Str(s) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Compares one COMMAND INFO entry of the real Redis with ferredis's table row.
+fn check_row(info: &Resp, mismatches: &mut Vec<String>, checked: &mut usize) {
+    *checked += 1;
+    let Resp::Arr(f) = info else {
+        panic!("{info:?}")
+    };
+    let Resp::Str(name) = &f[0] else { panic!() };
+    let Some(spec) = lookup_spec(name) else {
+        mismatches.push(format!("{name}: missing from the table"));
+        return;
+    };
+    let int = |v: &Resp| match v {
+        Resp::Int(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    let our_flags: BTreeSet<String> = ferredis::cmd::flags::NAMES
+        .iter()
+        .filter(|(bit, _)| spec.flags & bit != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let our_acl: BTreeSet<String> = spec.acl.split_whitespace().map(String::from).collect();
+    let ours = (
+        spec.arity as i64,
+        our_flags,
+        spec.first_key as i64,
+        spec.last_key as i64,
+        spec.step as i64,
+        our_acl,
+    );
+    let theirs = (
+        int(&f[1]),
+        strs(&f[2]),
+        int(&f[3]),
+        int(&f[4]),
+        int(&f[5]),
+        strs(&f[6]),
+    );
+    if ours != theirs {
+        mismatches.push(format!(
+            "{name}:\n   redis:    {theirs:?}\n   ferredis: {ours:?}"
+        ));
+    }
+    if let Some(Resp::Arr(subs)) = f.get(9) {
+        for s in subs {
+            check_row(s, mismatches, checked);
+        }
+    }
+}
+
+fn lookup_spec(name: &str) -> Option<&'static ferredis::cmd::CommandSpec> {
+    match name.split_once('|') {
+        None => ferredis::cmd::lookup(name.as_bytes()),
+        Some((top, _)) => ferredis::cmd::lookup(top.as_bytes())?
+            .subcommands
+            .iter()
+            .find(|s| s.name == name),
+    }
+}
+
+#[test]
+fn command_table_rows_match_redis_command_info() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let mut c = redis.client();
+    let names = [
+        "del",
+        "unlink",
+        "exists",
+        "type",
+        "keys",
+        "scan",
+        "randomkey",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "dbsize",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
+        "touch",
+        "object",
+        "debug",
+    ];
+    let mut args = vec!["COMMAND", "INFO"];
+    args.extend_from_slice(&names);
+    let reply = c.cmd(&args);
+    let Resp::Arr(infos) = parse_resp(&reply, &mut 0) else {
+        panic!()
+    };
+    assert_eq!(infos.len(), names.len());
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for info in &infos {
+        check_row(info, &mut mismatches, &mut checked);
+    }
+    // The 27 commands and OBJECT's 5 subcommands.
+    assert_eq!(checked, 32);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Compares COMMAND DOCS summary, since, group and complexity of one command (and its subcommands)
+/// with the table.
+fn check_docs(name: &str, docs: &Resp, mismatches: &mut Vec<String>, checked: &mut usize) {
+    *checked += 1;
+    let Resp::Arr(kv) = docs else {
+        panic!("{docs:?}")
+    };
+    let field = |k: &str| {
+        kv.chunks(2).find_map(|p| match (&p[0], &p[1]) {
+            (Resp::Str(key), v) if key == k => Some(v),
+            _ => None,
+        })
+    };
+    let text = |k: &str| match field(k) {
+        Some(Resp::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let Some(spec) = lookup_spec(name) else {
+        mismatches.push(format!("{name}: missing from the table"));
+        return;
+    };
+    let theirs = (
+        text("summary"),
+        text("since"),
+        text("group"),
+        text("complexity"),
+    );
+    let ours = (
+        spec.summary.to_string(),
+        spec.since.to_string(),
+        spec.group.to_string(),
+        spec.complexity.to_string(),
+    );
+    if ours != theirs {
+        mismatches.push(format!(
+            "{name}:\n   redis:    {theirs:?}\n   ferredis: {ours:?}"
+        ));
+    }
+    if let Some(Resp::Arr(subs)) = field("subcommands") {
+        for p in subs.chunks(2) {
+            let Resp::Str(sub) = &p[0] else { panic!() };
+            check_docs(sub, &p[1], mismatches, checked);
+        }
+    }
+}
+
+#[test]
+fn command_table_docs_match_redis_command_docs() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let mut c = redis.client();
+    let names = [
+        "del",
+        "unlink",
+        "exists",
+        "type",
+        "keys",
+        "scan",
+        "randomkey",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "dbsize",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
+        "touch",
+        "object",
+        "debug",
+    ];
+    let mut args = vec!["COMMAND", "DOCS"];
+    args.extend_from_slice(&names);
+    let reply = c.cmd(&args);
+    let Resp::Arr(flat) = parse_resp(&reply, &mut 0) else {
+        panic!()
+    };
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for p in flat.chunks(2) {
+        let Resp::Str(name) = &p[0] else { panic!() };
+        check_docs(name, &p[1], &mut mismatches, &mut checked);
+    }
+    assert_eq!(checked, 32);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
