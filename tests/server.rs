@@ -545,6 +545,17 @@ fn time_and_lastsave() {
     d.assert_clean();
 }
 
+/// Waits for a server process to exit and returns its exit code.
+fn wait_exit(s: &mut Server) -> Option<i32> {
+    let mut child = s.child.take().expect("child");
+    let mut status = None;
+    wait_for("the server to exit", Duration::from_secs(20), || {
+        status = child.try_wait().expect("wait");
+        status.is_some()
+    });
+    status.and_then(|s| s.code())
+}
+
 #[test]
 fn shutdown_nosave_exits_zero_and_errors_match() {
     let mut d = Diff::new(&[]);
@@ -555,23 +566,49 @@ fn shutdown_nosave_exits_zero_and_errors_match() {
          SHUTDOWN ABORT NOW",
     );
     d.assert_clean();
-    let mut s = Server::start(Kind::Ferredis, &[]);
+    let mut s = Server::start(Kind::Ferredis, &["--save", "60 1"]);
     let mut c = s.client();
-    // No snapshot can be written yet: an explicit SAVE must refuse to exit rather than lose data.
-    assert_eq!(
-        c.cmd(&["SHUTDOWN", "SAVE"]),
-        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
-    );
-    assert!(s.alive());
+    c.cmd(&["SET", "k", "v"]);
     c.send_raw(&RawClient::encode(&[b"SHUTDOWN", b"NOSAVE"]));
     assert_eq!(c.try_read_reply(), None, "SHUTDOWN replies nothing");
-    let mut child = s.child.take().expect("child");
-    let mut status = None;
-    wait_for("ferredis to exit", Duration::from_secs(10), || {
-        status = child.try_wait().expect("wait");
-        status.is_some()
-    });
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert_eq!(wait_exit(&mut s), Some(0));
+    assert!(!s.dir.join("dump.rdb").exists(), "NOSAVE wrote no snapshot");
+}
+
+#[test]
+fn shutdown_save_writes_a_snapshot_redis_loads_or_refuses_to_exit() {
+    // A save that cannot complete (the target name is a directory) keeps the server running,
+    // with Redis's error; FORCE exits anyway.
+    let mut d = Diff::new(&[]);
+    for s in [&d.redis, &d.ferredis] {
+        std::fs::create_dir_all(s.dir.join("dump.rdb")).expect("mkdir");
+    }
+    d.script("SET k v\nSHUTDOWN SAVE");
+    d.assert_clean();
+    assert!(d.ferredis.alive() && d.redis.alive());
+    d.f.send_raw(&RawClient::encode(&[b"SHUTDOWN", b"SAVE", b"FORCE"]));
+    assert_eq!(d.f.try_read_reply(), None);
+    assert_eq!(wait_exit(&mut d.ferredis), Some(0));
+
+    // A working save: SHUTDOWN (save points configured) writes dump.rdb, and redis-server loads it.
+    let mut s = Server::start(Kind::Ferredis, &["--save", "60 1"]);
+    let mut c = s.client();
+    c.cmd(&["SET", "k", "hello"]);
+    c.cmd(&["SELECT", "5"]);
+    c.cmd(&["SET", "n", "12345"]);
+    c.send_raw(&RawClient::encode(&[b"SHUTDOWN"]));
+    assert_eq!(c.try_read_reply(), None);
+    assert_eq!(wait_exit(&mut s), Some(0));
+    let dump = s.dir.join("dump.rdb");
+    assert!(dump.exists(), "SHUTDOWN with save points saves");
+    let r = Server::start(
+        Kind::Redis,
+        &["--dir", s.dir.to_str().unwrap(), "--dbfilename", "dump.rdb"],
+    );
+    let mut rc = r.client();
+    assert_eq!(rc.cmd(&["GET", "k"]), b"$5\r\nhello\r\n");
+    rc.cmd(&["SELECT", "5"]);
+    assert_eq!(rc.cmd(&["GET", "n"]), b"$5\r\n12345\r\n");
 }
 
 #[test]
