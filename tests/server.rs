@@ -704,3 +704,34 @@ fn commandstats_count_calls_rejections_and_failures_like_redis() {
     let errs = |c: &mut RawClient| info_sections(&c.cmd_str(&["INFO", "errorstats"]));
     assert_eq!(errs(&mut d.r), errs(&mut d.f));
 }
+
+#[test]
+fn info_memory_reports_configured_maxmemory_and_resetstat_clears_counters() {
+    let mut d = Diff::new(&["--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru"]);
+    let want = info_sections(&d.r.cmd_str(&["INFO", "memory"]));
+    let got = info_sections(&d.f.cmd_str(&["INFO", "memory"]));
+    for f in ["maxmemory", "maxmemory_human", "maxmemory_policy"] {
+        assert_eq!(field(&want, "memory", f), field(&got, "memory", f), "{f}");
+    }
+    d.script("SET a 1\nGET a\nGET b\nNOSUCH\nCONFIG RESETSTAT");
+    d.assert_clean();
+    let want = info_sections(&d.r.cmd_str(&["INFO", "everything"]));
+    let got = info_sections(&d.f.cmd_str(&["INFO", "everything"]));
+    for (sec, f) in [
+        ("stats", "keyspace_hits"),
+        ("stats", "keyspace_misses"),
+        ("stats", "total_error_replies"),
+        ("stats", "total_commands_processed"),
+        ("stats", "total_connections_received"),
+    ] {
+        assert_eq!(field(&want, sec, f), field(&got, sec, f), "{sec}.{f}");
+    }
+    assert_eq!(want["errorstats"], got["errorstats"]);
+    let names = |s: &BTreeMap<String, Vec<(String, String)>>| {
+        s["commandstats"]
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&want), names(&got));
+}
