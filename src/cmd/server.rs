@@ -865,7 +865,7 @@ fn getkeys(ctx: &mut Ctx, args: &[Bytes], with_flags: bool) -> CmdResult {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(&line[k.index]);
-            ctx.out.array(k.flags.len());
+            ctx.out.set(k.flags.len());
             k.flags.iter().for_each(|f| ctx.out.simple(f));
         } else {
             ctx.out.bulk(&line[k.index]);
