@@ -600,20 +600,47 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "current_save_keys_processed", "0");
     field!(out, "current_save_keys_total", "0");
     field!(out, "rdb_changes_since_last_save", "{}", core.ks.dirty);
-    field!(out, "rdb_bgsave_in_progress", "0");
+    let st = srv.save.lock();
     field!(
         out,
-        "rdb_last_save_time",
+        "rdb_bgsave_in_progress",
         "{}",
-        srv.lastsave.load(Ordering::Relaxed)
+        st.bgsave.is_some() as u8
     );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
+    field!(out, "rdb_last_save_time", "{}", st.last_save);
+    field!(
+        out,
+        "rdb_last_bgsave_status",
+        "{}",
+        if st.last_bgsave_ok { "ok" } else { "err" }
+    );
+    field!(
+        out,
+        "rdb_last_bgsave_time_sec",
+        "{}",
+        st.last_bgsave_time_sec
+    );
+    let current = st
+        .bgsave
+        .map(|(_, t)| t.elapsed().as_secs() as i64)
+        .unwrap_or(-1);
+    field!(out, "rdb_current_bgsave_time_sec", "{}", current);
+    field!(out, "rdb_saves", "{}", st.saves);
+    // No fork, so no copy-on-write: the snapshot's extra memory is its pre-images.
     field!(out, "rdb_last_cow_size", "0");
-    field!(out, "rdb_last_load_keys_expired", "0");
-    field!(out, "rdb_last_load_keys_loaded", "0");
+    field!(
+        out,
+        "rdb_last_load_keys_expired",
+        "{}",
+        st.last_load_keys_expired
+    );
+    field!(
+        out,
+        "rdb_last_load_keys_loaded",
+        "{}",
+        st.last_load_keys_loaded
+    );
+    drop(st);
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");
     field!(out, "aof_rewrite_scheduled", "0");
