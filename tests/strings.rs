@@ -1358,6 +1358,8 @@ fn random_stream(seed: u64, n: usize, resp3: bool) {
         compare_ttl_class(&mut d, k);
     }
     counters.compare(&mut d, "at the end");
+    // Every error reply counted under its code, as errorstats shows them.
+    d.run(&["INFO", "errorstats"]);
     // The values as DEBUG DIGEST-VALUE sees them (not DIGEST: it mixes in relative TTLs).
     let mut digest = vec!["DEBUG", "DIGEST-VALUE"];
     digest.extend_from_slice(KEYS);
