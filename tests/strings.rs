@@ -1360,6 +1360,7 @@ fn random_stream(seed: u64, n: usize, resp3: bool) {
     counters.compare(&mut d, "at the end");
     // Every error reply counted under its code, as errorstats shows them.
     d.run(&["INFO", "errorstats"]);
+    compare_commandstats(&mut d);
     // The values as DEBUG DIGEST-VALUE sees them (not DIGEST: it mixes in relative TTLs).
     let mut digest = vec!["DEBUG", "DIGEST-VALUE"];
     digest.extend_from_slice(KEYS);
@@ -1412,6 +1413,39 @@ impl Counters {
             }
         }
         *self = now;
+    }
+}
+
+/// Compares calls, rejected and failed calls of the string commands in INFO commandstats (not the
+/// times).
+fn compare_commandstats(d: &mut Diff) {
+    let stats = |c: &mut RawClient| -> Vec<String> {
+        let text = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let (name, fields) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                ferredis::cmd::string::COMMANDS
+                    .iter()
+                    .any(|c| c.name == name)
+                    .then_some(())?;
+                let kept: Vec<&str> = fields
+                    .split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect();
+                Some(format!("{name}: {}", kept.join(",")))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want = stats(&mut d.r);
+    let got = stats(&mut d.f);
+    d.count += 1;
+    if want != got {
+        d.mismatches.push(format!(
+            "INFO commandstats (string commands)\n   redis:    {want:?}\n   ferredis: {got:?}"
+        ));
     }
 }
 
