@@ -75,6 +75,13 @@ impl InstMetrics {
         used
     }
 
+    /// CONFIG RESETSTAT: forget the peak (it restarts from the current figure) and the samples.
+    pub fn reset(&self) {
+        self.peak_memory
+            .store(crate::alloc::used_memory(), Ordering::Relaxed);
+        *self.metrics.lock() = Metrics::default();
+    }
+
     pub fn ops_per_sec(&self) -> u64 {
         self.metrics.lock().ops.rate().round() as u64
     }
@@ -530,10 +537,13 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "used_memory_functions", "0");
     field!(out, "used_memory_scripts", "0");
     field!(out, "used_memory_scripts_human", "0B");
-    // No maxmemory directive yet: Redis's defaults.
-    field!(out, "maxmemory", "0");
-    field!(out, "maxmemory_human", "0B");
-    field!(out, "maxmemory_policy", "noeviction");
+    let (maxmemory, policy) = {
+        let c = srv.config.read();
+        (c.maxmemory, c.maxmemory_policy.clone())
+    };
+    field!(out, "maxmemory", "{maxmemory}");
+    field!(out, "maxmemory_human", "{}", bytes_to_human(maxmemory));
+    field!(out, "maxmemory_policy", "{policy}");
     field!(
         out,
         "allocator_frag_ratio",
