@@ -269,3 +269,115 @@ fn failed_bgsave_turns_writes_into_misconf() {
     );
     assert_eq!(c.cmd(&["SET", "b", "2"]), b"+OK\r\n");
 }
+
+/// A real Redis writes random data of every type (both compact and large encodings, TTLs, several
+/// databases); ferredis loads its dump with the same DEBUG DIGEST, saves it, and the real Redis loads
+/// ferredis's file with the same digest again.
+#[test]
+fn random_data_of_every_type_round_trips_through_both_servers() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let dir = scratch_dir("persist-random");
+    let d = dir.to_str().unwrap().to_string();
+    let redis = Server::start(Kind::Redis, &["--dir", &d, "--dbfilename", "redis.rdb"]);
+    let mut r = redis.client();
+    let member = |rng: &mut rand::rngs::StdRng| -> String {
+        match rng.gen_range(0..4) {
+            0 => rng.gen_range(-1000i64..1000).to_string(),
+            1 => rng.gen_range(i64::MIN..i64::MAX).to_string(),
+            2 => format!("m{}", rng.gen_range(0..500)),
+            _ => "x".repeat(rng.gen_range(0..120)),
+        }
+    };
+    for db in [0, 3, 15] {
+        r.cmd(&["SELECT", &db.to_string()]);
+        for k in 0..60 {
+            let key = format!("key{k}");
+            let n = if rng.gen_bool(0.3) {
+                rng.gen_range(200..700)
+            } else {
+                rng.gen_range(1..20)
+            };
+            match k % 5 {
+                0 => {
+                    r.cmd(&["SET", &key, &member(&mut rng)]);
+                }
+                1 => {
+                    for _ in 0..n {
+                        let m = member(&mut rng);
+                        r.cmd(&["RPUSH", &key, &m]);
+                    }
+                }
+                2 => {
+                    for _ in 0..n {
+                        let (f, v) = (member(&mut rng), member(&mut rng));
+                        r.cmd(&["HSET", &key, &f, &v]);
+                    }
+                }
+                3 => {
+                    let ints = rng.gen_bool(0.5);
+                    for _ in 0..n {
+                        let m = if ints {
+                            rng.gen_range(-100_000i64..100_000).to_string()
+                        } else {
+                            member(&mut rng)
+                        };
+                        r.cmd(&["SADD", &key, &m]);
+                    }
+                }
+                _ => {
+                    for _ in 0..n {
+                        let score = match rng.gen_range(0..6) {
+                            0 => "inf".to_string(),
+                            1 => "-inf".to_string(),
+                            2 => rng.gen_range(-50i64..50).to_string(),
+                            _ => format!("{}", rng.gen_range(-1e6..1e6)),
+                        };
+                        let m = member(&mut rng);
+                        r.cmd(&["ZADD", &key, &score, &m]);
+                    }
+                }
+            }
+            if rng.gen_bool(0.2) {
+                r.cmd(&["PEXPIREAT", &key, "4102444800000"]);
+            }
+        }
+    }
+    assert_eq!(r.cmd(&["SAVE"]), b"+OK\r\n");
+    let want = digest(&mut r);
+    let f = Server::start(
+        Kind::Ferredis,
+        &[
+            "--dir",
+            &d,
+            "--dbfilename",
+            "redis.rdb",
+            "--enable-debug-command",
+            "yes",
+            "--enable-protected-configs",
+            "yes",
+        ],
+    );
+    let mut c = f.client();
+    assert_eq!(
+        digest(&mut c),
+        want,
+        "ferredis loads Redis's dump with the same digest"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dbfilename", "ferredis.rdb"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    let out = std::process::Command::new("/usr/bin/redis-check-rdb")
+        .arg(dir.join("ferredis.rdb"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RDB looks OK"));
+    let redis2 = Server::start(Kind::Redis, &["--dir", &d, "--dbfilename", "ferredis.rdb"]);
+    assert_eq!(
+        digest(&mut redis2.client()),
+        want,
+        "Redis loads ferredis's dump with the same digest"
+    );
+}
