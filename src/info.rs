@@ -733,10 +733,19 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         core.stats.total_error_replies
     );
     field!(out, "dump_payload_sanitizations", "0");
-    // Read and write events are not counted by the connection layer yet.
-    for f in [
+    field!(
+        out,
         "total_reads_processed",
+        "{}",
+        st.total_reads_processed.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
         "total_writes_processed",
+        "{}",
+        st.total_writes_processed.load(Ordering::Relaxed)
+    );
+    for f in [
         "io_threaded_reads_processed",
         "io_threaded_writes_processed",
         "reply_buffer_shrinks",

@@ -250,6 +250,10 @@ fn info_counters_move() {
         .parse()
         .unwrap();
     assert!(conns >= 2, "{conns}");
+    for f in ["total_reads_processed", "total_writes_processed"] {
+        let n: u64 = field(&after, "stats", f).parse().unwrap();
+        assert!(n >= 7, "{f} {n}");
+    }
     // instantaneous_ops_per_sec is sampled every 100 ms: a busy client makes it move.
     wait_for(
         "instantaneous_ops_per_sec > 0",
