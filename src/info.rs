@@ -87,13 +87,36 @@ impl InstMetrics {
     }
 }
 
-/// Samples the instantaneous metrics and the memory peak every 100 ms until shutdown.
+/// Samples the instantaneous metrics and the memory peak every 100 ms, and the clients' buffer
+/// peaks every second, until shutdown.
 pub async fn metrics_cron(srv: Arc<Server>) {
     let m = &srv.inst_metrics;
     m.startup_memory
         .store(crate::alloc::used_memory(), Ordering::Relaxed);
     let mut shutdown = srv.shutdown_signal();
+    // Per-second peaks of client buffers over the last 8 seconds (Redis's "recent max").
+    let mut peaks = [(0usize, 0usize); 8];
+    let mut tick: u64 = 0;
     loop {
+        if tick.is_multiple_of(10) {
+            let (mut qbuf, mut obuf) = (0, 0);
+            for h in srv.clients.lock().values() {
+                let m = h.meta.lock();
+                qbuf = qbuf.max(m.qbuf);
+                obuf = obuf.max(m.obuf);
+            }
+            peaks[(tick / 10) as usize % peaks.len()] = (qbuf, obuf);
+            let st = &srv.stats;
+            st.client_recent_max_input_buffer.store(
+                peaks.iter().map(|p| p.0).max().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            st.client_recent_max_output_buffer.store(
+                peaks.iter().map(|p| p.1).max().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
+        tick += 1;
         let ops = srv.core.lock().stats.total_commands_processed;
         let now = Instant::now();
         {
