@@ -279,10 +279,6 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
     let start = std::time::Instant::now();
     let result = (spec.handler)(ctx, args);
     let elapsed_us = start.elapsed().as_micros() as u64;
-    // After the command, as Redis does: SELECT shows the new db, AUTH shows `(redacted)`.
-    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
-        ctx.srv.feed_monitors(ctx.client, args);
-    }
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
@@ -294,6 +290,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
             true
         }
     };
+    // After the command and its reply, as Redis does: SELECT shows the new db, AUTH shows
+    // `(redacted)`, and a MONITOR client gets the line of its own command after the reply.
+    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
+        if let Some(own) = ctx.srv.feed_monitors(ctx.client, args) {
+            ctx.out.raw(&own);
+        }
+    }
     ctx.core
         .record_call(spec, args, ctx.client, elapsed_us, failed);
 }

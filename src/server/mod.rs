@@ -234,6 +234,10 @@ pub struct Server {
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
     /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
     pub inst_metrics: crate::info::InstMetrics,
+    /// CONFIG SET port/bind asks the listener task to rebind through this channel.
+    pub rebind_tx: mpsc::UnboundedSender<listen::RebindRequest>,
+    /// The receiving end, taken by [`listen::run`].
+    pub rebind_rx: Mutex<Option<mpsc::UnboundedReceiver<listen::RebindRequest>>>,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -268,6 +272,7 @@ impl Server {
             latency_max: BTreeMap::new(),
         };
         let (shutdown_tx, _) = watch::channel(false);
+        let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
         Arc::new(Server {
             core: Mutex::new(core),
             config: RwLock::new(config),
@@ -290,6 +295,8 @@ impl Server {
             shutdown_tx,
             shutdown_request: Mutex::new(None),
             inst_metrics: crate::info::InstMetrics::default(),
+            rebind_tx,
+            rebind_rx: Mutex::new(Some(rebind_rx)),
         })
     }
 
@@ -333,8 +340,9 @@ impl Server {
 
     /// Sends one executed command to every MONITOR client, in Redis's line format:
     /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"` (`[0 unix:/path]` for a unix-socket
-    /// client; passwords shown as `"(redacted)"`).
-    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) {
+    /// client; passwords shown as `"(redacted)"`). Returns the line when `client` is itself a
+    /// monitor: the caller appends it to that client's replies, so it follows the command's reply.
+    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) -> Option<Bytes> {
         let us = crate::util::now_us();
         let mut line = if client.handle.is_unix_socket() {
             format!(
@@ -342,7 +350,7 @@ impl Server {
                 us / 1_000_000,
                 us % 1_000_000,
                 client.db,
-                client.handle.laddr
+                client.handle.unix_path()
             )
         } else {
             format!(
@@ -360,8 +368,10 @@ impl Server {
         line.push_str("\r\n");
         let line = Bytes::from(line);
         let mut m = self.monitors.lock();
-        m.retain(|(_, tx)| tx.send(line.clone()).is_ok());
+        m.retain(|(id, tx)| *id == client.id || tx.send(line.clone()).is_ok());
         self.monitor_count.store(m.len(), Ordering::Relaxed);
+        // A monitor's own command: its line goes into its own reply stream, after the reply.
+        client.monitor.then_some(line)
     }
 
     /// The port clients reach us on (the bound one when `port 0` was asked for).
@@ -452,7 +462,7 @@ pub async fn cron(srv: Arc<Server>) {
                     // Replicas, masters, MONITOR and subscribed clients never time out.
                     let normal = {
                         let m = h.meta.lock();
-                        m.client_type() == client::ClientType::Normal && !m.monitor
+                        m.client_type() == client::ClientType::Normal && !m.monitor && !m.blocked
                     };
                     let idle = now - h.last_interaction_ms.load(Ordering::Relaxed);
                     if normal && idle > timeout as i64 * 1000 {
