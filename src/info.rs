@@ -26,17 +26,18 @@ const METRIC_SAMPLES: usize = 16;
 struct Metric {
     last_time: Option<Instant>,
     last_value: u64,
-    samples: [f64; METRIC_SAMPLES],
+    samples: [u64; METRIC_SAMPLES],
     idx: usize,
 }
 
 impl Metric {
     fn track(&mut self, now: Instant, value: u64) {
         if let Some(t) = self.last_time {
-            let ms = now.duration_since(t).as_millis() as f64;
-            if ms > 0.0 {
-                let delta = value.saturating_sub(self.last_value) as f64;
-                self.samples[self.idx] = delta * 1000.0 / ms;
+            let ms = now.duration_since(t).as_millis() as u64;
+            // Integer rates, averaged with integer division, as Redis computes them.
+            let delta = value.saturating_sub(self.last_value);
+            if let Some(rate) = (delta * 1000).checked_div(ms) {
+                self.samples[self.idx] = rate;
                 self.idx = (self.idx + 1) % METRIC_SAMPLES;
             }
         }
@@ -44,8 +45,8 @@ impl Metric {
         self.last_value = value;
     }
 
-    fn rate(&self) -> f64 {
-        self.samples.iter().sum::<f64>() / METRIC_SAMPLES as f64
+    fn rate(&self) -> u64 {
+        self.samples.iter().sum::<u64>() / METRIC_SAMPLES as u64
     }
 }
 
@@ -83,7 +84,7 @@ impl InstMetrics {
     }
 
     pub fn ops_per_sec(&self) -> u64 {
-        self.metrics.lock().ops.rate().round() as u64
+        self.metrics.lock().ops.rate()
     }
 }
 
@@ -658,8 +659,8 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         let m = srv.inst_metrics.metrics.lock();
         (
             m.ops.rate(),
-            m.net_in.rate() / 1024.0,
-            m.net_out.rate() / 1024.0,
+            m.net_in.rate() as f64 / 1024.0,
+            m.net_out.rate() as f64 / 1024.0,
         )
     };
     out.push_str("# Stats\r\n");
@@ -675,7 +676,7 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         "{}",
         core.stats.total_commands_processed
     );
-    field!(out, "instantaneous_ops_per_sec", "{}", ops.round() as u64);
+    field!(out, "instantaneous_ops_per_sec", "{ops}");
     field!(
         out,
         "total_net_input_bytes",
