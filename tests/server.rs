@@ -426,6 +426,37 @@ fn slowlog_records_every_command_when_threshold_is_zero() {
          SLOWLOG FOO",
     );
     d.assert_clean();
+    // Long arguments and long argument lists are cut as Redis cuts them.
+    let long = "v".repeat(200);
+    let mut mset: Vec<String> = vec!["MSET".into()];
+    for i in 0..20 {
+        mset.push(format!("k{i}"));
+        mset.push(format!("{i}"));
+    }
+    let entries_args = |c: &mut RawClient| -> Vec<Vec<String>> {
+        match parse(&c.cmd(&["SLOWLOG", "GET", "3"])) {
+            R::Arr(v) => v
+                .iter()
+                .map(|e| match e {
+                    R::Arr(f) => {
+                        let mut x = strs(&f[3]);
+                        x.push(format!("{:?}", f[5]));
+                        x
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    for c in [&mut d.r, &mut d.f] {
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.cmd(&["SET", "key", &long]);
+        let m: Vec<&str> = mset.iter().map(|s| s.as_str()).collect();
+        c.cmd(&m);
+    }
+    assert_eq!(entries_args(&mut d.r), entries_args(&mut d.f));
+
     let mut c = d.ferredis.client();
     c.cmd(&["SLOWLOG", "RESET"]);
     c.cmd(&["SET", "key", "value"]);
