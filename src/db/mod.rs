@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod snapshot;
 pub mod table;
 pub mod value;
 
@@ -109,6 +110,9 @@ pub struct Keyspace {
     /// fast cycle, as in Redis. Whoever applies the configuration mirrors it here; the slow cycle's
     /// time budget (25% + 2% per effort step of the cron period) is the caller's.
     pub active_expire_effort: u32,
+    /// Fork-less snapshots in progress (BGSAVE, full syncs); see [`snapshot`].
+    pub snapshots: Vec<snapshot::Snapshot>,
+    pub next_snapshot_id: u64,
 }
 
 impl Keyspace {
@@ -127,6 +131,8 @@ impl Keyspace {
             expire_timelimit_exit: false,
             expire_last_fast_cycle_us: 0,
             active_expire_effort: 1,
+            snapshots: Vec::new(),
+            next_snapshot_id: 0,
         }
     }
 
@@ -219,6 +225,7 @@ impl Keyspace {
         if self.expire_for_write(db, key) {
             return None;
         }
+        self.preserve(db, key);
         let v = self.next_version();
         let lru = self.lru_now;
         let e = self.dbs[db].table.get_mut(key)?;
@@ -298,6 +305,10 @@ impl Keyspace {
     /// Every entry of both is stamped with a new write version: to a client (WATCH) and to a snapshot,
     /// each key of both databases has just changed, exactly as Redis signals every watched key of both.
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.preserve_db(a);
+            self.preserve_db(b);
+        }
         let v = self.next_version();
         if a == b {
             return;
@@ -313,6 +324,7 @@ impl Keyspace {
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
     pub fn set(&mut self, db: usize, key: Bytes, value: Value, expire: i64) {
+        self.preserve(db, &key);
         let version = self.next_version();
         let entry = Entry {
             value,
@@ -346,6 +358,7 @@ impl Keyspace {
     /// Replaces the value of a key, keeping its expiry (KEEPTTL, or in-place writes); creates the key
     /// without expiry when missing.
     pub fn set_keep_ttl(&mut self, db: usize, key: Bytes, value: Value) {
+        self.preserve(db, &key);
         let version = self.next_version();
         let lru = self.lru_now;
         match self.dbs[db].table.get_mut(&key) {
@@ -370,6 +383,7 @@ impl Keyspace {
 
     /// Removes a key and returns it (no expiry check: a logically expired key is removed too).
     pub fn remove_entry(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Entry)> {
+        self.preserve(db, key);
         self.next_version();
         let d = &mut self.dbs[db];
         let removed = d.table.remove(key)?;
@@ -392,6 +406,7 @@ impl Keyspace {
 
     /// Sets or removes (`NO_EXPIRE`) the expiry of an existing key; returns false if the key is missing.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when: i64) -> bool {
+        self.preserve(db, key);
         let v = self.next_version();
         let d = &mut self.dbs[db];
         let Some((k, e)) = d.table.get_key_value(key) else {
@@ -416,6 +431,7 @@ impl Keyspace {
 
     /// Removes every key of one database; returns how many there were (Redis adds that to `dirty`).
     pub fn flush_db(&mut self, db: usize) -> usize {
+        self.preserve_db(db);
         self.next_version();
         let d = &mut self.dbs[db];
         let n = d.table.len();
