@@ -351,6 +351,8 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     s.rejected_connections.store(0, Ordering::Relaxed);
     s.net_input_bytes.store(0, Ordering::Relaxed);
     s.net_output_bytes.store(0, Ordering::Relaxed);
+    s.total_reads_processed.store(0, Ordering::Relaxed);
+    s.total_writes_processed.store(0, Ordering::Relaxed);
     s.client_recent_max_input_buffer.store(0, Ordering::Relaxed);
     s.client_recent_max_output_buffer
         .store(0, Ordering::Relaxed);

@@ -202,6 +202,9 @@ pub struct ServerStats {
     pub net_output_bytes: AtomicU64,
     pub client_recent_max_input_buffer: AtomicUsize,
     pub client_recent_max_output_buffer: AtomicUsize,
+    /// Reads from and writes to client sockets (INFO `total_reads_processed`/`_writes_`).
+    pub total_reads_processed: AtomicU64,
+    pub total_writes_processed: AtomicU64,
 }
 
 /// The server's shared state.
