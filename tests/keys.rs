@@ -1251,3 +1251,45 @@ fn resp3_replies_match_redis() {
     );
     d.assert_clean();
 }
+
+#[test]
+fn command_info_and_docs_of_the_family_match_redis_byte_for_byte() {
+    let mut d = Diff::new(&[]);
+    for name in [
+        "del",
+        "unlink",
+        "exists",
+        "type",
+        "keys",
+        "scan",
+        "randomkey",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "dbsize",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
+        "touch",
+        "debug",
+        "object|encoding",
+        "object|freq",
+        "object|help",
+        "object|idletime",
+        "object|refcount",
+    ] {
+        d.run(&["COMMAND", "INFO", name]);
+        d.run(&["COMMAND", "DOCS", name]);
+    }
+    d.assert_clean();
+}
