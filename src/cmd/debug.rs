@@ -1,9 +1,8 @@
 //! DEBUG: the introspection and test hooks of Redis's DEBUG command that ferredis supports — DIGEST,
 //! DIGEST-VALUE, OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP —
-//! gated by
-//! `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients only), with
-//! Redis's refusal text. Redis's other subcommands (RELOAD, CRASH-AND-RECOVER, ...) get an error that
-//! names them.
+//! gated by `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients
+//! only), with Redis's refusal text. Redis's other subcommands (CRASH-AND-RECOVER, HTSTATS, ...) get
+//! an error that names them.
 
 use bytes::Bytes;
 
