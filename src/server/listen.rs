@@ -427,6 +427,7 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
         tokio::spawn(accept_unix(srv.clone(), u, path));
     }
     tokio::spawn(super::cron(srv.clone()));
+    tokio::spawn(crate::info::metrics_cron(srv.clone()));
     let srv_sig = srv.clone();
     tokio::spawn(async move {
         let (Some(mut term), Some(mut int)) = signals else {
