@@ -231,6 +231,14 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ))
         })?;
     }
+    for (d, _, _) in &chosen {
+        if d.has(dflag::NO_EFFECT) {
+            tracing::warn!(
+                "CONFIG SET {}: accepted, but ferredis does not act on this directive",
+                d.name
+            );
+        }
+    }
     apply_runtime(ctx, &new);
     *ctx.srv.config.write() = new;
     ctx.out.ok();
