@@ -438,7 +438,22 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
             _ = int.recv() => "SIGINT",
         };
         tracing::warn!("Received {} scheduling shutdown...", name);
-        srv_sig.begin_shutdown(super::ShutdownRequest::default());
+        // `shutdown-on-sigterm` / `shutdown-on-sigint`: default, or save/nosave/now/force.
+        let flags = {
+            let c = srv_sig.config.read();
+            if name == "SIGTERM" {
+                c.shutdown_on_sigterm.clone()
+            } else {
+                c.shutdown_on_sigint.clone()
+            }
+        };
+        let has = |w: &str| flags.split(' ').any(|f| f == w);
+        srv_sig.begin_shutdown(super::ShutdownRequest {
+            nosave: has("nosave"),
+            save: has("save"),
+            now: has("now"),
+            force: has("force"),
+        });
     });
     let mut shutdown = srv.shutdown_signal();
     while !*shutdown.borrow() {
