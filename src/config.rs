@@ -919,7 +919,7 @@ directives! {
     requirepass: Option<Vec<u8>> = None; "requirepass", Kind::StrOrNull, SENS;
 
     // Enums.
-    supervised: String = "no".into(); "supervised", Kind::Enum(SUPERVISED), IMM | NOFX;
+    supervised: String = "no".into(); "supervised", Kind::Enum(SUPERVISED), IMM;
     syslog_facility: String = "local0".into(); "syslog-facility", Kind::Enum(SYSLOG_FACILITY), IMM | NOFX;
     repl_diskless_load: String = "disabled".into(); "repl-diskless-load", Kind::Enum(REPL_DISKLESS_LOAD), DENYL;
     loglevel: String = "notice".into(); "loglevel", Kind::Enum(LOGLEVEL), 0;
@@ -1277,6 +1277,8 @@ pub struct LoadReport {
 /// State carried through one load (Redis's `save` lines accumulate within a load).
 struct Loader<'a> {
     cfg: &'a mut Config,
+    /// A `user default ... #<hash>` line, refused at the end unless `requirepass` is set.
+    hashed_user: Option<ConfigError>,
     save_loaded: bool,
     report: LoadReport,
     depth: usize,
@@ -1315,11 +1317,17 @@ impl Config {
         }
         let mut l = Loader {
             cfg: self,
+            hashed_user: None,
             save_loaded: false,
             report: LoadReport::default(),
             depth: 0,
         };
         l.load_text(&text, &starts)?;
+        if let Some(e) = l.hashed_user.take() {
+            if l.cfg.requirepass.is_none() {
+                return Err(e.into());
+            }
+        }
         l.cfg.clamp_hz();
         Ok(l.report)
     }
@@ -1400,12 +1408,12 @@ impl Loader<'_> {
                 "user" if !args.is_empty() => {
                     // The default user with every permission is what Redis's CONFIG REWRITE writes;
                     // it is what ferredis has, so it is accepted. Anything else needs ACLs.
-                    if !is_default_user(args) {
-                        return Err(err(format!(
-                            "Error in user declaration '{}': ACL users are not supported by ferredis (only the default user with all permissions)",
-                            args[0]
-                        ))
-                        .into());
+                    let mut hashed = false;
+                    apply_default_user(self.cfg, args, &mut hashed).map_err(&err)?;
+                    if hashed && self.hashed_user.is_none() {
+                        self.hashed_user = Some(err(
+                            "the default user's hashed password needs requirepass with the same password (ferredis keeps passwords as requirepass)".into(),
+                        ));
                     }
                 }
                 "loadmodule" if !args.is_empty() => {
@@ -1471,11 +1479,14 @@ impl Loader<'_> {
 /// The line Redis's CONFIG REWRITE writes for the default user when it has no password.
 pub const DEFAULT_USER_LINE: &str = "user default on nopass sanitize-payload ~* &* +@all";
 
-/// Whether `user <args>` describes the default user with no password and every permission.
-fn is_default_user(args: &[String]) -> bool {
+/// Applies a `user` line if it describes the default user with every permission (what Redis's
+/// CONFIG REWRITE writes): `nopass`, or `>password` (taken as `requirepass`), or `#<sha256>` when
+/// `requirepass` is already set (Redis writes both). Anything else needs ACLs, which ferredis lacks.
+fn apply_default_user(cfg: &mut Config, args: &[String], hashed: &mut bool) -> Result<(), String> {
     const ALLOWED: &[&str] = &[
         "on",
         "nopass",
+        "resetpass",
         "sanitize-payload",
         "skip-sanitize-payload",
         "~*",
@@ -1488,11 +1499,39 @@ fn is_default_user(args: &[String]) -> bool {
         "resetkeys",
         "reset",
     ];
-    args[0] == "default"
-        && args.len() > 1
-        && args[1..].iter().all(|a| ALLOWED.contains(&a.as_str()))
-        && args.iter().any(|a| a == "nopass")
-        && args.iter().any(|a| a == "on")
+    let unsupported = |what: &str| {
+        format!(
+            "Error in user declaration '{what}': ferredis has only the default user, with every permission"
+        )
+    };
+    if args[0] != "default" {
+        return Err(unsupported(&args[0]));
+    }
+    let mut password: Option<Option<Vec<u8>>> = None;
+    let mut on = false;
+    for a in &args[1..] {
+        if let Some(p) = a.strip_prefix('>') {
+            password = Some(Some(p.as_bytes().to_vec()));
+        } else if let Some(h) = a.strip_prefix('#') {
+            // Checked against `requirepass` once the whole configuration is read.
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(unsupported(a));
+            }
+            *hashed = true;
+        } else if a == "nopass" {
+            password = Some(None);
+        } else if !ALLOWED.contains(&a.as_str()) {
+            return Err(unsupported(a));
+        }
+        on |= a == "on";
+    }
+    if !on {
+        return Err(unsupported("off"));
+    }
+    if let Some(p) = password {
+        cfg.requirepass = p;
+    }
+    Ok(())
 }
 
 /// Quotes a string as Redis's `sdscatrepr` (CONFIG REWRITE writes string values this way).
@@ -1728,7 +1767,8 @@ pub fn example_conf() -> String {
          #\n\
          # Also accepted:\n\
          #   include /path/to/other.conf     (a glob includes every match, none is fine)\n\
-         #   user default on nopass sanitize-payload ~* &* +@all   (the only ACL user ferredis has)\n\
+         #   user default on nopass sanitize-payload ~* &* +@all   (the only ACL user ferredis has;\n\
+         #   `>password` sets requirepass, `#<sha256>` only when requirepass is set too; the hash is not checked)\n\
          # Refused with an error naming the line: other ACL users, rename-command, loadmodule,\n\
          # module configs (name.with.dot), sentinel directives.\n\
          #\n\
@@ -1903,6 +1943,78 @@ mod tests {
             e.ends_with("Unbalanced quotes in configuration line"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn line_numbers_count_through_file_stdin_and_options() {
+        let mut c = Config::default();
+        let chunks = [
+            Chunk {
+                source: Source::File("/a.conf".into()),
+                text: "port 1\nhz 2\n".into(),
+            },
+            Chunk {
+                source: Source::Stdin,
+                text: "hz 3\nbad\n".into(),
+            },
+        ];
+        let e = c.load(&chunks).unwrap_err().to_string();
+        assert!(
+            e.contains("file (standard input), at line 4\n>>> 'bad'"),
+            "{e}"
+        );
+        let chunks = [
+            Chunk {
+                source: Source::File("/a.conf".into()),
+                text: "port 1\nhz 2".into(),
+            },
+            Chunk {
+                source: Source::CommandLine,
+                text: "hz \"3\" \nfoo \"1\" ".into(),
+            },
+        ];
+        let e = c.load(&chunks).unwrap_err().to_string();
+        assert!(
+            e.contains("file (command line arguments), at line 4\n>>> 'foo \"1\"'"),
+            "{e}"
+        );
+        assert!(valid_proc_title_template(
+            "{title} {listen-addr} {server-mode}"
+        ));
+        assert!(!valid_proc_title_template("{title}"));
+        assert!(!valid_proc_title_template("{bad}"));
+        assert!(!valid_proc_title_template("a}"));
+        assert!(valid_proc_title_template("x {{ }}"));
+    }
+
+    #[test]
+    fn default_user_lines() {
+        let mut c = Config::default();
+        c.apply_text("user default on nopass sanitize-payload ~* &* +@all")
+            .unwrap();
+        c.apply_text("user default on >secret ~* &* +@all").unwrap();
+        assert_eq!(c.requirepass.as_deref(), Some(&b"secret"[..]));
+        let hash = "#".to_string() + &"a".repeat(64);
+        c.apply_text(&format!(
+            "requirepass x\nuser default on {hash} ~* &* +@all"
+        ))
+        .unwrap();
+        let mut d = Config::default();
+        let e = d
+            .apply_text(&format!("user default on {hash} ~* &* +@all"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs requirepass"), "{e}");
+        let e = d
+            .apply_text("user alice on nopass")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Error in user declaration 'alice'"), "{e}");
+        let e = d
+            .apply_text("user default on nopass -@all")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'-@all'"), "{e}");
     }
 
     #[test]

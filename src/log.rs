@@ -120,10 +120,17 @@ fn write_out(text: &str) {
     }
 }
 
+/// Longest message written, as Redis's `LOG_MAX_LEN` (1024 with its terminating NUL).
+const LOG_MAX_LEN: usize = 1023;
+
 /// Writes one line at a Redis level, if the verbosity allows it.
 pub fn log(level: u8, msg: &str) {
     if level >= LEVEL.load(Ordering::Relaxed) {
-        write_out(&format_line(level, msg));
+        let mut end = msg.len().min(LOG_MAX_LEN);
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        write_out(&format_line(level, &msg[..end]));
     }
 }
 

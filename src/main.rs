@@ -190,6 +190,11 @@ fn main() {
     let mut config = Config::default();
     let report = match config.load(&chunks) {
         Ok(r) => r,
+        // An included file that cannot be opened is logged, as the main file is.
+        Err(ferredis::config::LoadError::Open(e)) => {
+            log::log(log::LL_WARNING, &e.to_string());
+            std::process::exit(1);
+        }
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
@@ -211,10 +216,12 @@ fn main() {
             ));
         }
     }
-    if config.daemonize {
+    log::init(&config.loglevel, &config.logfile);
+    let supervised = supervision(&config.supervised);
+    // A supervised server stays in the foreground whatever `daemonize` says, as Redis does.
+    if config.daemonize && supervised.is_none() {
         daemonize();
     }
-    log::init(&config.loglevel, &config.logfile);
     tracing::warn!("oO0OoO0OoO0Oo ferredis is starting oO0OoO0OoO0Oo");
     tracing::warn!(
         "ferredis version={}, redis_version=7.0.15, bits={}, pid={}, just started",
@@ -236,10 +243,83 @@ fn main() {
             report.no_effect.join(", ")
         );
     }
-    std::process::exit(run(config, config_file));
+    std::process::exit(run(config, config_file, supervised));
 }
 
-fn run(mut config: Config, config_file: Option<PathBuf>) -> i32 {
+/// How a service manager watches this process (`supervised`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Supervisor {
+    Systemd,
+    Upstart,
+}
+
+/// Resolves `supervised` (no, upstart, systemd, auto) as Redis does, and sets it up: upstart is told
+/// of readiness by stopping (SIGSTOP) now; systemd gets status messages on $NOTIFY_SOCKET.
+fn supervision(mode: &str) -> Option<Supervisor> {
+    let mode = match mode {
+        "auto" if std::env::var_os("UPSTART_JOB").is_some() => {
+            tracing::debug!("Upstart supervision detected.");
+            "upstart"
+        }
+        "auto" if std::env::var_os("NOTIFY_SOCKET").is_some() => {
+            tracing::debug!("Systemd supervision detected.");
+            "systemd"
+        }
+        m => m,
+    };
+    match mode {
+        "upstart" => {
+            if std::env::var_os("UPSTART_JOB").is_none() {
+                tracing::warn!("upstart supervision requested, but UPSTART_JOB not found!");
+                return None;
+            }
+            tracing::info!("supervised by upstart, will stop to signal readiness.");
+            // SAFETY: raising a signal on ourselves; no other thread exists yet.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+                std::env::remove_var("UPSTART_JOB");
+            }
+            Some(Supervisor::Upstart)
+        }
+        "systemd" => {
+            if !sd_notify("STATUS=ferredis is loading...\n") {
+                tracing::warn!(
+                    "systemd supervision requested or auto-detected, but NOTIFY_SOCKET not found!"
+                );
+                return None;
+            }
+            tracing::info!("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit.");
+            Some(Supervisor::Systemd)
+        }
+        _ => None,
+    }
+}
+
+/// Sends one sd_notify message to $NOTIFY_SOCKET (a path, or `@name` in the abstract namespace).
+fn sd_notify(msg: &str) -> bool {
+    use std::os::unix::net::UnixDatagram;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return false;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return false;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let sent = match path.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+                .and_then(|a| sock.send_to_addr(msg.as_bytes(), &a))
+        }
+        None => sock.send_to(msg.as_bytes(), &path),
+    };
+    if let Err(e) = &sent {
+        tracing::warn!("Can't send notification to systemd: {}", e);
+    }
+    sent.is_ok()
+}
+
+fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supervisor>) -> i32 {
     // As Redis: when the open-files limit cannot fit maxclients plus 32 reserved descriptors,
     // maxclients shrinks to fit.
     let want = config.maxclients + 32;
@@ -258,7 +338,8 @@ fn run(mut config: Config, config_file: Option<PathBuf>) -> i32 {
         );
         config.maxclients = reduced;
     }
-    let write_pidfile = config.daemonize || !config.pidfile.is_empty();
+    // Redis writes a pidfile when it forked, or when one is configured.
+    let write_pidfile = (config.daemonize && supervised.is_none()) || !config.pidfile.is_empty();
     if write_pidfile && config.pidfile.is_empty() {
         config.pidfile = DEFAULT_PIDFILE.into();
     }
@@ -321,7 +402,25 @@ fn run(mut config: Config, config_file: Option<PathBuf>) -> i32 {
         if let Some(path) = &unixsocket {
             tracing::info!("The server is now ready to accept connections at {}", path);
         }
+        if supervised == Some(Supervisor::Systemd) {
+            if srv.config.read().replicaof.is_none() {
+                sd_notify("STATUS=Ready to accept connections\n");
+            } else {
+                sd_notify("STATUS=Ready to accept connections in read-only mode. Waiting for MASTER <-> REPLICA sync\n");
+            }
+            sd_notify("READY=1\n");
+        }
+        let maxmemory = srv.config.read().maxmemory;
+        if maxmemory > 0 && maxmemory < 1024 * 1024 {
+            tracing::warn!(
+                "WARNING: You specified a maxmemory value that is less than 1MB (current value is {} bytes). Are you sure this is what you really want?",
+                maxmemory
+            );
+        }
         ferredis::server::listen::run(Arc::clone(&srv), listeners, unix).await;
+        if supervised == Some(Supervisor::Systemd) {
+            sd_notify("STOPPING=1\n");
+        }
         if write_pidfile {
             tracing::info!("Removing the pid file.");
             let _ = std::fs::remove_file(&pidfile);

@@ -1047,3 +1047,199 @@ fn client_pause_holds_commands_like_redis() {
     let got = pause_scenario(&ferredis);
     assert_eq!(want, got);
 }
+
+#[test]
+fn paused_client_is_listed_blocked() {
+    let d = Diff::new(&[]);
+    let mut lists = Vec::new();
+    for srv in [&d.redis, &d.ferredis] {
+        let mut a = srv.client();
+        // The Diff's own client and this one.
+        wait_clients(&mut a, 2);
+        let mut b = srv.client();
+        assert_eq!(a.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), b"+OK\r\n");
+        b.send_raw(&RawClient::encode(&[b"SET", b"k", b"v"]));
+        let mut list = String::new();
+        wait_for("the held SET to show as blocked", WAIT, || {
+            list = text_of(&a.cmd(&["CLIENT", "LIST"]));
+            list.contains("flags=b")
+        });
+        assert_eq!(a.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+        assert_eq!(b.read_reply(), b"+OK\r\n");
+        lists.push(list);
+    }
+    compare_client_lists(&lists[0], &lists[1], "list with a paused client");
+}
+
+/// One command over a unix socket; returns the raw reply (simple, error, integer or bulk).
+fn unix_cmd(s: &mut std::io::BufReader<std::os::unix::net::UnixStream>, args: &[&str]) -> Vec<u8> {
+    use std::io::{BufRead, Read, Write};
+    let a: Vec<&[u8]> = args.iter().map(|x| x.as_bytes()).collect();
+    s.get_mut()
+        .write_all(&RawClient::encode(&a))
+        .expect("write");
+    let mut line = Vec::new();
+    s.read_until(b'\n', &mut line).expect("read");
+    if line[0] == b'$' {
+        let n: usize = String::from_utf8_lossy(&line[1..line.len() - 2])
+            .parse()
+            .expect("len");
+        let mut body = vec![0; n + 2];
+        s.read_exact(&mut body).expect("body");
+        line.extend(body);
+    }
+    line
+}
+
+/// CLIENT LIST and MONITOR show unix-socket clients as Redis does (`addr=<path>:0`, flag `U`,
+/// `[0 unix:<path>]`).
+#[test]
+fn unix_socket_clients_match_redis() {
+    let mut outs = Vec::new();
+    for kind in [Kind::Redis, Kind::Ferredis] {
+        let dir = scratch_dir("unixsock");
+        let path = dir.join("s.sock");
+        let path_s = path.to_str().expect("utf-8").to_string();
+        let srv = Server::start(kind, &["--unixsocket", &path_s]);
+        let mut m = srv.client();
+        wait_clients(&mut m, 1);
+        assert_eq!(m.cmd(&["MONITOR"]), b"+OK\r\n");
+        let mut u = std::io::BufReader::new(
+            std::os::unix::net::UnixStream::connect(&path).expect("connect unix socket"),
+        );
+        assert_eq!(unix_cmd(&mut u, &["SET", "k", "v"]), b"+OK\r\n");
+        let line = String::from_utf8_lossy(&m.read_reply()).into_owned();
+        let (_, rest) = line.split_once(' ').expect("timestamp");
+        let info = text_of(&unix_cmd(&mut u, &["CLIENT", "INFO"]));
+        assert!(
+            info.contains(&format!(" addr={path_s}:0 laddr={path_s}:0 ")),
+            "{info}"
+        );
+        outs.push((rest.replace(&path_s, "PATH"), info.replace(&path_s, "PATH")));
+    }
+    assert_eq!(outs[0].0, outs[1].0, "monitor line");
+    compare_client_lists(&outs[0].1, &outs[1].1, "unix client info");
+}
+
+/// Sends raw bytes and returns everything the server writes until it closes the connection.
+fn raw_until_closed(port: u16, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(bytes).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Before AUTH, requests are limited to 10 arguments and 16 KiB per argument; protocol errors
+/// close the connection with Redis's `-ERR Protocol error: ...` text.
+#[test]
+fn unauthenticated_request_limits_match_redis() {
+    let redis = Server::start(Kind::Redis, &["--requirepass", "pw"]);
+    let ferredis = Server::start(Kind::Ferredis, &["--requirepass", "pw"]);
+    let eleven: Vec<&[u8]> = vec![b"x"; 11];
+    let big = vec![b'a'; 16 * 1024 + 1];
+    let ok_big = vec![b'a'; 16 * 1024];
+    let cases: Vec<Vec<u8>> = vec![
+        RawClient::encode(&eleven),
+        RawClient::encode(&[b"ECHO", &big]),
+        [RawClient::encode(&[b"ECHO", &ok_big]), b"*abc\r\n".to_vec()].concat(),
+        [
+            RawClient::encode(&[b"AUTH", b"pw"]),
+            RawClient::encode(&eleven),
+            RawClient::encode(&[b"ECHO", &big[..20]]),
+            b"*1\r\n$-3\r\n".to_vec(),
+        ]
+        .concat(),
+        b"set \"a\r\n".to_vec(),
+    ];
+    for case in &cases {
+        let want = raw_until_closed(redis.port, case);
+        let got = raw_until_closed(ferredis.port, case);
+        assert_eq!(
+            String::from_utf8_lossy(&want),
+            String::from_utf8_lossy(&got),
+            "request {:?}",
+            String::from_utf8_lossy(&case[..case.len().min(80)])
+        );
+    }
+}
+
+/// A second MONITOR is ignored without a reply; a monitor's own command is answered, then its line
+/// follows in the same stream, before the next reply.
+#[test]
+fn monitor_twice_is_ignored_like_redis() {
+    let d = Diff::new(&[]);
+    let (mut r, mut f) = (d.redis.client(), d.ferredis.client());
+    let p: &[&[&str]] = &[&["MONITOR"], &["MONITOR"], &["PING", "x"]];
+    let mask = |b: Vec<u8>| -> Vec<String> {
+        String::from_utf8_lossy(&b)
+            .split_inclusive("\r\n")
+            .map(|l| {
+                if l.as_bytes().get(1).is_some_and(u8::is_ascii_digit) && l.starts_with('+') {
+                    mask_monitor_line(l.as_bytes())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect()
+    };
+    let want = mask(pipeline_until_end(&mut r, p));
+    let got = mask(pipeline_until_end(&mut f, p));
+    assert_eq!(want, got);
+    assert_eq!(
+        got,
+        [
+            "+OK\r\n",
+            "$1\r\n",
+            "x\r\n",
+            "+T [0 127.0.0.1:P] \"PING\" \"x\"\r\n",
+            "$3\r\n",
+            "end\r\n"
+        ]
+    );
+    // Then the feed of ECHO.
+    for c in [&mut r, &mut f] {
+        let echo = mask_monitor_line(&c.read_reply());
+        assert_eq!(echo, "+T [0 127.0.0.1:P] \"ECHO\" \"end\"\r\n");
+    }
+}
+
+/// `requirepass` set and removed at runtime: connected clients stay authenticated, new ones must
+/// authenticate, and once the password is gone unauthenticated clients run commands but HELLO
+/// still refuses them (it checks the client's own state), until RESET.
+fn runtime_requirepass_scenario(srv: &Server) -> Vec<Vec<u8>> {
+    let mut a = srv.client();
+    let mut out = vec![
+        a.cmd(&["CONFIG", "SET", "requirepass", "pw"]),
+        a.cmd(&["PING"]),
+    ];
+    let mut b = srv.client();
+    out.push(b.cmd(&["PING"]));
+    out.push(b.cmd(&["HELLO", "3"]));
+    out.push(a.cmd(&["CONFIG", "SET", "requirepass", ""]));
+    out.push(b.cmd(&["PING"]));
+    out.push(b.cmd(&["HELLO", "2"]));
+    out.push(b.cmd(&["AUTH", "x"]));
+    out.push(b.cmd(&["RESET"]));
+    out.push(b.cmd(&["HELLO", "2"]));
+    out.iter_mut().for_each(|r| *r = mask_hello_id(r));
+    out
+}
+
+#[test]
+fn requirepass_changed_at_runtime_matches_redis() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let ferredis = Server::start(Kind::Ferredis, &[]);
+    let show = |v: Vec<Vec<u8>>| {
+        v.iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        show(runtime_requirepass_scenario(&redis)),
+        show(runtime_requirepass_scenario(&ferredis))
+    );
+}

@@ -484,6 +484,7 @@ fn config_set_takes_effect() {
         other.cmd(&["GET", "x"]),
         b"-NOAUTH Authentication required.\r\n"
     );
+    assert_eq!(other.cmd(&["AUTH", "pw"]), b"+OK\r\n");
     assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", ""]), b"+OK\r\n");
     // proto-max-bulk-len: a larger bulk is refused.
     assert_eq!(
@@ -563,6 +564,13 @@ fn config_rewrite_matches_redis() {
     assert_eq!(
         c.cmd(&["CONFIG", "GET", "maxmemory"]),
         b"*2\r\n$9\r\nmaxmemory\r\n$7\r\n3145728\r\n"
+    );
+    // The file Redis rewrote (with its default-user line) loads in ferredis too.
+    drop(r);
+    let f3 = Server::start_with(Kind::Ferredis, Some(&rconf), &[]);
+    assert_eq!(
+        f3.client().cmd(&["CONFIG", "GET", "masterauth"]),
+        b"*2\r\n$10\r\nmasterauth\r\n$3\r\nx y\r\n"
     );
     // Without a config file, Redis's error.
     let g = Server::start(Kind::Ferredis, &[]);
@@ -709,9 +717,10 @@ fn version_and_help() {
 #[test]
 fn config_command_info_rows() {
     let mut d = Diff::new(&[]);
+    // Not `COMMAND INFO config` itself: Redis lists a container's subcommands in its hash table's
+    // order, which differs from one redis-server process to the next; each row is compared below.
     d.script(
-        "COMMAND INFO config
-         COMMAND INFO config|get
+        "COMMAND INFO config|get
          COMMAND INFO config|set
          COMMAND INFO config|rewrite
          COMMAND INFO config|resetstat
@@ -755,4 +764,118 @@ fn redis_conf_example_is_current() {
     for dir in ferredis::config::DIRECTIVES {
         assert_eq!(c.render(dir), d.render(dir), "{}", dir.name);
     }
+}
+
+#[test]
+fn config_set_port_and_bind_rebind_listeners() {
+    let f = Server::start(Kind::Ferredis, &[]);
+    let mut c = f.client();
+    let new_port = free_port();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "port", &new_port.to_string()]),
+        b"+OK\r\n"
+    );
+    // The connection that asked stays; new clients reach the new port only.
+    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    let mut n = RawClient::connect(new_port);
+    assert_eq!(n.cmd(&["PING"]), b"+PONG\r\n");
+    wait_for("old port closed", Duration::from_secs(5), || {
+        RawClient::try_connect(f.port).is_err()
+    });
+    // An address that cannot be bound fails with Redis's text and keeps the old listeners.
+    assert_eq!(
+        n.cmd(&["CONFIG", "SET", "bind", "10.255.255.1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.\r\n"
+    );
+    assert_eq!(RawClient::connect(new_port).cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        n.cmd(&["CONFIG", "SET", "bind", "127.0.0.1 -::1"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(RawClient::connect(new_port).cmd(&["PING"]), b"+PONG\r\n");
+    assert_eq!(
+        n.cmd(&["CONFIG", "GET", "bind"]),
+        b"*2\r\n$4\r\nbind\r\n$14\r\n127.0.0.1 -::1\r\n"
+    );
+}
+
+#[test]
+fn protected_dir_and_dbfilename_match_redis() {
+    let dir = scratch_dir("protected");
+    let sub = dir.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let sub_s = sub.to_str().unwrap().to_string();
+    let mut d = Diff::new(&["--enable-protected-configs", "yes"]);
+    d.run(&["CONFIG", "SET", "dir", &sub_s]);
+    d.run(&["CONFIG", "GET", "dir"]);
+    d.run(&["CONFIG", "SET", "dir", "/nonexistent/x"]);
+    d.run(&["CONFIG", "GET", "dir"]);
+    d.run(&["CONFIG", "SET", "dbfilename", "a/b.rdb"]);
+    d.run(&["CONFIG", "SET", "dbfilename", "b.rdb"]);
+    d.run(&["CONFIG", "GET", "dbfilename"]);
+    d.run(&["CONFIG", "SET", "hz", "7", "dir", "/nonexistent/y"]);
+    d.run(&["CONFIG", "GET", "hz"]);
+    d.run(&["CONFIG", "SET", "hz", "1000"]);
+    d.run(&["CONFIG", "GET", "hz"]);
+    d.assert_clean();
+}
+
+#[test]
+fn supervised_systemd_notifies_readiness() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = scratch_dir("systemd");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let port = free_port();
+    let mut child = Command::new(ferredis_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--supervised",
+            "systemd",
+            "--daemonize",
+            "yes",
+            "--logfile",
+            "server.log",
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.iter().any(|m: &String| m == "READY=1\n") {
+        let n = sock.recv(&mut buf).expect("notification");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(
+        got,
+        [
+            "STATUS=ferredis is loading...\n",
+            "STATUS=Ready to accept connections\n",
+            "READY=1\n"
+        ]
+    );
+    // Supervised, it stays in the foreground even with daemonize yes.
+    assert!(matches!(child.try_wait(), Ok(None)));
+    assert_eq!(RawClient::connect(port).cmd(&["PING"]), b"+PONG\r\n");
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let n = sock.recv(&mut buf).expect("stopping");
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+    let _ = child.wait();
+    assert!(std::fs::read_to_string(dir.join("server.log"))
+        .unwrap()
+        .contains("Supervised by systemd."));
 }

@@ -703,7 +703,11 @@ pub fn pause_blocks(srv: &Server, client: &Client, args: &[Bytes]) -> bool {
     if !client.authenticated && spec.flags & NO_AUTH == 0 && auth_required(srv) {
         return false;
     }
-    kind == PauseKind::All || spec.flags & (WRITE | MAY_REPLICATE) != 0
+    let held = kind == PauseKind::All || spec.flags & (WRITE | MAY_REPLICATE) != 0;
+    if held {
+        client.publish_blocked(spec.name, args);
+    }
+    held
 }
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]: the
@@ -724,7 +728,7 @@ fn client_tracking(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 ));
             }
             let id = arg_i64(&args[j])?;
-            if !ctx.srv.clients.lock().contains_key(&(id as u64)) || id < 0 {
+            if id < 0 || !ctx.srv.clients.lock().contains_key(&(id as u64)) {
                 return Err(CmdError::msg(
                     "ERR The client ID you want redirect to does not exist",
                 ));

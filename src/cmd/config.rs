@@ -143,7 +143,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut chosen: Vec<(&'static Directive, String, String)> = Vec::new();
     {
         let cfg = ctx.srv.config.read();
-        for pair in args[2..].chunks(2) {
+        for (i, pair) in args[2..].chunks(2).enumerate() {
             let name = text(&pair[0]);
             let Some(d) = config::lookup(&name) else {
                 if invalid_arg.is_none() && failed.is_none() {
@@ -151,6 +151,10 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 }
                 continue;
             };
+            // Secrets never reach SLOWLOG or MONITOR, even when the command fails.
+            if d.has(dflag::SENSITIVE) {
+                ctx.client.redact(2 + i * 2 + 1);
+            }
             if invalid_arg.is_some() || failed.is_some() {
                 continue;
             }
@@ -209,10 +213,63 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
+    let (old_port, old_bind, backlog) = {
+        let c = ctx.srv.config.read();
+        (c.port, c.bind.clone(), c.tcp_backlog)
+    };
+    if new.port != old_port || new.bind != old_bind {
+        let bind_changed = new.bind != old_bind;
+        rebind(ctx, &new, old_port, old_bind, backlog).map_err(|_| {
+            let (name, why) = if bind_changed {
+                ("bind", "Failed to bind to specified addresses.")
+            } else {
+                ("port", "Unable to listen on this port. Check server logs.")
+            };
+            CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ))
+        })?;
+    }
     apply_runtime(ctx, &new);
     *ctx.srv.config.write() = new;
     ctx.out.ok();
     Ok(())
+}
+
+/// Asks the listener task to close the TCP listeners and bind the new `bind`/`port`, and waits for
+/// the answer (the old set is restored on failure).
+fn rebind(
+    ctx: &mut Ctx,
+    new: &Config,
+    old_port: u16,
+    old_bind: Vec<String>,
+    backlog: u32,
+) -> Result<u16, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi = Handle::try_current()
+        .map(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        .unwrap_or(false);
+    if !multi {
+        return Err("no runtime to rebind on".into());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    ctx.srv
+        .rebind_tx
+        .send(crate::server::listen::RebindRequest {
+            bind: new.bind.clone(),
+            port: new.port,
+            old_bind,
+            old_port,
+            backlog,
+            reply: tx,
+        })
+        .map_err(|_| "listener task gone".to_string())?;
+    // The listener task runs on another worker; this one blocks (under the core lock, as Redis
+    // blocks its event loop) until it answers.
+    tokio::task::block_in_place(|| {
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .map_err(|_| "no answer from the listener task".to_string())?
+    })
 }
 
 /// Makes a new configuration take effect where the running server keeps its own copy.
@@ -297,6 +354,7 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     s.client_recent_max_input_buffer.store(0, Ordering::Relaxed);
     s.client_recent_max_output_buffer
         .store(0, Ordering::Relaxed);
+    ctx.srv.inst_metrics.reset();
     ctx.out.ok();
     Ok(())
 }

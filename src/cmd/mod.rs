@@ -15,6 +15,7 @@ pub mod conn;
 pub mod debug;
 pub mod dump;
 pub mod keys;
+pub mod meta;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -174,13 +175,8 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
     let Some(spec) = lookup(&args[0]) else {
         return Err(unknown_command(args));
     };
-    if !spec.subcommands.is_empty() {
-        if args.len() < 2 {
-            return Err(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            ));
-        }
+    // Without a subcommand, a container runs itself if its arity allows (COMMAND), as in Redis.
+    if !spec.subcommands.is_empty() && args.len() >= 2 {
         let Some(sub) = spec
             .subcommands
             .iter()
@@ -197,6 +193,17 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, String> {
     }
     check_arity(spec, args.len())?;
     Ok(spec)
+}
+
+/// The command a failed [`resolve`] found but refused for its arity (None for unknown names).
+fn arity_rejected(args: &[Bytes]) -> Option<&'static CommandSpec> {
+    let spec = lookup(&args[0])?;
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Some(spec);
+    }
+    spec.subcommands
+        .iter()
+        .find(|s| s.sub_name().eq_ignore_ascii_case_bytes(&args[1]))
 }
 
 fn check_arity(spec: &CommandSpec, argc: usize) -> Result<(), String> {
@@ -242,6 +249,15 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         Err(e) => {
             ctx.client.last_cmd = client::last_cmd_name(args);
             ctx.core.stats.unknown_or_arity_errors(&e);
+            // A known (sub)command refused for its arity counts as rejected in its commandstats.
+            if let Some(spec) = arity_rejected(args) {
+                ctx.core
+                    .stats
+                    .cmdstats
+                    .entry(spec.name)
+                    .or_default()
+                    .rejected_calls += 1;
+            }
             ctx.out.error(&e);
             return;
         }
@@ -263,10 +279,6 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
     let start = std::time::Instant::now();
     let result = (spec.handler)(ctx, args);
     let elapsed_us = start.elapsed().as_micros() as u64;
-    // After the command, as Redis does: SELECT shows the new db, AUTH shows `(redacted)`.
-    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
-        ctx.srv.feed_monitors(ctx.client, args);
-    }
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
@@ -278,6 +290,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
             true
         }
     };
+    // After the command and its reply, as Redis does: SELECT shows the new db, AUTH shows
+    // `(redacted)`, and a MONITOR client gets the line of its own command after the reply.
+    if ctx.srv.monitors_active() && spec.flags & (flags::ADMIN | flags::SKIP_MONITOR) == 0 {
+        if let Some(own) = ctx.srv.feed_monitors(ctx.client, args) {
+            ctx.out.raw(&own);
+        }
+    }
     ctx.core
         .record_call(spec, args, ctx.client, elapsed_us, failed);
 }

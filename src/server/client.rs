@@ -103,6 +103,9 @@ pub struct ClientMeta {
     pub obuf: usize,
     pub readonly_flag: bool,
     pub user: &'static str,
+    /// Held back by CLIENT PAUSE (flag `b`), with the bytes of the waiting command's arguments.
+    pub blocked: bool,
+    pub argv_mem: usize,
 }
 
 impl Default for ClientMeta {
@@ -128,6 +131,8 @@ impl Default for ClientMeta {
             obuf: 0,
             readonly_flag: false,
             user: "default",
+            blocked: false,
+            argv_mem: 0,
         }
     }
 }
@@ -169,6 +174,13 @@ pub struct ClientHandle {
 
 impl ClientHandle {
     pub fn new(id: u64, addr: String, laddr: String, fd: i32) -> Arc<Self> {
+        // A unix-socket client shows `<path>:0` as both addresses, as Redis does.
+        let laddr =
+            if addr.len() == laddr.len() + 2 && addr.starts_with(&laddr) && addr.ends_with(":0") {
+                addr.clone()
+            } else {
+                laddr
+            };
         Arc::new(ClientHandle {
             id,
             addr,
@@ -194,11 +206,15 @@ impl ClientHandle {
         self.killed.load(Ordering::Acquire)
     }
 
-    /// A unix-socket client: its peer address is `<socket path>:0` and its local address the path.
+    /// A unix-socket client: both addresses are `<socket path>:0` (a TCP peer never has our own
+    /// address).
     pub fn is_unix_socket(&self) -> bool {
-        self.addr.len() == self.laddr.len() + 2
-            && self.addr.starts_with(&self.laddr)
-            && self.addr.ends_with(":0")
+        self.addr == self.laddr && self.addr.ends_with(":0")
+    }
+
+    /// The socket path of a unix-socket client.
+    pub fn unix_path(&self) -> &str {
+        self.laddr.strip_suffix(":0").unwrap_or(&self.laddr)
     }
 }
 
@@ -346,6 +362,16 @@ impl Client {
         m.qbuf_free = qbuf_free;
         m.rbs = rbs;
         m.rbp = m.rbp.max(reply_bytes);
+        m.blocked = false;
+        m.argv_mem = 0;
+    }
+
+    /// Shows this client as blocked on `cmd` (held back by CLIENT PAUSE) until its next batch ends.
+    pub fn publish_blocked(&self, cmd: &'static str, args: &[Bytes]) {
+        let mut m = self.handle.meta.lock();
+        m.blocked = true;
+        m.last_cmd = cmd;
+        m.argv_mem = args.iter().map(|a| a.len()).sum();
     }
 }
 
@@ -441,6 +467,9 @@ fn flag_letters(h: &ClientHandle, m: &ClientMeta) -> String {
     if m.multi >= 0 {
         f.push('x');
     }
+    if m.blocked {
+        f.push('b');
+    }
     if h.is_unix_socket() {
         f.push('U');
     }
@@ -477,7 +506,7 @@ pub fn info_line(h: &ClientHandle, m: &ClientMeta, current: Option<&[Bytes]>) ->
             m.qbuf + request_len(args),
             args.iter().map(|a| a.len()).sum::<usize>(),
         ),
-        None => (m.qbuf, 0),
+        None => (m.qbuf, m.argv_mem),
     };
     let tot_mem = std::mem::size_of::<Client>()
         + qbuf
@@ -526,6 +555,15 @@ pub fn info_line(h: &ClientHandle, m: &ClientMeta, current: Option<&[Bytes]>) ->
 /// A snapshot of the registry, in connection order (ids grow with each connection).
 pub fn registered(srv: &Server) -> Vec<Arc<ClientHandle>> {
     srv.clients.lock().values().cloned().collect()
+}
+
+/// Clients held back by CLIENT PAUSE right now (INFO clients `blocked_clients` counts them, as
+/// Redis counts its postponed clients).
+pub fn blocked_count(srv: &Server) -> usize {
+    registered(srv)
+        .iter()
+        .filter(|h| h.meta.lock().blocked)
+        .count()
 }
 
 /// Closes another client's connection now: it leaves the registry at once (so CLIENT LIST and
@@ -587,6 +625,8 @@ mod tests {
     fn unix_socket_detection() {
         let h = ClientHandle::new(1, "/tmp/r.sock:0".into(), "/tmp/r.sock".into(), 5);
         assert!(h.is_unix_socket());
+        assert_eq!(h.laddr, "/tmp/r.sock:0");
+        assert_eq!(h.unix_path(), "/tmp/r.sock");
         let h = ClientHandle::new(1, "127.0.0.1:5000".into(), "127.0.0.1:6379".into(), 5);
         assert!(!h.is_unix_socket());
     }

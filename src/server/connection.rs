@@ -182,6 +182,8 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
             biased;
             r = stream.wait_readable() => if r.is_ok() { Wake::Readable } else { Wake::Close },
             Some(line) = async { match monitor_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
+                // CLIENT REPLY OFF silences the feed too.
+                if client.replies_suppressed() { continue 'conn; }
                 if write_all(&mut stream, &line, stop.as_mut()).await.is_err() { break 'conn; }
                 continue 'conn;
             }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, UnixListener};
+use tokio::sync::watch;
 
 use super::client::ClientHandle;
 use super::{connection, Server};
@@ -55,45 +56,58 @@ fn bind_addrs(bind: &[String], port: u16) -> Vec<(String, bool)> {
     out
 }
 
+/// Binds the TCP addresses of `bind` on `port` (0 = an ephemeral port, the same for every address).
+/// Returns the listeners and the port bound.
+pub fn bind_tcp(
+    bind: &[String],
+    port: u16,
+    backlog: u32,
+) -> Result<(Vec<TcpListener>, u16), ListenError> {
+    let mut listeners = Vec::new();
+    let mut port = port;
+    for (addr, optional) in bind_addrs(bind, port) {
+        let sa: SocketAddr = match addr.parse() {
+            Ok(a) => a,
+            Err(e) => {
+                return Err(ListenError::Tcp {
+                    addr,
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                })
+            }
+        };
+        let sa = SocketAddr::new(sa.ip(), port);
+        match listen_tcp(sa, backlog) {
+            Ok(l) => {
+                if port == 0 {
+                    port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+                }
+                listeners.push(l);
+            }
+            Err(e)
+                if optional
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
+                    ) => {}
+            Err(e) if optional && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {}
+            Err(e) => {
+                return Err(ListenError::Tcp {
+                    addr: sa.to_string(),
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok((listeners, port))
+}
+
 /// Binds every configured address. Returns the listeners and the port actually bound.
 pub fn bind_all(srv: &Server) -> Result<(Vec<TcpListener>, Option<UnixListener>), ListenError> {
     let cfg = srv.config.read();
     let mut listeners = Vec::new();
     let mut port = cfg.port;
     if cfg.port != 0 || cfg.unixsocket.is_none() {
-        for (addr, optional) in bind_addrs(&cfg.bind, port) {
-            let sa: SocketAddr = match addr.parse() {
-                Ok(a) => a,
-                Err(e) => {
-                    return Err(ListenError::Tcp {
-                        addr,
-                        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
-                    })
-                }
-            };
-            let sa = SocketAddr::new(sa.ip(), port);
-            match listen_tcp(sa, cfg.tcp_backlog) {
-                Ok(l) => {
-                    if port == 0 {
-                        port = l.local_addr().map(|a| a.port()).unwrap_or(0);
-                    }
-                    listeners.push(l);
-                }
-                Err(e)
-                    if optional
-                        && matches!(
-                            e.kind(),
-                            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
-                        ) => {}
-                Err(e) if optional && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {}
-                Err(e) => {
-                    return Err(ListenError::Tcp {
-                        addr: sa.to_string(),
-                        source: e,
-                    })
-                }
-            }
-        }
+        (listeners, port) = bind_tcp(&cfg.bind, cfg.port, cfg.tcp_backlog)?;
     }
     srv.bound_port.store(port as u64, Ordering::Relaxed);
     let unix = match &cfg.unixsocket {
@@ -239,8 +253,16 @@ fn spawn_client<S: connection::ClientStream + 'static>(
     });
 }
 
-async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
+/// Accepts TCP clients until shutdown, or until CONFIG SET port/bind replaces this generation of
+/// listeners (`gen` moves past `my_gen`), which drops the listener and frees its address.
+async fn accept_tcp(
+    srv: Arc<Server>,
+    listener: TcpListener,
+    mut gen: watch::Receiver<u64>,
+    my_gen: u64,
+) {
     let mut shutdown = srv.shutdown_signal();
+    let mut gen_alive = true;
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -252,6 +274,14 @@ async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
                     continue;
                 }
             },
+            r = gen.changed(), if gen_alive => {
+                // A dropped sender (shutdown) just stops this watch.
+                gen_alive = r.is_ok();
+                if gen_alive && *gen.borrow() != my_gen {
+                    return;
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
@@ -301,24 +331,106 @@ async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String) {
     }
 }
 
+/// CONFIG SET port/bind: a request to replace the TCP listeners, answered on `reply` with the port
+/// bound or the error text.
+pub struct RebindRequest {
+    pub bind: Vec<String>,
+    pub port: u16,
+    pub old_bind: Vec<String>,
+    pub old_port: u16,
+    pub backlog: u32,
+    pub reply: std::sync::mpsc::Sender<Result<u16, String>>,
+}
+
+/// Replaces the TCP listeners on request, as Redis's changeListenPort/changeBindAddr: the old
+/// listeners are closed first (so the same address can be bound again), the new set is bound, and on
+/// failure the old set is bound again.
+async fn serve_rebinds(
+    srv: Arc<Server>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<RebindRequest>,
+    gen_tx: watch::Sender<u64>,
+    mut tasks: Vec<tokio::task::JoinHandle<()>>,
+) {
+    let mut shutdown = srv.shutdown_signal();
+    loop {
+        let req = tokio::select! {
+            r = rx.recv() => match r { Some(r) => r, None => return },
+            _ = shutdown.changed() => return,
+        };
+        let gen = *gen_tx.borrow() + 1;
+        gen_tx.send_replace(gen);
+        for t in tasks.drain(..) {
+            let _ = t.await;
+        }
+        let result = match bind_tcp(&req.bind, req.port, req.backlog) {
+            Ok((ls, port)) => Ok((ls, port)),
+            Err(e) => {
+                tracing::warn!("{}", e);
+                tracing::warn!("Failed to bind, trying to restore old listening sockets.");
+                match bind_tcp(&req.old_bind, req.old_port, req.backlog) {
+                    Ok((ls, port)) => {
+                        tasks = ls
+                            .into_iter()
+                            .map(|l| {
+                                tokio::spawn(accept_tcp(srv.clone(), l, gen_tx.subscribe(), gen))
+                            })
+                            .collect();
+                        srv.bound_port.store(port as u64, Ordering::Relaxed);
+                    }
+                    Err(e2) => tracing::warn!("Failed to restore old listening sockets: {}", e2),
+                }
+                Err(e.to_string())
+            }
+        };
+        let answer = match result {
+            Ok((ls, port)) => {
+                tasks = ls
+                    .into_iter()
+                    .map(|l| tokio::spawn(accept_tcp(srv.clone(), l, gen_tx.subscribe(), gen)))
+                    .collect();
+                srv.bound_port.store(port as u64, Ordering::Relaxed);
+                Ok(port)
+            }
+            Err(e) => Err(e),
+        };
+        let _ = req.reply.send(answer);
+    }
+}
+
 /// Runs the server until shutdown: accept loops, cron, signal handling; then waits briefly for
 /// connections to finish their in-flight replies.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<UnixListener>) {
-    for l in listeners {
-        tokio::spawn(accept_tcp(srv.clone(), l));
+    // Signal handlers first, before any client can be accepted: a SIGTERM sent once the server
+    // answers must find them installed (not the default action, which kills without a shutdown).
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    let (gen_tx, _) = watch::channel(0u64);
+    let mut tcp_tasks: Vec<tokio::task::JoinHandle<()>> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_tcp(srv.clone(), l, gen_tx.subscribe(), 0)))
+        .collect();
+    if let Some(rx) = srv.rebind_rx.lock().take() {
+        tokio::spawn(serve_rebinds(
+            srv.clone(),
+            rx,
+            gen_tx,
+            std::mem::take(&mut tcp_tasks),
+        ));
     }
     if let Some(u) = unix {
         let path = srv.config.read().unixsocket.clone().unwrap_or_default();
         tokio::spawn(accept_unix(srv.clone(), u, path));
     }
     tokio::spawn(super::cron(srv.clone()));
+    tokio::spawn(crate::info::metrics_cron(srv.clone()));
     let srv_sig = srv.clone();
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Some(mut term), Some(mut int)) = signals else {
             return;
         };
         let name = tokio::select! {

@@ -46,6 +46,8 @@ pub struct CoreStats {
     pub cmdstats: HashMap<&'static str, CmdStat>,
     /// Errors of commands that were never resolved (unknown command, arity), counted as rejected.
     pub unknown_rejected: u64,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency_hist: HashMap<&'static str, crate::info::LatencyHist>,
 }
 
 impl CoreStats {
@@ -87,6 +89,8 @@ pub struct Core {
     /// LATENCY: event name → (samples of (unix s, ms)), and the max per event.
     pub latency: BTreeMap<String, VecDeque<(i64, u64)>>,
     pub latency_threshold_ms: u64,
+    /// All-time highest latency per event since its last reset (LATENCY LATEST, GRAPH).
+    pub latency_max: BTreeMap<String, u64>,
 }
 
 impl Core {
@@ -106,6 +110,11 @@ impl Core {
         if failed {
             st.failed_calls += 1;
         }
+        self.stats
+            .latency_hist
+            .entry(spec.name)
+            .or_default()
+            .record_us(elapsed_us);
         if self.slowlog_threshold_us >= 0
             && elapsed_us as i64 >= self.slowlog_threshold_us
             && spec.flags & crate::cmd::flags::SKIP_SLOWLOG == 0
@@ -166,6 +175,8 @@ impl Core {
     /// Adds a latency sample (LATENCY LATEST/HISTORY), keeping 160 per event like Redis.
     pub fn latency_add(&mut self, event: &str, ms: u64) {
         let now = crate::util::now_ms() / 1000;
+        let max = self.latency_max.entry(event.to_string()).or_insert(0);
+        *max = (*max).max(ms);
         let q = self.latency.entry(event.to_string()).or_default();
         if let Some(last) = q.back_mut() {
             if last.0 == now {
@@ -218,6 +229,12 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     /// SHUTDOWN flags requested by the command (NOSAVE/SAVE/...); read by the shutdown sequence.
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
+    /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
+    pub inst_metrics: crate::info::InstMetrics,
+    /// CONFIG SET port/bind asks the listener task to rebind through this channel.
+    pub rebind_tx: mpsc::UnboundedSender<listen::RebindRequest>,
+    /// The receiving end, taken by [`listen::run`].
+    pub rebind_rx: Mutex<Option<mpsc::UnboundedReceiver<listen::RebindRequest>>>,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -249,8 +266,10 @@ impl Server {
             slowlog_max_len: config.slowlog_max_len,
             latency: BTreeMap::new(),
             latency_threshold_ms: config.latency_monitor_threshold,
+            latency_max: BTreeMap::new(),
         };
         let (shutdown_tx, _) = watch::channel(false);
+        let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
         Arc::new(Server {
             core: Mutex::new(core),
             config: RwLock::new(config),
@@ -272,6 +291,9 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
             shutdown_request: Mutex::new(None),
+            inst_metrics: crate::info::InstMetrics::default(),
+            rebind_tx,
+            rebind_rx: Mutex::new(Some(rebind_rx)),
         })
     }
 
@@ -315,8 +337,9 @@ impl Server {
 
     /// Sends one executed command to every MONITOR client, in Redis's line format:
     /// `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"` (`[0 unix:/path]` for a unix-socket
-    /// client; passwords shown as `"(redacted)"`).
-    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) {
+    /// client; passwords shown as `"(redacted)"`). Returns the line when `client` is itself a
+    /// monitor: the caller appends it to that client's replies, so it follows the command's reply.
+    pub fn feed_monitors(&self, client: &Client, args: &[Bytes]) -> Option<Bytes> {
         let us = crate::util::now_us();
         let mut line = if client.handle.is_unix_socket() {
             format!(
@@ -324,7 +347,7 @@ impl Server {
                 us / 1_000_000,
                 us % 1_000_000,
                 client.db,
-                client.handle.laddr
+                client.handle.unix_path()
             )
         } else {
             format!(
@@ -342,8 +365,10 @@ impl Server {
         line.push_str("\r\n");
         let line = Bytes::from(line);
         let mut m = self.monitors.lock();
-        m.retain(|(_, tx)| tx.send(line.clone()).is_ok());
+        m.retain(|(id, tx)| *id == client.id || tx.send(line.clone()).is_ok());
         self.monitor_count.store(m.len(), Ordering::Relaxed);
+        // A monitor's own command: its line goes into its own reply stream, after the reply.
+        client.monitor.then_some(line)
     }
 
     /// The port clients reach us on (the bound one when `port 0` was asked for).
@@ -434,7 +459,7 @@ pub async fn cron(srv: Arc<Server>) {
                     // Replicas, masters, MONITOR and subscribed clients never time out.
                     let normal = {
                         let m = h.meta.lock();
-                        m.client_type() == client::ClientType::Normal && !m.monitor
+                        m.client_type() == client::ClientType::Normal && !m.monitor && !m.blocked
                     };
                     let idle = now - h.last_interaction_ms.load(Ordering::Relaxed);
                     if normal && idle > timeout as i64 * 1000 {

@@ -44,9 +44,11 @@ pub fn redis_cli_bin() -> PathBuf {
     panic!("redis-cli not found: install it with `apt-get install -y redis-tools` (.ci/run does)");
 }
 
-/// A port nobody listens on right now. Ports are handed out from a per-process range so parallel
-/// tests in one binary do not race for the same port; the range start depends on the pid so that
-/// test binaries running at the same time do not collide either.
+/// A port nobody listens on right now, claimed for this process.
+///
+/// Test binaries run concurrently (cargo runs one at a time, but engineers and CI may run several):
+/// a port is claimed with an exclusive file under the temp dir holding the claimer's pid, so two
+/// processes never hand out the same port; claims of dead processes are taken over.
 pub fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let _ = NEXT.compare_exchange(
@@ -55,13 +57,50 @@ pub fn free_port() -> u16 {
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
+    let claims = std::env::temp_dir().join("ferredis-test-ports");
+    let _ = std::fs::create_dir_all(&claims);
     loop {
         let p = NEXT.fetch_add(1, Ordering::SeqCst);
         let p = if p >= 64000 { 20000 + p % 1000 } else { p };
+        if !claim_port(&claims, p) {
+            continue;
+        }
         if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return p;
         }
     }
+}
+
+fn claim_port(dir: &std::path::Path, port: u16) -> bool {
+    let path = dir.join(port.to_string());
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let _ = write!(f, "{}", std::process::id());
+                return true;
+            }
+            Err(_) => {
+                let owner: i32 = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                if owner as u32 == std::process::id() {
+                    return true;
+                }
+                // SAFETY: kill(pid, 0) only checks whether the process exists.
+                let alive = owner > 0 && unsafe { libc::kill(owner, 0) } == 0;
+                if alive {
+                    return false;
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    false
 }
 
 /// A running server process, killed (by its pid) when dropped.
@@ -169,8 +208,16 @@ impl Server {
             if let Ok(mut c) = RawClient::try_connect(self.port) {
                 let r = c.cmd(&["PING"]);
                 // With requirepass the server is up when it asks for a password.
-                if r == b"+PONG\r\n" || r.starts_with(b"-NOAUTH") {
+                if r.starts_with(b"-NOAUTH") {
                     return true;
+                }
+                // Make sure it is our process answering on this port, not another test's.
+                if r == b"+PONG\r\n" {
+                    let pid = format!("process_id:{}", self.pid());
+                    let info = parse_bulk(&c.cmd(&["INFO", "server"])).unwrap_or_default();
+                    if info.lines().any(|l| l.trim() == pid) {
+                        return true;
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
