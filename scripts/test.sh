@@ -89,6 +89,6 @@ cargo clippy --all-targets -- -D warnings
 # Tests start servers as child processes; two test threads per binary fit a 2-core machine (test
 # binaries themselves run one after the other).
 say "cargo test"
-RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}" cargo test
+RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}" cargo test --no-fail-fast
 
 say "all gates passed"
