@@ -1549,11 +1549,12 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
                 // element its sds, its dict entry and a skiplist node of the average level.
                 let head = alloc_size(32 + 32 * 16);
                 let slots = n.next_power_of_two();
+                // Redis samples from the head of the skiplist: the lowest scores.
                 let sampled: usize = z
-                    .scores
-                    .keys()
+                    .order
+                    .iter()
                     .take(lim)
-                    .map(|m| sds_size(m.len(), false) + DICT_ENTRY + alloc_size(24 + 16 * 4 / 3))
+                    .map(|(_, m)| sds_size(m.len(), false) + DICT_ENTRY + alloc_size(24 + 16 * 4 / 3))
                     .sum();
                 ROBJ + 16 + 32 + DICT + 8 * slots + head + extrapolate(sampled, n.min(lim), n)
             }
