@@ -381,3 +381,31 @@ fn random_data_of_every_type_round_trips_through_both_servers() {
         "Redis loads ferredis's dump with the same digest"
     );
 }
+
+/// SIGTERM with save points configured saves before exiting (as Redis does), and the next start
+/// loads what was written; with `save ""` nothing is written.
+#[test]
+fn sigterm_saves_when_save_points_exist() {
+    let dir = scratch_dir("persist-sigterm");
+    let mut s = start_in(&dir, &["--save", "3600 1"]);
+    let mut c = s.client();
+    c.cmd(&["SET", "kept", "yes"]);
+    let digest = digest(&mut c);
+    drop(c);
+    let status = s.terminate(Duration::from_secs(30)).expect("exit status");
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(dir.join("dump.rdb").exists());
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    assert_eq!(self::digest(&mut c), digest);
+    assert_eq!(c.cmd(&["GET", "kept"]), b"$3\r\nyes\r\n");
+
+    let dir2 = scratch_dir("persist-sigterm-nosave");
+    let mut s = start_in(&dir2, &[]);
+    s.client().cmd(&["SET", "lost", "yes"]);
+    assert!(s
+        .terminate(Duration::from_secs(30))
+        .expect("exit status")
+        .success());
+    assert!(!dir2.join("dump.rdb").exists());
+}
