@@ -6,7 +6,8 @@
 # PING (multibulk), SET, GET, INCR and MSET. Prints every run's requests per second, then per
 # command the median ratio ferredis/redis (> 1.0: ferredis is faster).
 #
-# Usage: bench/run.sh            (env: ROUNDS=3 N=200000 CLIENTS=50 TESTS=ping_mbulk,set,get,incr,mset)
+# Usage: bench/run.sh   (env: ROUNDS=3 N=200000 (x5 when pipelined) CLIENTS=50 PIPELINES="1 16"
+#                        TESTS=ping_mbulk,set,get,incr,mset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -66,7 +67,9 @@ for round in $(seq 1 "$ROUNDS"); do
             port=$FPORT; [ "$server" = redis ] && port=$RPORT
             redis-cli -p "$port" flushall >/dev/null 2>&1 || true
             out=$WORK/run.csv
-            if ! redis-benchmark -p "$port" -c "$CLIENTS" -n "$N" -P "$P" -t "$TESTS" --csv \
+            # Pipelined runs are 5x longer, so that each lasts long enough to measure.
+            n=$N; [ "$P" -gt 1 ] && n=$(( N * 5 ))
+            if ! redis-benchmark -p "$port" -c "$CLIENTS" -n "$n" -P "$P" -t "$TESTS" --csv \
                 >"$out" 2>"$WORK/run.err"; then
                 echo "bench: redis-benchmark failed against $server:" >&2; cat "$WORK/run.err" >&2
             fi
@@ -89,9 +92,10 @@ for P in $PIPELINES; do
     for t in $(awk -v P="$P" '$1 == P { print $2 }' "$RESULTS" | awk '!seen[$0]++'); do
         f=$(awk -v P="$P" -v T="$t" '$1 == P && $2 == T && $3 == "ferredis" { print $4 }' "$RESULTS")
         r=$(awk -v P="$P" -v T="$t" '$1 == P && $2 == T && $3 == "redis" { print $4 }' "$RESULTS")
-        med() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+        med() { grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
         fm=$(echo "$f" | med); rm_=$(echo "$r" | med)
         ratio=$(paste <(echo "$f") <(echo "$r") | awk 'NF == 2 && $2 > 0 { print $1 / $2 }' | med)
-        printf '%-4s %-11s %12s %12s %7s\n' "$P" "$t" "$fm" "$rm_" "$(printf '%.2f' "$ratio" 2>/dev/null || echo n/a)"
+        [ "$ratio" = n/a ] || ratio=$(printf '%.2f' "$ratio")
+        printf '%-4s %-11s %12s %12s %7s\n' "$P" "$t" "$fm" "$rm_" "$ratio"
     done
 done

@@ -75,6 +75,13 @@ impl InstMetrics {
         used
     }
 
+    /// CONFIG RESETSTAT: forget the peak (it restarts from the current figure) and the samples.
+    pub fn reset(&self) {
+        self.peak_memory
+            .store(crate::alloc::used_memory(), Ordering::Relaxed);
+        *self.metrics.lock() = Metrics::default();
+    }
+
     pub fn ops_per_sec(&self) -> u64 {
         self.metrics.lock().ops.rate().round() as u64
     }
@@ -530,10 +537,13 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "used_memory_functions", "0");
     field!(out, "used_memory_scripts", "0");
     field!(out, "used_memory_scripts_human", "0B");
-    // No maxmemory directive yet: Redis's defaults.
-    field!(out, "maxmemory", "0");
-    field!(out, "maxmemory_human", "0B");
-    field!(out, "maxmemory_policy", "noeviction");
+    let (maxmemory, policy) = {
+        let c = srv.config.read();
+        (c.maxmemory, c.maxmemory_policy.clone())
+    };
+    field!(out, "maxmemory", "{maxmemory}");
+    field!(out, "maxmemory_human", "{}", bytes_to_human(maxmemory));
+    field!(out, "maxmemory_policy", "{policy}");
     field!(
         out,
         "allocator_frag_ratio",
@@ -590,20 +600,47 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "current_save_keys_processed", "0");
     field!(out, "current_save_keys_total", "0");
     field!(out, "rdb_changes_since_last_save", "{}", core.ks.dirty);
-    field!(out, "rdb_bgsave_in_progress", "0");
+    let st = srv.save.lock();
     field!(
         out,
-        "rdb_last_save_time",
+        "rdb_bgsave_in_progress",
         "{}",
-        srv.lastsave.load(Ordering::Relaxed)
+        st.bgsave.is_some() as u8
     );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
+    field!(out, "rdb_last_save_time", "{}", st.last_save);
+    field!(
+        out,
+        "rdb_last_bgsave_status",
+        "{}",
+        if st.last_bgsave_ok { "ok" } else { "err" }
+    );
+    field!(
+        out,
+        "rdb_last_bgsave_time_sec",
+        "{}",
+        st.last_bgsave_time_sec
+    );
+    let current = st
+        .bgsave
+        .map(|(_, t)| t.elapsed().as_secs() as i64)
+        .unwrap_or(-1);
+    field!(out, "rdb_current_bgsave_time_sec", "{}", current);
+    field!(out, "rdb_saves", "{}", st.saves);
+    // No fork, so no copy-on-write: the snapshot's extra memory is its pre-images.
     field!(out, "rdb_last_cow_size", "0");
-    field!(out, "rdb_last_load_keys_expired", "0");
-    field!(out, "rdb_last_load_keys_loaded", "0");
+    field!(
+        out,
+        "rdb_last_load_keys_expired",
+        "{}",
+        st.last_load_keys_expired
+    );
+    field!(
+        out,
+        "rdb_last_load_keys_loaded",
+        "{}",
+        st.last_load_keys_loaded
+    );
+    drop(st);
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");
     field!(out, "aof_rewrite_scheduled", "0");

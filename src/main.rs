@@ -396,6 +396,10 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
             tracing::info!("Running mode=standalone, port={}.", srv.port());
         }
         tracing::warn!("Server initialized");
+        if let Err(e) = ferredis::server::save::load_at_startup(&srv) {
+            tracing::warn!("{}", e);
+            return 1;
+        }
         if !listeners.is_empty() {
             tracing::info!("Ready to accept connections");
         }

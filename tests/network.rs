@@ -690,3 +690,20 @@ fn buffers_shrink_after_a_huge_request_and_reply() {
     assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
     assert_alive(&mut f);
 }
+
+#[test]
+fn sigterm_closes_connected_clients_and_exits() {
+    let mut f = Server::start(Kind::Ferredis, &[]);
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(f.port)).collect();
+    for c in clients.iter_mut() {
+        c.write_all(b"PING\r\n").unwrap();
+        let mut buf = [0u8; 7];
+        c.read_exact(&mut buf).unwrap();
+    }
+    let status = f.terminate(Duration::from_secs(10)).expect("exit status");
+    assert!(status.success(), "exit status {status:?}");
+    for c in clients.iter_mut() {
+        let mut buf = [0u8; 1];
+        assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)));
+    }
+}

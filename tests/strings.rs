@@ -51,6 +51,10 @@ fn set_and_its_options() {
         SET k v keepttl GET
         SET k v EX 10 PX 10
         SET k v EX 10 EX 20
+        SET k v EX abc EX 100000
+        SET k v EX 100000 EX abc
+        GETEX k EX abc EX 100000
+        GETEX k PERSIST PERSIST
         SET k v PX 10 PX 20
         SET k v EX 10 KEEPTTL
         SET k v KEEPTTL EX 10
@@ -308,6 +312,18 @@ fn incr_family() {
         INCRBYFLOAT f6 INF
         INCRBYFLOAT f6 infinity
         INCRBYFLOAT f6 0x1p3
+        INCRBYFLOAT f7 1e-4940
+        INCRBYFLOAT f7 1e-4960
+        INCRBYFLOAT f7 0x1p-16445
+        INCRBYFLOAT f7 "\t1"
+        INCRBYFLOAT f7 "1\x00"
+        INCRBYFLOAT f7 -1e-17
+        INCRBYFLOAT f7 -1e-16
+        INCRBYFLOAT f8 123456789012345678901234567890
+        INCRBYFLOAT f8 0.000000000000000005
+        INCRBYFLOAT f9 1.18e4932
+        INCRBYFLOAT f9 1e4932
+        STRLEN f9
         INCRBYFLOAT
         INCRBYFLOAT f6
         "#,
@@ -449,7 +465,6 @@ fn lcs_options() {
 
 /// RESP3 shapes: LCS IDX is a map, nulls are `_`.
 #[test]
-#[ignore = "needs HELLO (connection family) in ferredis"]
 fn resp3_replies() {
     let mut d = Diff::new(&[]);
     // HELLO's reply carries the client id, which may differ: switch both without comparing.
@@ -782,6 +797,46 @@ fn bitfield_ops() {
     );
 }
 
+/// Size limits with a small `proto-max-bulk-len` (1 MiB, its minimum), where growing past it is
+/// cheap to try.
+#[test]
+fn proto_max_bulk_len_limits() {
+    let mut d = Diff::new(&["--proto-max-bulk-len", "1mb"]);
+    d.script(
+        r#"
+        SETRANGE big 1048575 x
+        SETRANGE big 1048575 xy
+        SETRANGE big 1048576 x
+        SETRANGE big 1048576 ""
+        SETRANGE new 1048576 x
+        EXISTS new
+        APPEND big 12345
+        APPEND big ""
+        STRLEN big
+        SETBIT big 8388607 1
+        SETBIT big 8388608 1
+        GETBIT big 8388608
+        GETBIT big 8388607
+        BITFIELD big SET u16 8388607 1
+        STRLEN big
+        BITFIELD big SET u8 #1048575 1
+        BITFIELD big SET u8 #1048576 1
+        BITFIELD big GET u8 #1048576
+        BITFIELD big GET u64 8388607
+        STRLEN big
+        LCS big big
+        LCS big nokey LEN
+        SET a 0123456789
+        LCS a a IDX
+        CONFIG SET proto-max-bulk-len 2mb
+        APPEND big 12345
+        SETBIT big 8388608 1
+        STRLEN big
+        "#,
+    );
+    d.assert_clean();
+}
+
 #[test]
 fn arity_errors() {
     diff_script(
@@ -912,7 +967,6 @@ fn wrong_type_errors() {
 
 /// `OBJECT ENCODING` after each kind of write, which ferredis reports from the value variants.
 #[test]
-#[ignore = "needs OBJECT (keys family) in ferredis"]
 fn encodings_match() {
     diff_script(
         r#"
@@ -979,7 +1033,6 @@ fn encodings_match() {
 
 /// TTLs set and kept by the string commands (second resolution, far from any boundary).
 #[test]
-#[ignore = "needs TTL/PTTL/EXPIRE (keys family) in ferredis"]
 fn ttls_set_and_kept() {
     diff_script(
         r#"
@@ -1032,7 +1085,7 @@ fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> &'a str {
 }
 
 fn rand_value(rng: &mut StdRng) -> Vec<u8> {
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..11) {
         0 => b"".to_vec(),
         1 => rng.gen_range(-1000i64..1000).to_string().into_bytes(),
         2 => pick(
@@ -1055,6 +1108,10 @@ fn rand_value(rng: &mut StdRng) -> Vec<u8> {
         .to_vec(),
         3 => (0..rng.gen_range(1..12)).map(|_| rng.gen::<u8>()).collect(),
         4 => format!("{:.3}", rng.gen_range(-100.0f64..100.0)).into_bytes(),
+        // Longer than embstr's 44 bytes, and long enough for multi-word bit scans and LCS runs.
+        5 => (0..rng.gen_range(40..160))
+            .map(|_| b"abc\x00\xff"[rng.gen_range(0..5)])
+            .collect(),
         _ => (0..rng.gen_range(1..20))
             .map(|_| b"abcdefxyz"[rng.gen_range(0..9)])
             .collect(),
@@ -1264,28 +1321,162 @@ fn rand_command(rng: &mut StdRng) -> Vec<Vec<u8>> {
 
 /// Runs `n` random commands from `seed` on both servers (with lists planted now and then) and
 /// compares every reply and the final values.
-fn random_stream(seed: u64, n: usize) {
+fn random_stream(seed: u64, n: usize, resp3: bool) {
     let mut d = Diff::new(&[]);
+    if resp3 {
+        // HELLO's reply carries the client id, which may differ: switch both without comparing.
+        d.r.cmd(&["HELLO", "3"]);
+        d.f.cmd(&["HELLO", "3"]);
+    }
     let mut rng = StdRng::seed_from_u64(seed);
-    for _ in 0..n {
-        // Now and then a key becomes a list, for the WRONGTYPE paths.
+    let mut counters = Counters::read(&mut d);
+    for i in 0..n {
+        // Now and then a key becomes a list, for the WRONGTYPE paths (the counters restart after
+        // it: the two servers get different commands to do it).
         if rng.gen_ratio(1, 150) {
+            counters.compare(&mut d, "before planting a list");
             let key = pick(&mut rng, KEYS);
             plant_list(&mut d, key);
+            counters = Counters::read(&mut d);
+        }
+        if i % 100 == 99 {
+            counters.compare(&mut d, &format!("after command {i}"));
         }
         let cmd = rand_command(&mut rng);
         let refs: Vec<&[u8]> = cmd.iter().map(|a| a.as_slice()).collect();
         d.run_bytes(&refs);
+        // The stored encoding, and whether the key has a TTL, after what was just run.
+        if let Some(key) = cmd.get(1).filter(|_| rng.gen_ratio(1, 8)) {
+            let key = String::from_utf8_lossy(key).into_owned();
+            d.run(&["OBJECT", "ENCODING", &key]);
+            compare_ttl_class(&mut d, &key);
+        }
     }
     for k in KEYS {
         d.run(&["GET", k]);
+        d.run(&["OBJECT", "ENCODING", k]);
+        compare_ttl_class(&mut d, k);
     }
+    counters.compare(&mut d, "at the end");
+    // Every error reply counted under its code, as errorstats shows them.
+    d.run(&["INFO", "errorstats"]);
+    compare_commandstats(&mut d);
+    // The values as DEBUG DIGEST-VALUE sees them (not DIGEST: it mixes in relative TTLs).
+    let mut digest = vec!["DEBUG", "DIGEST-VALUE"];
+    digest.extend_from_slice(KEYS);
+    d.run(&digest);
     d.assert_clean();
+}
+
+/// INFO counters the string commands move: the dirty counter (`rdb_changes_since_last_save`) and
+/// keyspace hits and misses, read from both servers.
+struct Counters {
+    redis: [i64; 3],
+    ferredis: [i64; 3],
+}
+
+const COUNTER_FIELDS: [(&str, &str); 3] = [
+    ("persistence", "rdb_changes_since_last_save"),
+    ("stats", "keyspace_hits"),
+    ("stats", "keyspace_misses"),
+];
+
+impl Counters {
+    fn read(d: &mut Diff) -> Counters {
+        let read = |c: &mut RawClient| {
+            COUNTER_FIELDS.map(|(section, field)| {
+                // A bulk string in RESP2, verbatim text in RESP3: the fields are lines either way.
+                let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{field}:")))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
+            })
+        };
+        Counters {
+            redis: read(&mut d.r),
+            ferredis: read(&mut d.f),
+        }
+    }
+
+    /// Records a mismatch if the counters moved differently on the two servers since `self` was
+    /// read, then takes the current values as the new baseline.
+    fn compare(&mut self, d: &mut Diff, when: &str) {
+        let now = Counters::read(d);
+        for (i, (_, field)) in COUNTER_FIELDS.iter().enumerate() {
+            let want = now.redis[i] - self.redis[i];
+            let got = now.ferredis[i] - self.ferredis[i];
+            if want != got {
+                d.mismatches.push(format!(
+                    "INFO {field} moved by {want} on redis-server, by {got} on ferredis ({when})"
+                ));
+            }
+        }
+        *self = now;
+    }
+}
+
+/// Compares calls, rejected and failed calls of the string commands in INFO commandstats (not the
+/// times).
+fn compare_commandstats(d: &mut Diff) {
+    let stats = |c: &mut RawClient| -> Vec<String> {
+        let text = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let (name, fields) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                ferredis::cmd::string::COMMANDS
+                    .iter()
+                    .any(|c| c.name == name)
+                    .then_some(())?;
+                let kept: Vec<&str> = fields
+                    .split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect();
+                Some(format!("{name}: {}", kept.join(",")))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want = stats(&mut d.r);
+    let got = stats(&mut d.f);
+    d.count += 1;
+    if want != got {
+        d.mismatches.push(format!(
+            "INFO commandstats (string commands)\n   redis:    {want:?}\n   ferredis: {got:?}"
+        ));
+    }
+}
+
+/// Compares `TTL key` on both servers as missing (-2), no expiry (-1) or some expiry: relative
+/// expiries set at slightly different instants may differ by a second.
+fn compare_ttl_class(d: &mut Diff, key: &str) {
+    let class = |r: Vec<u8>| {
+        let s = String::from_utf8_lossy(&r).into_owned();
+        match s.trim_end().strip_prefix(':').map(str::parse::<i64>) {
+            Some(Ok(n)) if n >= 0 => "has a TTL".to_string(),
+            _ => s,
+        }
+    };
+    let want = class(d.r.cmd(&["TTL", key]));
+    let got = class(d.f.cmd(&["TTL", key]));
+    d.count += 1;
+    if want != got {
+        d.mismatches.push(format!(
+            "TTL {key}\n   redis:    {want:?}\n   ferredis: {got:?}"
+        ));
+    }
 }
 
 #[test]
 fn randomized_string_commands() {
-    random_stream(0x5eed_0001, 10_000);
+    random_stream(0x5eed_0001, 10_000, false);
+}
+
+#[test]
+fn randomized_string_commands_resp3() {
+    random_stream(0x5eed_0003, 5_000, true);
 }
 
 /// The same with many more seeds (about a minute): `cargo test --test strings -- --ignored long`.
@@ -1293,6 +1484,115 @@ fn randomized_string_commands() {
 #[ignore = "long: run explicitly with --ignored"]
 fn randomized_string_commands_long() {
     for seed in 1..=20 {
-        random_stream(seed, 10_000);
+        random_stream(seed, 10_000, seed % 2 == 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command table rows against COMMAND INFO / COMMAND DOCS of the real server
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed RESP2 reply (enough for COMMAND INFO and COMMAND DOCS).
+#[derive(Debug, Clone, PartialEq)]
+enum Resp {
+    Str(String),
+    Int(i64),
+    Nil,
+    Arr(Vec<Resp>),
+}
+
+fn parse_resp(r: &[u8], pos: &mut usize) -> Resp {
+    let nl = *pos + r[*pos..].iter().position(|&b| b == b'\n').expect("line");
+    let line = String::from_utf8_lossy(&r[*pos + 1..nl - 1]).into_owned();
+    let kind = r[*pos];
+    *pos = nl + 1;
+    match kind {
+        b'+' | b'-' => Resp::Str(line),
+        b':' => Resp::Int(line.parse().expect("int")),
+        b'$' => {
+            let n: i64 = line.parse().expect("bulk len");
+            if n < 0 {
+                return Resp::Nil;
+            }
+            let s = String::from_utf8_lossy(&r[*pos..*pos + n as usize]).into_owned();
+            *pos += n as usize + 2;
+            Resp::Str(s)
+        }
+        b'*' => {
+            let n: i64 = line.parse().expect("array len");
+            Resp::Arr((0..n.max(0)).map(|_| parse_resp(r, pos)).collect())
+        }
+        other => panic!("unexpected reply type {:?}", other as char),
+    }
+}
+
+fn resp_str(r: &Resp) -> String {
+    match r {
+        Resp::Str(s) => s.clone(),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn resp_int(r: &Resp) -> i64 {
+    match r {
+        Resp::Int(i) => *i,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+fn resp_arr(r: &Resp) -> &[Resp] {
+    match r {
+        Resp::Arr(v) => v,
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+#[test]
+fn command_table_rows_match_redis() {
+    let redis = Server::start(Kind::Redis, &[]);
+    let mut c = redis.client();
+    for spec in ferredis::cmd::string::COMMANDS {
+        let name = spec.name;
+        let raw = c.cmd(&["COMMAND", "INFO", name]);
+        let info = parse_resp(&raw, &mut 0);
+        let row = &resp_arr(&info)[0];
+        let row = resp_arr(row);
+        assert_eq!(resp_str(&row[0]), name);
+        assert_eq!(resp_int(&row[1]), spec.arity as i64, "{name} arity");
+        let mut want_flags: Vec<String> = resp_arr(&row[2]).iter().map(resp_str).collect();
+        let mut got_flags: Vec<String> = ferredis::cmd::flags::NAMES
+            .iter()
+            .filter(|(bit, _)| spec.flags & bit != 0)
+            .map(|(_, n)| n.to_string())
+            .collect();
+        want_flags.sort();
+        got_flags.sort();
+        assert_eq!(got_flags, want_flags, "{name} flags");
+        assert_eq!(
+            (resp_int(&row[3]), resp_int(&row[4]), resp_int(&row[5])),
+            (
+                spec.first_key as i64,
+                spec.last_key as i64,
+                spec.step as i64
+            ),
+            "{name} key positions"
+        );
+        let acl: Vec<String> = resp_arr(&row[6]).iter().map(resp_str).collect();
+        assert_eq!(spec.acl, acl.join(" "), "{name} ACL categories");
+
+        let raw = c.cmd(&["COMMAND", "DOCS", name]);
+        let docs = parse_resp(&raw, &mut 0);
+        let fields = resp_arr(&resp_arr(&docs)[1]);
+        let field = |k: &str| {
+            fields
+                .chunks(2)
+                .find(|p| resp_str(&p[0]) == k)
+                .map(|p| resp_str(&p[1]))
+                .unwrap_or_default()
+        };
+        assert_eq!(spec.summary, field("summary"), "{name} summary");
+        assert_eq!(spec.since, field("since"), "{name} since");
+        assert_eq!(spec.group, field("group"), "{name} group");
+        assert_eq!(spec.complexity, field("complexity"), "{name} complexity");
     }
 }

@@ -363,6 +363,7 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     s.client_recent_max_input_buffer.store(0, Ordering::Relaxed);
     s.client_recent_max_output_buffer
         .store(0, Ordering::Relaxed);
+    ctx.srv.inst_metrics.reset();
     ctx.out.ok();
     Ok(())
 }

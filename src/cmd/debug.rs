@@ -1,5 +1,6 @@
 //! DEBUG: the introspection and test hooks of Redis's DEBUG command that ferredis supports — DIGEST,
-//! DIGEST-VALUE, OBJECT, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP — gated by
+//! DIGEST-VALUE, OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP —
+//! gated by
 //! `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients only), with
 //! Redis's refusal text. Redis's other subcommands (RELOAD, CRASH-AND-RECOVER, ...) get an error that
 //! names them.
@@ -33,7 +34,6 @@ const UNSUPPORTED: &[&str] = &[
     "oom",
     "assert",
     "leak",
-    "reload",
     "loadaof",
     "drop-cluster-packet-filter",
     "sdslen",
@@ -61,7 +61,11 @@ const UNSUPPORTED: &[&str] = &[
 /// Whether the client may run DEBUG under `enable-debug-command local`: a unix-socket client, or a
 /// TCP peer at exactly 127.0.0.1 or ::1 (Redis compares the address text).
 fn is_local_client(ctx: &Ctx) -> bool {
-    match ctx.client.handle.addr.parse::<std::net::SocketAddr>() {
+    is_local_addr(&ctx.client.handle.addr)
+}
+
+fn is_local_addr(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
         Ok(a) => {
             let ip = a.ip().to_string();
             ip == "127.0.0.1" || ip == "::1"
@@ -117,6 +121,7 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         ("populate", 3..=5) => populate(ctx, args),
         ("protocol", 3) => protocol(ctx, &args[2]),
+        ("reload", _) => reload(ctx, args),
         ("log", 3) => {
             tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
             ctx.out.ok();
@@ -163,6 +168,19 @@ fn help(ctx: &mut Ctx) -> CmdResult {
             "    Reply with a test value of the specified type. <type> can be: string,",
             "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
             "    true, false.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+            "    * MERGE: conflicting keys will be loaded from RDB.",
+            "    * NOFLUSH: the existing database will not be removed before load, but",
+            "      conflicting keys will generate an exception and kill the server.",
+            "    * NOSAVE: the database will be loaded from an existing RDB file.",
+            "    Examples:",
+            "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+            "      the database.",
+            "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+            "      existing RDB file.",
+            "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+            "      file to the database.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -333,75 +351,119 @@ fn protocol(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-/// Length of an RDB length prefix.
-fn rdb_len_size(n: usize) -> usize {
-    if n < 1 << 6 {
-        1
-    } else if n < 1 << 14 {
-        2
-    } else if n <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
-}
-
-/// Bytes an RDB string takes (integer encodings for short canonical integers; no LZF estimate).
-fn rdb_string_size(b: &[u8]) -> usize {
-    if b.len() <= 11 {
-        if let Some(i) = crate::util::parse_i64(b) {
-            if i8::try_from(i).is_ok() {
-                return 2;
-            } else if i16::try_from(i).is_ok() {
-                return 3;
-            } else if i32::try_from(i).is_ok() {
-                return 5;
-            }
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset to `dir/dbfilename` (unless NOSAVE),
+/// then replaces it with the file's content (NOFLUSH keeps the current keys; MERGE lets the file's
+/// keys win over existing ones).
+///
+/// The file is decoded completely before the dataset changes, so a file that does not load leaves
+/// the data as it was; where Redis would abort on a key present in both (NOFLUSH without MERGE),
+/// ferredis refuses the reload instead.
+fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for opt in &args[2..] {
+        if opt.eq_ignore_ascii_case(b"merge") {
+            merge = true;
+        } else if opt.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if opt.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            return Err(CmdError::msg(
+                "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
         }
     }
-    rdb_len_size(b.len()) + b.len()
+    let (dir, file, compress, checksum) = {
+        let c = ctx.srv.config.read();
+        (
+            c.dir.clone(),
+            c.dbfilename.clone(),
+            c.rdbcompression,
+            c.rdbchecksum,
+        )
+    };
+    if save {
+        let opts = crate::rdb::encode::Options {
+            compress,
+            ..Default::default()
+        };
+        let data = crate::persistence::encode_keyspace(
+            &ctx.core.ks,
+            &crate::persistence::standard_aux(0),
+            &opts,
+            checksum,
+        );
+        if let Err(e) = crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &data) {
+            tracing::warn!("Failed saving the DB: {}", e);
+            // Redis answers with its bare shared error here.
+            return Err(CmdError::msg("ERR"));
+        }
+        ctx.core.ks.dirty = 0;
+        ctx.srv.lastsave.store(
+            (crate::util::now_ms() / 1000) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    let mut loaded = crate::db::Keyspace::new(ctx.core.ks.dbs.len());
+    loaded.is_replica = ctx.core.ks.is_replica;
+    let path = crate::persistence::dump_path(&dir, &file);
+    if let Err(e) = crate::persistence::load_into(&path, &mut loaded, true) {
+        tracing::warn!("{}", e);
+        return Err(CmdError::msg("ERR Error trying to load the RDB dump"));
+    }
+    let ks = &mut ctx.core.ks;
+    if !flush && !merge {
+        let clash = loaded.dbs.iter().enumerate().any(|(db, d)| {
+            d.table
+                .iter()
+                .any(|(k, _)| ks.dbs[db].table.contains_key(k))
+        });
+        if clash {
+            tracing::warn!("DEBUG RELOAD NOFLUSH: the RDB holds keys that already exist");
+            return Err(CmdError::msg("ERR Error trying to load the RDB dump"));
+        }
+    }
+    if flush {
+        ks.flush_all();
+    }
+    for (db, d) in loaded.dbs.into_iter().enumerate() {
+        for (k, e) in d.table.iter() {
+            ks.set(db, k.clone(), e.value.clone(), e.expire);
+        }
+    }
+    tracing::warn!("DB reloaded by DEBUG RELOAD");
+    ctx.out.ok();
+    Ok(())
 }
 
-/// An estimate of the value's RDB size (Redis's `serializedlength`): exact for strings that do not
-/// compress, an element-wise estimate for collections.
+/// The value's RDB payload size with `rdbcompression yes` (Redis's `serializedlength`), from the
+/// same encoder SAVE uses.
 fn serialized_length(v: &Value) -> usize {
-    match v {
-        Value::Int(i) => rdb_string_size(itoa::Buffer::new().format(*i).as_bytes()),
-        Value::Str(b) | Value::Raw(b) => rdb_string_size(b),
-        Value::List(l) => {
-            rdb_len_size(l.len()) + l.iter().map(|e| rdb_string_size(e)).sum::<usize>()
-        }
-        Value::Set(s) => {
-            rdb_len_size(s.len()) + s.iter().map(|e| rdb_string_size(e)).sum::<usize>()
-        }
-        Value::Hash(h) => {
-            rdb_len_size(h.len())
-                + h.iter()
-                    .map(|(f, v)| rdb_string_size(f) + rdb_string_size(v))
-                    .sum::<usize>()
-        }
-        Value::ZSet(z) => {
-            rdb_len_size(z.scores.len())
-                + z.scores
-                    .keys()
-                    .map(|m| rdb_string_size(m) + 8)
-                    .sum::<usize>()
-        }
-    }
+    let opts = crate::rdb::encode::Options {
+        compress: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    crate::rdb::encode::put_value(&mut out, v, &opts);
+    // Without the type byte, as Redis's rdbSavedObjectLen.
+    out.len().saturating_sub(1)
 }
 
-/// The quicklist fields Redis appends for lists: nodes of up to 8 KB listpacks (the default
-/// `list-max-listpack-size -2`), estimated from the element sizes.
+/// The quicklist fields Redis appends for lists, for the node layout Redis would build by pushing
+/// the elements in order: a node takes another element while its listpack stays within 8 KB with
+/// an 8-byte margin (`list-max-listpack-size -2`).
 fn quicklist_extra(l: &std::collections::VecDeque<Bytes>) -> String {
     const NODE_MAX: usize = 8192;
-    const LP_OVERHEAD: usize = 7;
+    const MARGIN: usize = 8;
+    /// Header (total bytes, count) and end byte of an empty listpack.
+    const LP_EMPTY: usize = 7;
     let (mut nodes, mut cur, mut total) = (0usize, 0usize, 0usize);
     for e in l {
-        let entry = e.len() + if e.len() < 64 { 2 } else { 4 };
-        if cur == 0 || cur + entry > NODE_MAX {
+        let entry = crate::rdb::listpack::listpack_encode([&e[..]]).len() - LP_EMPTY;
+        if nodes == 0 || cur + e.len() + MARGIN > NODE_MAX {
             nodes += 1;
-            total += LP_OVERHEAD;
-            cur = LP_OVERHEAD;
+            total += LP_EMPTY;
+            cur = LP_EMPTY;
         }
         cur += entry;
         total += entry;
@@ -420,6 +482,7 @@ fn quicklist_extra(l: &std::collections::VecDeque<Bytes>) -> String {
 fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let db = ctx.db();
     let lru_now = ctx.core.ks.lru_now;
+    let shared = super::keys::shared_integers(ctx);
     let Some(e) = ctx.core.ks.dbs[db].table.get(key) else {
         return Err(CmdError::NoSuchKey);
     };
@@ -430,7 +493,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let line = format!(
         "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
         &e.value as *const Value,
-        super::keys::refcount(&e.value),
+        super::keys::refcount(&e.value, shared),
         e.value.encoding(),
         serialized_length(&e.value),
         e.lru,
@@ -444,6 +507,16 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_clients_are_loopback_or_unix() {
+        assert!(is_local_addr("127.0.0.1:5000"));
+        assert!(is_local_addr("[::1]:5000"));
+        assert!(is_local_addr("/tmp/redis.sock:0"));
+        assert!(!is_local_addr("127.0.0.2:5000"));
+        assert!(!is_local_addr("10.1.2.3:5000"));
+        assert!(!is_local_addr("[::ffff:127.0.0.1]:5000"));
+    }
 
     #[test]
     fn atoi_like_c() {
@@ -461,15 +534,65 @@ mod tests {
     }
 
     #[test]
-    fn serialized_lengths_of_strings_match_redis() {
-        // DEBUG OBJECT on Redis 7.0: "hello" 6, "10" 2, "123456789012" 13, "v" 2.
-        assert_eq!(
-            serialized_length(&Value::Str(Bytes::from_static(b"hello"))),
-            6
-        );
+    fn serialized_lengths_match_redis() {
+        // DEBUG OBJECT on Redis 7.0: "hello" 6, "10" 2, "123456789012" 13, "v" 2, 100 x 'a' 13
+        // (LZF), RPUSH l a b c 1 2 3 25, HSET h f v 14, SADD s 1 2 3 15, ZADD z 1 a 13.
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        assert_eq!(serialized_length(&Value::Str(b("hello"))), 6);
         assert_eq!(serialized_length(&Value::Int(10)), 2);
         assert_eq!(serialized_length(&Value::Int(123456789012)), 13);
-        assert_eq!(serialized_length(&Value::Str(Bytes::from_static(b"v"))), 2);
+        assert_eq!(serialized_length(&Value::Str(b("v"))), 2);
+        assert_eq!(serialized_length(&Value::Raw(b(&"a".repeat(100)))), 13);
+        let list = Value::List(std::sync::Arc::new(
+            ["a", "b", "c", "1", "2", "3"]
+                .iter()
+                .map(|s| b(s))
+                .collect(),
+        ));
+        assert_eq!(serialized_length(&list), 25);
+        let mut h = std::collections::HashMap::with_hasher(Default::default());
+        h.insert(b("f"), b("v"));
+        assert_eq!(serialized_length(&Value::Hash(std::sync::Arc::new(h))), 14);
+        let s: std::collections::HashSet<Bytes, _> = ["1", "2", "3"].iter().map(|s| b(s)).collect();
+        assert_eq!(serialized_length(&Value::Set(std::sync::Arc::new(s))), 15);
+        let mut z = crate::db::value::ZSet::default();
+        z.scores.insert(b("a"), 1.0);
+        z.order.insert((crate::db::value::ScoreKey(1.0), b("a")));
+        assert_eq!(serialized_length(&Value::ZSet(std::sync::Arc::new(z))), 13);
+    }
+
+    #[test]
+    fn quicklist_of_six_items_matches_redis() {
+        let l: std::collections::VecDeque<Bytes> = ["a", "b", "c", "1", "2", "3"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:1 ql_avg_node:6.00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:22"
+        );
+    }
+
+    #[test]
+    fn multi_node_quicklists_match_redis() {
+        // RPUSH big item-1000 .. item-2999 on Redis 7.0.
+        let l: std::collections::VecDeque<Bytes> = (1000..3000)
+            .map(|i| Bytes::from(format!("item-{i}")))
+            .collect();
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:3 ql_avg_node:666.67 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:22021"
+        );
+        // RPUSH big2 <100 x 'x'><i> <i>, for i in 1..=300.
+        let mut l = std::collections::VecDeque::new();
+        for i in 1..=300 {
+            l.push_back(Bytes::from(format!("{}{i}", "x".repeat(100))));
+            l.push_back(Bytes::from(i.to_string()));
+        }
+        assert_eq!(
+            quicklist_extra(&l),
+            " ql_nodes:4 ql_avg_node:150.00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:32493"
+        );
     }
 
     #[test]

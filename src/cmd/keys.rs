@@ -823,20 +823,28 @@ fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Whether the eviction policy is an LFU one (`maxmemory-policy allkeys-lfu|volatile-lfu`). ferredis
-/// tracks LRU only and has no such policy, so OBJECT FREQ refuses and OBJECT IDLETIME answers, as
-/// Redis does under an LRU or `noeviction` policy.
-fn lfu_policy(_ctx: &Ctx) -> bool {
-    false
+/// Whether the eviction policy is an LFU one (`maxmemory-policy allkeys-lfu|volatile-lfu`): then
+/// Redis tracks access frequency instead of idle time, and OBJECT IDLETIME refuses.
+fn lfu_policy(ctx: &Ctx) -> bool {
+    ctx.srv.config.read().maxmemory_policy.ends_with("-lfu")
 }
 
-/// Redis shares the objects of the integers 0..9999 (with no LRU/LFU maxmemory policy); their
-/// refcount is INT_MAX.
-pub fn refcount(v: &Value) -> i64 {
+/// Redis shares the objects of the integers 0..9999, whose refcount is INT_MAX, unless a maxmemory
+/// limit with an LRU or LFU policy is set (those need a clock per object). `shared_integers` says
+/// which case applies (Redis decides when the value is stored; ferredis answers for the current
+/// configuration).
+pub fn refcount(v: &Value, shared_integers: bool) -> i64 {
     match v {
-        Value::Int(i) if (0..10_000).contains(i) => i32::MAX as i64,
+        Value::Int(i) if shared_integers && (0..10_000).contains(i) => i32::MAX as i64,
         _ => 1,
     }
+}
+
+/// Whether Redis would store small integers as shared objects under the current configuration.
+pub fn shared_integers(ctx: &Ctx) -> bool {
+    let c = ctx.srv.config.read();
+    c.maxmemory == 0
+        || !(c.maxmemory_policy.ends_with("-lru") || c.maxmemory_policy.ends_with("-lfu"))
 }
 
 /// Seconds since the entry was last accessed, on Redis's 24-bit LRU clock (wrapping like Redis's).
@@ -864,7 +872,8 @@ fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    match object_lookup(ctx, &args[2]).map(|e| refcount(&e.value)) {
+    let shared = shared_integers(ctx);
+    match object_lookup(ctx, &args[2]).map(|e| refcount(&e.value, shared)) {
         Some(n) => ctx.out.int(n),
         None => ctx.out.null(),
     }
@@ -892,8 +901,9 @@ fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if !lfu_policy(ctx) {
         return Err(CmdError::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
+    // ferredis keeps no LFU counters yet: say so rather than invent a frequency.
     Err(CmdError::msg(
-        "ERR OBJECT FREQ is not supported by ferredis",
+        "ERR OBJECT FREQ is not supported by ferredis: no LFU access counters are kept",
     ))
 }
 
@@ -944,10 +954,11 @@ mod tests {
 
     #[test]
     fn shared_integers_have_max_refcount() {
-        assert_eq!(refcount(&Value::Int(0)), 2147483647);
-        assert_eq!(refcount(&Value::Int(9999)), 2147483647);
-        assert_eq!(refcount(&Value::Int(10000)), 1);
-        assert_eq!(refcount(&Value::Int(-1)), 1);
-        assert_eq!(refcount(&Value::Str(Bytes::from_static(b"x"))), 1);
+        assert_eq!(refcount(&Value::Int(0), true), 2147483647);
+        assert_eq!(refcount(&Value::Int(9999), true), 2147483647);
+        assert_eq!(refcount(&Value::Int(9999), false), 1);
+        assert_eq!(refcount(&Value::Int(10000), true), 1);
+        assert_eq!(refcount(&Value::Int(-1), true), 1);
+        assert_eq!(refcount(&Value::Str(Bytes::from_static(b"x")), true), 1);
     }
 }

@@ -362,14 +362,71 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         // Shutdown never waits for lagging replicas here, so there is never one to abort.
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
-    // Without save points configured, only an explicit SAVE asks for a snapshot.
-    if req.save && !req.force {
-        tracing::warn!("Error trying to save the DB, can't exit.");
-        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    // SAVE forces a snapshot, NOSAVE forbids it; otherwise save points decide, as in Redis.
+    let want_save = !req.nosave && (req.save || !ctx.srv.config.read().save.is_empty());
+    if want_save {
+        tracing::warn!("Saving the final RDB snapshot before exiting.");
+        match save_now(ctx.srv, ctx.core) {
+            Ok(()) => tracing::info!("DB saved on disk"),
+            Err(e) => {
+                tracing::warn!("{e}");
+                if !req.force {
+                    tracing::warn!("Error trying to save the DB, can't exit.");
+                    return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+                }
+                tracing::warn!("Error trying to save the DB, but FORCE was given: exiting anyway.");
+            }
+        }
     }
-    tracing::warn!("User requested shutdown...");
     ctx.srv.begin_shutdown(req);
     ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// The encoding thresholds the configuration sets (RDB encodings and MEMORY USAGE sizing).
+pub fn thresholds(cfg: &crate::config::Config) -> crate::rdb::encode::Thresholds {
+    crate::rdb::encode::Thresholds {
+        hash_max_listpack_entries: cfg.hash_max_listpack_entries as usize,
+        hash_max_listpack_value: cfg.hash_max_listpack_value as usize,
+        set_max_intset_entries: cfg.set_max_intset_entries as usize,
+        zset_max_listpack_entries: cfg.zset_max_listpack_entries as usize,
+        zset_max_listpack_value: cfg.zset_max_listpack_value as usize,
+        list_node_bytes: match cfg.list_max_listpack_size {
+            n @ -5..=-1 => 4096 << (-n - 1),
+            // A count limit: bytes per node are then bounded by the entries, not a size.
+            _ => 8192,
+        },
+    }
+}
+
+/// Writes the keyspace to `dir/dbfilename` synchronously (the final save of SHUTDOWN), then
+/// resets the dirty counter and LASTSAVE as a successful save does.
+pub fn save_now(srv: &crate::server::Server, core: &mut crate::server::Core) -> Result<(), String> {
+    let (dir, file, opts, checksum) = {
+        let cfg = srv.config.read();
+        (
+            cfg.dir.clone(),
+            cfg.dbfilename.clone(),
+            crate::rdb::encode::Options {
+                compress: cfg.rdbcompression,
+                thresholds: thresholds(&cfg),
+            },
+            cfg.rdbchecksum,
+        )
+    };
+    let aux = crate::persistence::standard_aux(crate::alloc::used_memory());
+    let image = crate::persistence::encode_keyspace(&core.ks, &aux, &opts, checksum);
+    crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &image).map_err(|e| {
+        format!(
+            "Failed saving the DB in {dir}/{file} (temp file temp-{}.rdb): {e}",
+            std::process::id()
+        )
+    })?;
+    core.ks.dirty = 0;
+    srv.lastsave.store(
+        (crate::util::now_ms() / 1000) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Ok(())
 }
 
@@ -462,12 +519,35 @@ fn write_row_key_specs(out: &mut Reply, spec: &CommandSpec) {
     out.int(0);
 }
 
+/// The flags COMMAND INFO shows, in its order; `sentinel`, `only_sentinel` and `may_replicate` are
+/// internal and Redis never prints them.
+const INFO_FLAGS: &[(u32, &str)] = &[
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
+    (FAST, "fast"),
+    (NO_AUTH, "no_auth"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
+    (NO_MULTI, "no_multi"),
+    (MOVABLE_KEYS, "movablekeys"),
+    (ALLOW_BUSY, "allow_busy"),
+];
+
 /// One command's COMMAND INFO entry (10 fields).
 fn write_command_info(out: &mut Reply, spec: &'static CommandSpec) {
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(spec.arity as i64);
-    let flags: Vec<&str> = NAMES
+    let flags: Vec<&str> = INFO_FLAGS
         .iter()
         .filter(|(bit, _)| spec.flags & bit != 0)
         .map(|(_, n)| *n)
@@ -785,7 +865,7 @@ fn getkeys(ctx: &mut Ctx, args: &[Bytes], with_flags: bool) -> CmdResult {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(&line[k.index]);
-            ctx.out.array(k.flags.len());
+            ctx.out.set(k.flags.len());
             k.flags.iter().for_each(|f| ctx.out.simple(f));
         } else {
             ctx.out.bulk(&line[k.index]);
@@ -1372,7 +1452,7 @@ fn extrapolate(bytes: usize, sampled: usize, total: usize) -> usize {
 
 /// Estimates a value's memory as Redis sizes its objects, with Redis 7.0's default encodings.
 /// `samples == 0` means every element.
-fn value_size(v: &Value, samples: usize) -> usize {
+fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) -> usize {
     let lim = if samples == 0 { usize::MAX } else { samples };
     match v {
         Value::Int(_) => ROBJ,
@@ -1387,7 +1467,7 @@ fn value_size(v: &Value, samples: usize) -> usize {
             let mut nodes = Vec::new();
             for e in l.iter() {
                 let s = lp_entry_size(e);
-                if node_bytes + s > 8192 && node_bytes > 7 {
+                if node_bytes + s > th.list_node_bytes && node_bytes > 7 {
                     nodes.push(node_bytes);
                     node_bytes = 7;
                 }
@@ -1399,7 +1479,10 @@ fn value_size(v: &Value, samples: usize) -> usize {
             size
         }
         Value::Hash(h) => {
-            let small = h.len() <= 512 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64);
+            let small = h.len() <= th.hash_max_listpack_entries
+                && h.iter().all(|(f, v)| {
+                    f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
+                });
             if small {
                 ROBJ + alloc_size(lp_size(
                     h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]),
@@ -1415,7 +1498,7 @@ fn value_size(v: &Value, samples: usize) -> usize {
             }
         }
         Value::Set(s) => {
-            let ints: Option<Vec<i64>> = if s.len() <= 512 {
+            let ints: Option<Vec<i64>> = if s.len() <= th.set_max_intset_entries {
                 s.iter().map(|m| crate::util::parse_i64(m)).collect()
             } else {
                 None
@@ -1444,7 +1527,10 @@ fn value_size(v: &Value, samples: usize) -> usize {
         }
         Value::ZSet(z) => {
             let n = z.scores.len();
-            let small = n <= 128 && z.scores.keys().all(|m| m.len() <= 64);
+            let small = n <= th.zset_max_listpack_entries
+                && z.scores
+                    .keys()
+                    .all(|m| m.len() <= th.zset_max_listpack_value);
             if small {
                 let scores: Vec<String> = z
                     .order
@@ -1491,16 +1577,14 @@ fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     let db = ctx.db();
-    let Some((k, e)) = ctx
-        .core
-        .ks
-        .lookup_peek(db, &args[2])
-        .map(|e| (args[2].len(), e))
-    else {
+    // Like Redis, a plain table lookup: no expiry check, no statistics, no LRU update.
+    let Some(e) = ctx.core.ks.dbs[db].table.get(&args[2]) else {
         ctx.out.null();
         return Ok(());
     };
-    let size = value_size(&e.value, samples) + sds_size(k, true) + DICT_ENTRY;
+    let k = args[2].len();
+    let th = thresholds(&ctx.srv.config.read());
+    let size = value_size(&e.value, samples, &th) + sds_size(k, true) + DICT_ENTRY;
     ctx.out.int(size as i64);
     Ok(())
 }
@@ -1719,7 +1803,7 @@ mod tests {
     fn string_sizes_like_redis() {
         // SET a 1 → MEMORY USAGE a = 48 on Redis 7.0.
         assert_eq!(
-            value_size(&Value::Int(1), 5) + sds_size(1, true) + DICT_ENTRY,
+            value_size(&Value::Int(1), 5, &Default::default()) + sds_size(1, true) + DICT_ENTRY,
             48
         );
     }
@@ -1812,7 +1896,8 @@ mod collection_sizes {
             ),
         ];
         for (what, v, redis) in cases {
-            let ours = value_size(&v, 0) + sds_size(2, true) + DICT_ENTRY;
+            let th = thresholds(&crate::config::Config::default());
+            let ours = value_size(&v, 0, &th) + sds_size(2, true) + DICT_ENTRY;
             let err = (ours as f64 - redis as f64).abs() / redis as f64;
             assert!(err < 0.15, "{what}: ours {ours}, redis {redis}");
         }

@@ -400,6 +400,15 @@ pub(crate) fn modify_raw<R>(
     r
 }
 
+/// Replaces the value of a key keeping its TTL, or creates the key: Redis's `dbOverwrite`/`dbAdd`
+/// pair. An existing key is changed through its entry, so the key is not copied again.
+fn overwrite_keep_ttl(ks: &mut Keyspace, db: usize, key: &[u8], value: Value) {
+    match ks.lookup_write(db, key) {
+        Some(e) => e.value = value,
+        None => ks.set_keep_ttl(db, Bytes::copy_from_slice(key), value),
+    }
+}
+
 /// The error for a string that cannot be allocated (possible only on the master link, or with a
 /// `proto-max-bulk-len` larger than memory): refused, where Redis would abort.
 fn alloc_error() -> CmdError {
@@ -548,7 +557,7 @@ fn expire_at_ms(ctx: &Ctx, arg: &[u8], kind: ExpireKind, cmd: &str) -> Result<i6
     Ok(ms)
 }
 
-/// What SET-like commands reply when they set (`Ok`) or skip because of NX/XX (`Abort`).
+/// What SET-like commands reply when they set, and when NX/XX make them skip the write.
 #[derive(Clone, Copy)]
 enum SetReplies {
     /// SET: `+OK` / null.
@@ -779,7 +788,7 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
         return Err(CmdError::msg("ERR increment or decrement would overflow"));
     };
     // Overwriting the value keeps the key's TTL, as Redis's INCR does.
-    ks.set_keep_ttl(db, Bytes::copy_from_slice(key), Value::Int(new));
+    overwrite_keep_ttl(ks, db, key, Value::Int(new));
     ks.dirty += 1;
     ctx.out.int(new);
     Ok(())
@@ -823,7 +832,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     ctx.out.bulk(&sum);
     // The printed sum is stored as a plain string (never int-encoded), keeping the TTL.
-    ks.set_keep_ttl(db, Bytes::copy_from_slice(&args[1]), Value::Str(sum));
+    overwrite_keep_ttl(ks, db, &args[1], Value::Str(sum));
     ks.dirty += 1;
     // propagate: as `SET key <sum> KEEPTTL`, so replicas do not redo float arithmetic.
     Ok(())

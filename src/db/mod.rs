@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod snapshot;
 pub mod table;
 pub mod value;
 
@@ -105,6 +106,13 @@ pub struct Keyspace {
     pub expire_timelimit_exit: bool,
     /// When the last fast expiry cycle started (Unix µs), to space them out.
     pub expire_last_fast_cycle_us: i64,
+    /// `active-expire-effort` (1..=10): more keys per round, a lower stale threshold and a longer
+    /// fast cycle, as in Redis. Whoever applies the configuration mirrors it here; the slow cycle's
+    /// time budget (25% + 2% per effort step of the cron period) is the caller's.
+    pub active_expire_effort: u32,
+    /// Fork-less snapshots in progress (BGSAVE, full syncs); see [`snapshot`].
+    pub snapshots: Vec<snapshot::Snapshot>,
+    pub next_snapshot_id: u64,
 }
 
 impl Keyspace {
@@ -122,6 +130,9 @@ impl Keyspace {
             expire_current_db: 0,
             expire_timelimit_exit: false,
             expire_last_fast_cycle_us: 0,
+            active_expire_effort: 1,
+            snapshots: Vec::new(),
+            next_snapshot_id: 0,
         }
     }
 
@@ -214,6 +225,7 @@ impl Keyspace {
         if self.expire_for_write(db, key) {
             return None;
         }
+        self.preserve(db, key);
         let v = self.next_version();
         let lru = self.lru_now;
         let e = self.dbs[db].table.get_mut(key)?;
@@ -293,6 +305,10 @@ impl Keyspace {
     /// Every entry of both is stamped with a new write version: to a client (WATCH) and to a snapshot,
     /// each key of both databases has just changed, exactly as Redis signals every watched key of both.
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.preserve_db(a);
+            self.preserve_db(b);
+        }
         let v = self.next_version();
         if a == b {
             return;
@@ -308,6 +324,7 @@ impl Keyspace {
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
     pub fn set(&mut self, db: usize, key: Bytes, value: Value, expire: i64) {
+        self.preserve(db, &key);
         let version = self.next_version();
         let entry = Entry {
             value,
@@ -341,6 +358,7 @@ impl Keyspace {
     /// Replaces the value of a key, keeping its expiry (KEEPTTL, or in-place writes); creates the key
     /// without expiry when missing.
     pub fn set_keep_ttl(&mut self, db: usize, key: Bytes, value: Value) {
+        self.preserve(db, &key);
         let version = self.next_version();
         let lru = self.lru_now;
         match self.dbs[db].table.get_mut(&key) {
@@ -365,6 +383,7 @@ impl Keyspace {
 
     /// Removes a key and returns it (no expiry check: a logically expired key is removed too).
     pub fn remove_entry(&mut self, db: usize, key: &[u8]) -> Option<(Bytes, Entry)> {
+        self.preserve(db, key);
         self.next_version();
         let d = &mut self.dbs[db];
         let removed = d.table.remove(key)?;
@@ -387,6 +406,7 @@ impl Keyspace {
 
     /// Sets or removes (`NO_EXPIRE`) the expiry of an existing key; returns false if the key is missing.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when: i64) -> bool {
+        self.preserve(db, key);
         let v = self.next_version();
         let d = &mut self.dbs[db];
         let Some((k, e)) = d.table.get_key_value(key) else {
@@ -411,6 +431,7 @@ impl Keyspace {
 
     /// Removes every key of one database; returns how many there were (Redis adds that to `dirty`).
     pub fn flush_db(&mut self, db: usize) -> usize {
+        self.preserve_db(db);
         self.next_version();
         let d = &mut self.dbs[db];
         let n = d.table.len();
@@ -442,10 +463,13 @@ impl Keyspace {
             if !expired {
                 return Some(k);
             }
-            tries += 1;
             if self.is_replica {
-                // Every key may be logically expired on a replica; give up after a while like Redis.
-                if tries > 100 || self.dbs[db].expires.len() == self.dbs[db].len() && tries > 10 {
+                // The master's stream sees the key as live. Otherwise, when every key has a TTL they
+                // may all be logically expired here (the master's DELs have not arrived): after 100
+                // tries Redis returns an expired one rather than loop forever.
+                tries += 1;
+                let all_volatile = self.dbs[db].expires.len() == self.dbs[db].len();
+                if self.serving_master || (all_volatile && tries >= 100) {
                     return Some(k);
                 }
                 continue;
@@ -459,8 +483,9 @@ impl Keyspace {
     ///
     /// Databases are visited round-robin from where the last cycle stopped (all 16 per call by
     /// default; all of them after a cycle that hit its time limit). In each, up to 20 keys with a TTL
-    /// are examined per round, continuing from the database's walk position; the database is sampled
-    /// again while more than 10% of a round was expired. The time limit is checked every 16 rounds;
+    /// (+5 per effort step) are examined per round, continuing from the database's walk position;
+    /// the database is sampled again while more than 10% (-1 per effort step) of a round was
+    /// expired. The time limit is checked every 16 rounds;
     /// hitting it ends the cycle and counts `expired_time_cap_reached_count`. `expired_stale_perc`
     /// tracks the share of sampled keys already expired (5% weight per cycle), and each database's
     /// `avg_ttl` the TTL of live samples (2% weight).
@@ -473,17 +498,23 @@ impl Keyspace {
     /// in effect only the time limit counts), at most once per 2 ms, for at most 1 ms. Call it after
     /// serving a batch of commands. Returns the number of keys deleted.
     pub fn active_expire_cycle_fast(&mut self) -> usize {
-        /// Redis's ACTIVE_EXPIRE_CYCLE_FAST_DURATION, µs.
+        /// Redis's ACTIVE_EXPIRE_CYCLE_FAST_DURATION, µs, at effort 1.
         const FAST_DURATION_US: i64 = 1000;
         if self.is_replica || !self.expire_timelimit_exit {
             return 0;
         }
+        let duration = FAST_DURATION_US + FAST_DURATION_US / 4 * self.effort_step() as i64;
         let now = crate::util::now_us();
-        if now < self.expire_last_fast_cycle_us + 2 * FAST_DURATION_US {
+        if now < self.expire_last_fast_cycle_us + 2 * duration {
             return 0;
         }
         self.expire_last_fast_cycle_us = now;
-        self.expire_cycle(FAST_DURATION_US as u64)
+        self.expire_cycle(duration as u64)
+    }
+
+    /// The configured effort rescaled to 0..=9.
+    fn effort_step(&self) -> usize {
+        self.active_expire_effort.clamp(1, 10) as usize - 1
     }
 
     fn expire_cycle(&mut self, budget_us: u64) -> usize {
@@ -491,6 +522,9 @@ impl Keyspace {
         const KEYS_PER_LOOP: usize = 20;
         /// Percent of expired keys in a round above which the database is sampled again.
         const ACCEPTABLE_STALE: usize = 10;
+        let effort = self.effort_step();
+        let keys_per_loop = KEYS_PER_LOOP + KEYS_PER_LOOP / 4 * effort;
+        let acceptable_stale = ACCEPTABLE_STALE - effort;
         /// Databases visited per call (Redis's CRON_DBS_PER_CALL).
         const DBS_PER_CALL: usize = 16;
         if self.is_replica || self.dbs.is_empty() {
@@ -524,7 +558,7 @@ impl Keyspace {
                     break;
                 }
                 let now = crate::util::now_ms();
-                let want = num.min(KEYS_PER_LOOP);
+                let want = num.min(keys_per_loop);
                 let (mut sampled, mut expired) = (0usize, 0usize);
                 let (mut ttl_sum, mut ttl_samples) = (0i64, 0i64);
                 while sampled < want {
@@ -566,7 +600,7 @@ impl Keyspace {
                     self.stats.expired_time_cap_reached_count += 1;
                     break;
                 }
-                if sampled != 0 && expired * 100 / sampled <= ACCEPTABLE_STALE {
+                if sampled != 0 && expired * 100 / sampled <= acceptable_stale {
                     break;
                 }
             }
@@ -828,5 +862,23 @@ mod tests {
         k.expire_timelimit_exit = true;
         k.expire_last_fast_cycle_us = crate::util::now_us();
         assert_eq!(k.active_expire_cycle_fast(), 0);
+    }
+
+    #[test]
+    fn randomkey_on_a_replica_with_only_expired_keys_gives_up() {
+        let mut k = ks();
+        k.is_replica = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        assert_eq!(k.random_key(0), Some(key("a")));
+        assert_eq!(k.dbs[0].len(), 1);
+        // A master deletes the expired keys it meets and finds the live one.
+        let mut m = ks();
+        m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
+        m.set(0, key("live"), Value::Int(1), NO_EXPIRE);
+        assert_eq!(m.random_key(0), Some(key("live")));
+        m.flush_db(0);
+        m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
+        assert_eq!(m.random_key(0), None);
+        assert_eq!(m.dbs[0].len(), 0);
     }
 }

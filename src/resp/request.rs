@@ -187,6 +187,22 @@ fn read_line_int(
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
     let rest = &buf[start.min(buf.len())..];
+    // Fast path, what every client sends: up to 18 digits (no overflow possible), no leading zero,
+    // then "\r" and one more byte. Anything else takes the general path below.
+    let mut v: u64 = 0;
+    let mut i = 0;
+    while i < rest.len() && i < 18 {
+        let c = rest[i];
+        if c.is_ascii_digit() {
+            v = v * 10 + (c - b'0') as u64;
+            i += 1;
+            continue;
+        }
+        if c == b'\r' && i > 0 && i + 1 < rest.len() && (rest[0] != b'0' || i == 1) {
+            return Ok(Some((Some(v as i64), start + i + 2)));
+        }
+        break;
+    }
     let Some(cr) = find_before_nul(rest, b'\r') else {
         if rest.len() > INLINE_MAX {
             return Err(too_big);
@@ -568,6 +584,35 @@ mod tests {
                 out.extend_from_slice(b"\r\n");
             }
             out
+        }
+    }
+
+    #[test]
+    fn header_lines_fast_and_general_paths_agree() {
+        for line in [
+            &b"0"[..],
+            b"1",
+            b"12",
+            b"007",
+            b"-1",
+            b"-0",
+            b"123456789012345678",
+            b"1234567890123456789",
+            b"9223372036854775807",
+            b"9223372036854775808",
+            b"12a",
+            b"",
+            b" 1",
+        ] {
+            let mut buf = line.to_vec();
+            buf.extend_from_slice(b"\r\n");
+            let got = read_line_int(&buf, 0, ProtocolError::TooBigBulkCount).unwrap();
+            assert_eq!(got, Some((parse_i64(line), line.len() + 2)), "{line:?}");
+            // Without the byte after '\r' the line is not complete yet.
+            assert_eq!(
+                read_line_int(&buf[..buf.len() - 1], 0, ProtocolError::TooBigBulkCount).unwrap(),
+                None
+            );
         }
     }
 

@@ -55,7 +55,7 @@ impl ClientStream for tokio::net::TcpStream {
         self.readable()
     }
     fn try_read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        self.try_read_buf(buf)
+        read_draining(buf, |f| self.try_io(tokio::io::Interest::READABLE, f), self)
     }
 }
 
@@ -64,7 +64,46 @@ impl ClientStream for tokio::net::UnixStream {
         self.readable()
     }
     fn try_read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        self.try_read_buf(buf)
+        read_draining(buf, |f| self.try_io(tokio::io::Interest::READABLE, f), self)
+    }
+}
+
+/// One `read(2)` into `buf`'s spare capacity, through the socket's `try_io` so that tokio's readiness
+/// is kept right.
+///
+/// A short read means the socket's receive queue is empty now. We then report "would block" to tokio
+/// (while keeping the bytes), so it clears the readable flag at once: the next wait goes straight to
+/// the poller instead of first trying a read that returns EAGAIN. That saves one system call per
+/// request for a client that sends one command at a time. Readiness that arrives meanwhile is not
+/// lost: tokio only clears the flag if no new event came in since the read started.
+fn read_draining<T: std::os::unix::io::AsRawFd>(
+    buf: &mut BytesMut,
+    try_io: impl FnOnce(&mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize>,
+    sock: &T,
+) -> io::Result<usize> {
+    let fd = sock.as_raw_fd();
+    let mut drained = None;
+    let r = try_io(&mut || {
+        let spare = buf.spare_capacity_mut();
+        let want = spare.len();
+        // SAFETY: reads at most `want` bytes into the uninitialised spare capacity of `buf`, which
+        // stays borrowed (and so allocated) for the duration of the call.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr() as *mut libc::c_void, want) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        // SAFETY: the kernel initialised exactly `n <= want` bytes after the current length.
+        unsafe { buf.set_len(buf.len() + n) };
+        if n > 0 && n < want {
+            drained = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match drained {
+        Some(n) => Ok(n),
+        None => r,
     }
 }
 
@@ -118,7 +157,6 @@ enum Wake {
 pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc<ClientHandle>) {
     let authenticated = srv.config.read().requirepass.is_none();
     let mut client = Client::new(handle.clone(), authenticated);
-    let mut shutdown = srv.shutdown_signal();
     let mut rbuf = BytesMut::new();
     // Whether the read buffer grew past SHRINK_ABOVE for a large request.
     let mut big_rbuf = false;
@@ -128,20 +166,20 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
     let mut batch = Batch::default();
     let mut args: Vec<Bytes> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>> = None;
-    // Resolves when the client is killed or the server shuts down. Created once and polled by
-    // reference: a fresh `notified()` per wake-up would register and unregister a waiter (a mutex
-    // round trip) for every request.
-    let stop = async {
-        tokio::select! {
-            _ = handle.kill_notify.notified() => {}
-            _ = shutdown.changed() => {}
-        }
-    };
+    // Resolves when the client is killed (CLIENT KILL, `timeout`, and shutdown, which kills every
+    // client). Created once and polled by reference: a fresh `notified()` per wake-up would register
+    // and unregister a waiter (a mutex round trip) for every request.
+    let stop = handle.kill_notify.notified();
     tokio::pin!(stop);
 
+    if srv.is_shutting_down() {
+        return;
+    }
     'conn: loop {
-        // Wait for input (or a monitor line, a kill, shutdown).
+        // Wait for input (or a monitor line, a kill). Biased: no random branch order to draw, and the
+        // socket is polled first so a ready socket does not poll the kill future at all.
         let wake = tokio::select! {
+            biased;
             r = stream.wait_readable() => if r.is_ok() { Wake::Readable } else { Wake::Close },
             Some(line) = async { match monitor_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                 // CLIENT REPLY OFF silences the feed too.
@@ -388,7 +426,7 @@ fn protocol_error(
     client.close_after_reply = true;
 }
 
-/// Writes `bytes`, giving up if the client is killed (or the server stops) meanwhile: a client that
+/// Writes `bytes`, giving up if the client is killed (or the server shuts down) meanwhile: a client that
 /// never reads must not keep its task, and its buffers, alive forever.
 async fn write_all<S: ClientStream, F: Future<Output = ()>>(
     stream: &mut S,

@@ -462,11 +462,18 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
         }
     }
     tracing::warn!("User requested shutdown...");
-    // Give connections a moment to write their last replies and close.
+    // Close every connection (each writes what it has already computed first), and give them a
+    // moment to do so. Killing again on each round catches a client accepted during the shutdown.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while srv.stats.connected_clients.load(Ordering::Relaxed) > 0
-        && tokio::time::Instant::now() < deadline
-    {
+    loop {
+        for h in srv.clients.lock().values() {
+            h.kill();
+        }
+        if srv.stats.connected_clients.load(Ordering::Relaxed) == 0
+            || tokio::time::Instant::now() >= deadline
+        {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     if let Some(path) = srv.config.read().unixsocket.clone() {

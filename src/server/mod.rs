@@ -13,6 +13,7 @@
 pub mod client;
 pub mod connection;
 pub mod listen;
+pub mod save;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -220,6 +221,12 @@ pub struct Server {
     pub config_file: Option<std::path::PathBuf>,
     /// Unix seconds of the last successful save (LASTSAVE).
     pub lastsave: AtomicU64,
+    /// A handle on ourselves, for commands that start background work (BGSAVE).
+    me: std::sync::Weak<Server>,
+    /// SAVE/BGSAVE/save-point state ([`save`]).
+    pub save: Mutex<save::SaveState>,
+    /// The last save failed: with `stop-writes-on-bgsave-error`, writes get -MISCONF.
+    pub bgsave_failed: std::sync::atomic::AtomicBool,
     /// Ports actually bound (port 0 in tests binds an ephemeral one).
     pub bound_port: AtomicU64,
     /// CLIENT PAUSE: connections hold paused commands back until it ends.
@@ -229,12 +236,12 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     /// SHUTDOWN flags requested by the command (NOSAVE/SAVE/...); read by the shutdown sequence.
     pub shutdown_request: Mutex<Option<ShutdownRequest>>,
+    /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
+    pub inst_metrics: crate::info::InstMetrics,
     /// CONFIG SET port/bind asks the listener task to rebind through this channel.
     pub rebind_tx: mpsc::UnboundedSender<listen::RebindRequest>,
     /// The receiving end, taken by [`listen::run`].
     pub rebind_rx: Mutex<Option<mpsc::UnboundedReceiver<listen::RebindRequest>>>,
-    /// Sampled rates and memory peak for INFO (filled by `info::metrics_cron`).
-    pub inst_metrics: crate::info::InstMetrics,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -270,7 +277,8 @@ impl Server {
         };
         let (shutdown_tx, _) = watch::channel(false);
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
             core: Mutex::new(core),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
@@ -285,16 +293,23 @@ impl Server {
                 .unwrap_or_default(),
             config_file,
             lastsave: AtomicU64::new((crate::util::now_ms() / 1000) as u64),
+            save: Mutex::new(save::SaveState::default()),
+            bgsave_failed: std::sync::atomic::AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
             pause: client::PauseState::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
             shutdown_request: Mutex::new(None),
+            inst_metrics: crate::info::InstMetrics::default(),
             rebind_tx,
             rebind_rx: Mutex::new(Some(rebind_rx)),
-            inst_metrics: crate::info::InstMetrics::default(),
         })
+    }
+
+    /// The `Arc` this server lives in.
+    pub fn self_arc(&self) -> Arc<Server> {
+        self.me.upgrade().expect("the server outlives its commands")
     }
 
     /// A receiver that turns true when the server begins to shut down.
@@ -449,6 +464,10 @@ pub async fn cron(srv: Arc<Server>) {
             // Redis gives the slow cycle 25% of the period.
             let budget = period.as_micros() as u64 / 4;
             srv.core.lock().ks.active_expire_cycle(budget);
+        }
+        {
+            let mut core = srv.core.lock();
+            save::check_save_points(&srv, &mut core);
         }
         if last_clients_check.elapsed() >= Duration::from_secs(1) {
             last_clients_check = Instant::now();

@@ -8,6 +8,7 @@
 //! looking for a clear bit).
 
 use bytes::Bytes;
+use std::collections::HashMap;
 
 use super::{
     cstr, grow_zeroed, kw, modify_raw, must_obey, peek_string, proto_max_bulk_len, str_bytes,
@@ -38,7 +39,17 @@ fn bit_offset(ctx: &Ctx, arg: &[u8], hash: bool, bits: u32) -> Result<u64, CmdEr
 /// Position of the first bit equal to `bit` in `s`. Not found: -1 when looking for a one, and the
 /// first bit past the end when looking for a zero (the string is taken as zero-padded on the right).
 fn first_bit(s: &[u8], bit: bool) -> i64 {
-    for (i, &b) in s.iter().enumerate() {
+    // Skip whole words holding only the other value (long runs of 0x00 or 0xff are the usual case).
+    let skip = if bit { 0u64 } else { u64::MAX };
+    let words = s
+        .chunks_exact(8)
+        .take_while(|c| {
+            u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) == skip
+        })
+        .count();
+    let base = words * 8;
+    for (i, &b) in s[base..].iter().enumerate() {
+        let i = base + i;
         let x = if bit { b } else { !b };
         if x != 0 {
             return i as i64 * 8 + x.leading_zeros() as i64;
@@ -489,22 +500,22 @@ impl ByteStore for Vec<u8> {
 }
 
 /// Writes kept beside a read-only string, so BITFIELD can run first and touch the entry only if
-/// something changed. A subcommand touches at most 9 bytes, so the list stays short.
+/// something changed.
 struct Overlay<'a> {
     base: &'a [u8],
-    writes: Vec<(u64, u8)>,
+    writes: HashMap<u64, u8>,
 }
 
 impl ByteStore for Overlay<'_> {
     fn byte(&self, i: u64) -> u8 {
-        match self.writes.iter().rev().find(|(j, _)| *j == i) {
-            Some(&(_, v)) => v,
+        match self.writes.get(&i) {
+            Some(&v) => v,
             None => self.base.byte(i),
         }
     }
 
     fn set_byte(&mut self, i: u64, v: u8) {
-        self.writes.push((i, v));
+        self.writes.insert(i, v);
     }
 }
 
@@ -756,7 +767,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
     let changes = if let Some(base) = base {
         let mut overlay = Overlay {
             base: &base,
-            writes: Vec::new(),
+            writes: HashMap::new(),
         };
         out.array(fields.len());
         let changes = run_fields(&mut overlay, &fields, false, out);
@@ -814,6 +825,15 @@ mod tests {
         assert_eq!(first_bit(&[0x00, 0x00], true), -1);
         assert_eq!(first_bit(&[0xff, 0xfe], false), 15);
         assert_eq!(first_bit(&[0xff, 0xff], false), 16);
+        let mut long = vec![0u8; 37];
+        assert_eq!(first_bit(&long, true), -1);
+        assert_eq!(first_bit(&long, false), 0);
+        long[33] = 0x20;
+        assert_eq!(first_bit(&long, true), 33 * 8 + 2);
+        let mut ones = vec![0xffu8; 37];
+        assert_eq!(first_bit(&ones, false), 37 * 8);
+        ones[16] = 0xfe;
+        assert_eq!(first_bit(&ones, false), 16 * 8 + 7);
     }
 
     #[test]
@@ -838,7 +858,7 @@ mod tests {
         let base = [0xffu8, 0x00];
         let mut o = Overlay {
             base: &base,
-            writes: Vec::new(),
+            writes: HashMap::new(),
         };
         set_unsigned(&mut o, 4, 8, 0x5a);
         assert_eq!(get_unsigned(&o, 0, 16), 0xf5a0);

@@ -45,7 +45,7 @@ pub fn is_valid(s: &[u8]) -> bool {
 /// Adds `incr` to `cur` (both as text; pass `b"0"` for a missing value) in long double, and returns
 /// the sum printed as Redis prints INCRBYFLOAT results.
 pub fn incr_by(cur: &[u8], incr: &[u8]) -> Result<Vec<u8>, LdError> {
-    let mut out = vec![0u8; LD_MAX_CHARS];
+    let mut out = [0u8; LD_MAX_CHARS];
     let mut len = 0usize;
     // SAFETY: inputs are live slices passed with their lengths; `out` has `LD_MAX_CHARS` writable
     // bytes and the C side writes at most that many (snprintf with that capacity), and `len` is a
@@ -62,10 +62,7 @@ pub fn incr_by(cur: &[u8], incr: &[u8]) -> Result<Vec<u8>, LdError> {
         )
     };
     match rc {
-        0 => {
-            out.truncate(len.min(LD_MAX_CHARS));
-            Ok(out)
-        }
+        0 => Ok(out[..len.min(LD_MAX_CHARS)].to_vec()),
         1 => Err(LdError::BadValue),
         2 => Err(LdError::BadIncr),
         _ => Err(LdError::NanOrInf),

@@ -446,3 +446,19 @@ fn unchanged_bitmaps_keep_their_version() {
     assert_ne!(version(&h), v0);
     assert_eq!(h.cmd("GET b"), "$3\r\n0\x00\x08\r\n");
 }
+
+#[test]
+fn many_bitfield_subcommands_stay_fast() {
+    let mut h = Harness::new();
+    h.cmd("SETBIT b 80000 1");
+    let mut args: Vec<Bytes> = vec![Bytes::from_static(b"BITFIELD"), Bytes::from_static(b"b")];
+    for i in 0..20_000u64 {
+        args.push(Bytes::from_static(b"INCRBY"));
+        args.push(Bytes::from_static(b"u4"));
+        args.push(Bytes::from(format!("#{}", i % 5000)));
+        args.push(Bytes::from_static(b"1"));
+    }
+    let reply = h.cmd_args(&args);
+    assert!(reply.starts_with(b"*20000\r\n:1\r\n"));
+    assert!(reply.ends_with(b":4\r\n"));
+}
