@@ -97,8 +97,10 @@ impl Value {
     }
 }
 
-/// Redis 7.0's default encoding thresholds (`hash-max-listpack-entries` 128, `...-value` 64,
-/// `set-max-intset-entries` 512, `zset-max-listpack-entries` 128, `...-value` 64).
+/// Redis 7.0.15's default encoding thresholds, as the real server reports them
+/// (`hash-max-listpack-entries` 512, `...-value` 64, `set-max-intset-entries` 512,
+/// `zset-max-listpack-entries` 128, `...-value` 64).
+pub const HASH_LISTPACK_MAX_ENTRIES: usize = 512;
 pub const LISTPACK_MAX_ENTRIES: usize = 128;
 pub const LISTPACK_MAX_VALUE: usize = 64;
 pub const INTSET_MAX_ENTRIES: usize = 512;
@@ -115,7 +117,7 @@ impl Value {
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::List(_) => "quicklist",
             Value::Hash(h) => {
-                if h.len() <= LISTPACK_MAX_ENTRIES
+                if h.len() <= HASH_LISTPACK_MAX_ENTRIES
                     && h.iter().all(|(f, v)| {
                         f.len() <= LISTPACK_MAX_VALUE && v.len() <= LISTPACK_MAX_VALUE
                     })
