@@ -933,8 +933,8 @@ directives! {
     enable_module_command: ProtectedAccess = ProtectedAccess::No; "enable-module-command", Kind::Enum(PROTECTED_ENUM), IMM | NOFX;
     cluster_preferred_endpoint_type: String = "ip".into(); "cluster-preferred-endpoint-type", Kind::Enum(ENDPOINT_TYPE), NOFX;
     propagation_error_behavior: String = "ignore".into(); "propagation-error-behavior", Kind::Enum(PROPAGATION_ERROR), NOFX;
-    shutdown_on_sigint: String = "default".into(); "shutdown-on-sigint", Kind::Flags(SHUTDOWN_ON_SIG), MULTI | NOFX;
-    shutdown_on_sigterm: String = "default".into(); "shutdown-on-sigterm", Kind::Flags(SHUTDOWN_ON_SIG), MULTI | NOFX;
+    shutdown_on_sigint: String = "default".into(); "shutdown-on-sigint", Kind::Flags(SHUTDOWN_ON_SIG), MULTI;
+    shutdown_on_sigterm: String = "default".into(); "shutdown-on-sigterm", Kind::Flags(SHUTDOWN_ON_SIG), MULTI;
 
     // Integers.
     databases: usize = 16; "databases", Kind::Int(1, INT_MAX), IMM;

@@ -409,3 +409,27 @@ fn sigterm_saves_when_save_points_exist() {
         .success());
     assert!(!dir2.join("dump.rdb").exists());
 }
+
+/// FLUSHALL with save points writes the empty dataset at once and leaves no changes pending, as
+/// Redis does (that save is not counted in `rdb_saves`).
+#[test]
+fn flushall_saves_when_save_points_exist() {
+    let mut d = Diff::new(&["--save", "3600 1"]);
+    for c in [&mut d.r, &mut d.f] {
+        c.cmd(&["SET", "a", "1"]);
+        c.cmd(&["SET", "b", "2"]);
+        assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
+    }
+    for field in [
+        "rdb_changes_since_last_save",
+        "rdb_saves",
+        "rdb_bgsave_in_progress",
+    ] {
+        assert_eq!(
+            d.r.info_field("persistence", field),
+            d.f.info_field("persistence", field),
+            "{field}"
+        );
+    }
+    assert!(d.ferredis.dir.join("dump.rdb").exists());
+}

@@ -630,10 +630,11 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     check_flush_args(args)?;
-    // Redis counts the removed keys. (With save points configured it also saves an RDB right
-    // away, which belongs to the persistence layer.)
+    // Redis counts the removed keys; with save points configured it also saves the empty dataset
+    // right away (which resets the counter).
     let n = ctx.core.ks.flush_all();
     ctx.core.ks.dirty += n as u64;
+    crate::server::save::save_after_flushall(ctx.srv, ctx.core);
     ctx.out.ok();
     Ok(())
 }

@@ -87,6 +87,20 @@ fn record_result(srv: &Server, ok: bool) {
 
 /// SAVE: a synchronous save under the core lock, as Redis's SAVE blocks the server.
 pub fn save_sync(srv: &Server, core: &mut Core) -> Result<(), String> {
+    save_sync_counted(srv, core, true)
+}
+
+/// FLUSHALL with save points: Redis stops a running BGSAVE and saves the now empty dataset at once
+/// (this save does not count in `rdb_saves`).
+pub fn save_after_flushall(srv: &Server, core: &mut Core) {
+    if srv.config.read().save.is_empty() {
+        return;
+    }
+    abort_bgsave(srv, core);
+    let _ = save_sync_counted(srv, core, false);
+}
+
+fn save_sync_counted(srv: &Server, core: &mut Core, count: bool) -> Result<(), String> {
     let (opts, checksum, dir, file) = encode_options(srv);
     let aux = crate::persistence::standard_aux(crate::alloc::used_memory());
     let image = crate::persistence::encode_keyspace(&core.ks, &aux, &opts, checksum);
@@ -96,7 +110,9 @@ pub fn save_sync(srv: &Server, core: &mut Core) -> Result<(), String> {
         Ok(()) => {
             core.ks.dirty = 0;
             st.last_save = crate::util::now_ms() / 1000;
-            st.saves += 1;
+            if count {
+                st.saves += 1;
+            }
             srv.lastsave.store(st.last_save as u64, Ordering::Relaxed);
             record_result(srv, true);
             st.last_bgsave_ok = true;
