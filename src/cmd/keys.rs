@@ -993,6 +993,7 @@ mod tests {
                 z.scores.insert(b(format!("m{i}")), i as f64);
                 z.order.insert((ScoreKey(i as f64), b(format!("m{i}"))));
             }
+            z.choose_encoding(&Default::default());
             Value::ZSet(Arc::new(z))
         };
         assert_eq!(zset(128).encoding(), "listpack");

@@ -115,6 +115,9 @@ pub struct Keyspace {
     pub active_expire_effort: u32,
     /// Fork-less snapshots in progress (BGSAVE, full syncs); see [`snapshot`].
     pub snapshots: Vec<snapshot::Snapshot>,
+    /// The compact-encoding limits from the configuration (mirrored here by CONFIG SET), read by
+    /// every write that may convert a value's encoding.
+    pub thresholds: value::Thresholds,
     pub next_snapshot_id: u64,
 }
 
@@ -136,6 +139,7 @@ impl Keyspace {
             expire_last_fast_cycle_us: 0,
             active_expire_effort: 1,
             snapshots: Vec::new(),
+            thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
         }
     }

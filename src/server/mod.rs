@@ -266,7 +266,8 @@ fn random_hex40() -> String {
 
 impl Server {
     pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
-        let ks = Keyspace::new(config.databases);
+        let mut ks = Keyspace::new(config.databases);
+        ks.thresholds = crate::cmd::server::thresholds(&config);
         let core = Core {
             ks,
             stats: CoreStats::default(),
