@@ -10,16 +10,23 @@
 //! `keys`, `server` (INFO, CONFIG, COMMAND, DEBUG, SLOWLOG, ...).
 
 pub mod client;
+pub mod collscan;
 pub mod config;
 pub mod conn;
 pub mod debug;
 pub mod dump;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod meta;
 pub mod persist;
 pub mod server;
+pub mod set;
+pub mod sort;
 pub mod string;
 pub mod table;
+pub mod tx;
+pub mod zset;
 
 use bytes::Bytes;
 use std::borrow::Cow;

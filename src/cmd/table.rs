@@ -135,6 +135,12 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::debug::COMMANDS,
         super::dump::COMMANDS,
         super::persist::COMMANDS,
+        super::list::COMMANDS,
+        super::sort::COMMANDS,
+        super::hash::COMMANDS,
+        super::set::COMMANDS,
+        super::zset::COMMANDS,
+        super::tx::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,5 @@
+//! The hash command family (being built).
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];

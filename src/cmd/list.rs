@@ -1,0 +1,5 @@
+//! The list command family (being built).
+
+use super::CommandSpec;
+
+pub static COMMANDS: &[CommandSpec] = &[];
