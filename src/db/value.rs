@@ -231,7 +231,12 @@ impl PartialOrd for ScoreKey {
 }
 impl Ord for ScoreKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+        // -0 and 0 tie (members then decide), as in Redis's skiplist and listpack.
+        if self.0 == other.0 {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.total_cmp(&other.0)
+        }
     }
 }
 
