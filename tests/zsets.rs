@@ -505,6 +505,28 @@ fn union_inter_diff() {
 }
 
 #[test]
+fn getkeys_of_movable_key_commands() {
+    diff_both(
+        &[],
+        r#"
+        COMMAND GETKEYS ZUNIONSTORE dst 2 a b WEIGHTS 1 2
+        COMMAND GETKEYS ZINTERSTORE dst 1 a
+        COMMAND GETKEYS ZDIFFSTORE dst 3 a b c
+        COMMAND GETKEYS ZUNION 2 a b WITHSCORES
+        COMMAND GETKEYS ZINTER 1 a
+        COMMAND GETKEYS ZDIFF 2 a b
+        COMMAND GETKEYS ZINTERCARD 2 a b LIMIT 1
+        COMMAND GETKEYS ZMPOP 2 a b MIN COUNT 1
+        COMMAND GETKEYS ZRANGESTORE dst src 0 -1
+        COMMAND GETKEYS ZADD k 1 a
+        COMMAND GETKEYSANDFLAGS ZUNIONSTORE dst 2 a b
+        COMMAND GETKEYSANDFLAGS ZRANGESTORE dst src 0 -1
+        COMMAND GETKEYSANDFLAGS ZMPOP 1 a MAX
+        "#,
+    );
+}
+
+#[test]
 fn zscan_and_zrandmember_errors() {
     diff_both(
         &[],

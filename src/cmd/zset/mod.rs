@@ -555,13 +555,13 @@ enum AddOutcome {
     Nop,
 }
 
-/// One pair of ZADD (Redis's zsetAdd): `Err(())` when INCR would make the score NaN.
-fn zadd_one(
-    z: &mut ZSet,
+/// What one pair of ZADD does to `z` (Redis's zsetAdd), without doing it: the outcome and the new
+/// score; `Err(())` when INCR would make the score NaN.
+fn zadd_decide(
+    z: &ZSet,
     member: &[u8],
     mut score: f64,
     f: AddFlags,
-    th: &Thresholds,
 ) -> Result<(AddOutcome, f64), ()> {
     if let Some(&cur) = z.scores.get(member) {
         if f.nx {
@@ -577,7 +577,6 @@ fn zadd_one(
             return Ok((AddOutcome::Nop, cur));
         }
         if score != cur {
-            zs_set(z, member, score, th);
             return Ok((AddOutcome::Updated, score));
         }
         return Ok((AddOutcome::Same, score));
@@ -585,8 +584,66 @@ fn zadd_one(
     if f.xx {
         return Ok((AddOutcome::Nop, score));
     }
-    zs_set(z, member, score, th);
     Ok((AddOutcome::Added, score))
+}
+
+/// The totals of a ZADD run.
+#[derive(Default)]
+struct AddTotals {
+    added: i64,
+    updated: i64,
+    processed: i64,
+    last_score: f64,
+    nan: bool,
+}
+
+/// Tries ZADD's pairs on `z` without changing it: the totals if no pair would change anything (or
+/// the first change would be a NaN error), None otherwise. Until a change, nothing differs from the
+/// real run, so the totals are exact.
+fn zadd_probe(z: &ZSet, pairs: &[(f64, &[u8])], f: AddFlags) -> Option<AddTotals> {
+    let mut t = AddTotals::default();
+    for &(score, member) in pairs {
+        match zadd_decide(z, member, score, f) {
+            Err(()) => {
+                t.nan = true;
+                return Some(t);
+            }
+            Ok((AddOutcome::Added | AddOutcome::Updated, _)) => return None,
+            Ok((o, s)) => {
+                if !matches!(o, AddOutcome::Nop) {
+                    t.processed += 1;
+                }
+                t.last_score = s;
+            }
+        }
+    }
+    Some(t)
+}
+
+/// Runs ZADD's pairs over `z`; stops at a NaN error (earlier pairs stay applied, as in Redis).
+fn zadd_run(z: &mut ZSet, pairs: &[(f64, &[u8])], f: AddFlags, th: &Thresholds, t: &mut AddTotals) {
+    for &(score, member) in pairs {
+        match zadd_decide(z, member, score, f) {
+            Err(()) => {
+                t.nan = true;
+                return;
+            }
+            Ok((o, s)) => {
+                match o {
+                    AddOutcome::Added => t.added += 1,
+                    AddOutcome::Updated => t.updated += 1,
+                    _ => {}
+                }
+                if matches!(o, AddOutcome::Added | AddOutcome::Updated) {
+                    zs_set(z, member, s, th);
+                }
+                if !matches!(o, AddOutcome::Nop) {
+                    t.processed += 1;
+                }
+                t.last_score = s;
+            }
+        }
+    }
 }
 
 fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> CmdResult {
@@ -637,37 +694,23 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> CmdResult {
     let key = &args[1];
     let db = ctx.db();
     let th = ctx.core.ks.thresholds;
-    let exists = get_write_peek(ctx, key)?.is_some();
-    let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
-    let mut last_score = 0.0;
-    let mut nan = false;
-    if exists || !f.xx {
-        let mut run = |z: &mut ZSet| {
-            for &(score, member) in &pairs {
-                match zadd_one(z, member, score, f, &th) {
-                    Err(()) => {
-                        nan = true;
-                        return;
-                    }
-                    Ok((o, s)) => {
-                        match o {
-                            AddOutcome::Added => added += 1,
-                            AddOutcome::Updated => updated += 1,
-                            _ => {}
-                        }
-                        if !matches!(o, AddOutcome::Nop) {
-                            processed += 1;
-                        }
-                        last_score = s;
-                    }
+    let current = get_write_peek(ctx, key)?;
+    let mut t = AddTotals::default();
+    match current {
+        Some(cur) => {
+            // A ZADD that changes nothing must not touch the key (WATCH, versions), as in Redis.
+            let probe = zadd_probe(&cur, &pairs, f);
+            drop(cur);
+            match probe {
+                Some(p) => t = p,
+                None => {
+                    with_write(ctx, key, |z| zadd_run(z, &pairs, f, &th, &mut t));
                 }
             }
-        };
-        if exists {
-            with_write(ctx, key, run);
-        } else {
+        }
+        None if !f.xx => {
             let mut z = ZSet::new_for(pairs[0].1.len(), &th);
-            run(&mut z);
+            zadd_run(&mut z, &pairs, f, &th, &mut t);
             if !z.scores.is_empty() {
                 ctx.core.ks.set(
                     db,
@@ -677,7 +720,15 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> CmdResult {
                 );
             }
         }
+        None => {}
     }
+    let AddTotals {
+        added,
+        updated,
+        processed,
+        last_score,
+        nan,
+    } = t;
     if nan {
         return Err(CmdError::msg("ERR resulting score is not a number (NaN)"));
     }
@@ -971,12 +1022,29 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let all: Vec<(&[u8], f64)> = z.order.iter().map(|(s, m)| (&m[..], s.0)).collect();
     let mut rng = rand::thread_rng();
-    let picked: Vec<(&[u8], f64)> = if l < 0 {
-        // Repeats allowed, in random order. A huge count is bounded by the output buffer limits
-        // in Redis; here it is capped to what a reply can reasonably hold.
-        let n = l.unsigned_abs().min(1 << 26) as usize;
-        (0..n).map(|_| all[rng.gen_range(0..all.len())]).collect()
-    } else if l as usize >= all.len() {
+    if l < 0 {
+        // Repeats allowed, in random order; written as drawn, so a large count costs only the reply.
+        let n = l.unsigned_abs() as usize;
+        // Redis would try to build the reply and run out of memory; refuse a count no client could
+        // receive rather than hold the keyspace lock for hours.
+        if n > 1 << 31 {
+            return Err(CmdError::msg("ERR value is out of range"));
+        }
+        let flat = withscores && !ctx.out.resp3();
+        ctx.out.array(if flat { 2 * n } else { n });
+        for _ in 0..n {
+            let (m, s) = all[rng.gen_range(0..all.len())];
+            if withscores && ctx.out.resp3() {
+                ctx.out.array(2);
+            }
+            ctx.out.bulk(m);
+            if withscores {
+                ctx.out.double(s);
+            }
+        }
+        return Ok(());
+    }
+    let picked: Vec<(&[u8], f64)> = if l as usize >= all.len() {
         // The whole set, in the order Redis's iterator walks it: from the highest.
         all.into_iter().rev().collect()
     } else {
