@@ -713,6 +713,26 @@ fn encoding_transitions_with_small_thresholds() {
         ZRANGE df2 0 -1
         ZDIFFSTORE df3 3 lv2 big missing
         OBJECT ENCODING df3
+        ZADD negz -0 zzzzzzzzzzzz -0 b -0 c 1 d
+        OBJECT ENCODING negz
+        ZRANGE negz 0 -1 WITHSCORES
+        ZRANGESTORE rs1 negz -inf +inf BYSCORE
+        ZRANGE rs1 0 -1 WITHSCORES
+        OBJECT ENCODING rs1
+        ZRANGESTORE rs2 negz 0 -1
+        ZRANGE rs2 0 -1 WITHSCORES
+        ZRANGESTORE rs3 negz 0 2
+        ZRANGE rs3 0 -1 WITHSCORES
+        ZUNIONSTORE us1 1 negz
+        ZRANGE us1 0 -1 WITHSCORES
+        ZUNION 1 negz WITHSCORES
+        ZDIFFSTORE df4 3 lv missing missing2
+        OBJECT ENCODING df4
+        ZDIFFSTORE df5 3 lv s1 missing
+        OBJECT ENCODING df5
+        ZDIFFSTORE df6 2 lv s1
+        OBJECT ENCODING df6
+        ZDIFF 3 lv missing missing2 WITHSCORES
         ZUNIONSTORE u4 1 set
         OBJECT ENCODING u4
         ZPOPMIN m 5

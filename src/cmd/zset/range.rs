@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::{get_read, get_write_peek, reply_members, with_write, zs_from_pairs, zs_remove};
+use super::{get_read, get_write_peek, reply_members, with_write, zs_remove, zs_set};
 use crate::cmd::{arg_i64, CmdError, CmdResult, Ctx};
 use crate::db::value::{ScoreKey, ZSet};
 
@@ -359,7 +359,18 @@ fn zrange_generic(
     };
     match dst {
         Some(d) => {
-            let res = zs_from_pairs(picked.iter().map(|(s, m)| (m.clone(), s.0)), &th);
+            // Built as Redis builds it: a listpack unless a rank range is already too long, then
+            // member by member, so the conversion (and a listpack's -0 → 0) happens where it does.
+            let mut res = ZSet {
+                listpack: match sel {
+                    Sel::Rank(..) => picked.len() <= th.zset_max_listpack_entries,
+                    Sel::By(_) => true,
+                },
+                ..Default::default()
+            };
+            for (s, m) in &picked {
+                zs_set(&mut res, m, s.0, &th);
+            }
             super::store_result(ctx, d, res);
         }
         None => reply_members(

@@ -192,9 +192,6 @@ fn generic(
     }
 
     let mut result: HashMap<Bytes, f64, FastState> = HashMap::default();
-    // Redis sizes the listpack check of a diff result by the elements it inserted, which one of its
-    // two diff algorithms does not count: then only the length decides.
-    let mut count_lengths = true;
     let mut cardinality: i64 = 0;
     match op {
         Op::Inter => {
@@ -247,9 +244,6 @@ fn generic(
             let n0 = first.len();
             let identical = inputs[1..].iter().any(|i| i.same_key(first));
             if n0 > 0 && !identical {
-                let setnum = inputs.len();
-                let total: usize = inputs.iter().map(Input::len).sum();
-                count_lengths = (setnum * n0) / 2 <= total;
                 first.for_each(|m, s| {
                     if inputs[1..].iter().all(|o| o.score(m).is_none()) {
                         result.insert(m.clone(), s);
@@ -265,10 +259,7 @@ fn generic(
         return Ok(());
     }
     let th = ctx.core.ks.thresholds;
-    let mut z = zs_from_pairs(result, &th);
-    if !count_lengths {
-        z.listpack = z.scores.len() <= th.zset_max_listpack_entries;
-    }
+    let z = zs_from_pairs(result, &th);
     match dst {
         // propagate: as the command itself.
         Some(d) => store_result(ctx, d, z),
