@@ -338,6 +338,11 @@ fn ranges_by_rank_score_and_lex() {
         ZRANGE mixed [a [zz BYLEX
         ZRANGE mixed [zz [a BYLEX REV
         ZLEXCOUNT mixed [b +
+        ZADD mixed2 3 -3 3 foobar 10 e 10 g
+        ZRANGE mixed2 [h (f BYLEX REV LIMIT 2 2
+        ZRANGE mixed2 [h (f BYLEX REV LIMIT 1 5
+        ZRANGE mixed2 (-3 [h BYLEX LIMIT 1 5
+        ZRANGE mixed2 (-3 [h BYLEX
         ZRANGE missing 0 -1
         ZRANGE missing 0 -1 WITHSCORES
         ZRANGE missing a b
@@ -1151,11 +1156,14 @@ fn random_stream(seed: u64, n: usize, resp3: bool, small: bool) {
             d.run_bytes(&refs);
         }
         if d.mismatches.len() > before {
-            // The keys the failing command read, as redis-server held them, for diagnosis.
+            // The keys the failing command read, as redis-server held them, for diagnosis (run on
+            // both, so that the keyspace counters stay comparable).
             for k in &cmd[1..] {
                 if KEYS.contains(&k.as_str()) {
                     let r = d.r.cmd(&["ZRANGE", k, "0", "-1", "WITHSCORES"]);
                     let e = d.r.cmd(&["OBJECT", "ENCODING", k]);
+                    d.f.cmd(&["ZRANGE", k, "0", "-1", "WITHSCORES"]);
+                    d.f.cmd(&["OBJECT", "ENCODING", k]);
                     d.mismatches.push(format!(
                         "   (after it, redis-server's {k}: {} {})",
                         String::from_utf8_lossy(&e).trim_end(),

@@ -198,36 +198,59 @@ impl Interval {
         z: &'a ZSet,
         reverse: bool,
     ) -> Box<dyn Iterator<Item = &'a (ScoreKey, Bytes)> + 'a> {
+        self.select_from(z, reverse, 0)
+    }
+
+    /// Like [`Interval::select`], with `offset` members skipped first the way Redis skips them: from
+    /// the first member in range, without checking the range (on sorted data this changes nothing; on
+    /// lex ranges over members whose scores differ it is what Redis answers).
+    fn select_from<'a>(
+        &'a self,
+        z: &'a ZSet,
+        reverse: bool,
+        offset: usize,
+    ) -> Box<dyn Iterator<Item = &'a (ScoreKey, Bytes)> + 'a> {
         let (Some(first), Some(last)) = (z.order.first(), z.order.last()) else {
             return Box::new(std::iter::empty());
         };
         if self.is_empty() || !self.gte_min(last) || !self.lte_max(first) {
             return Box::new(std::iter::empty());
         }
-        if reverse {
-            Box::new(
-                z.order
-                    .iter()
-                    .rev()
-                    .skip_while(|e| !self.lte_max(e))
-                    .take_while(|e| self.gte_min(e)),
-            )
+        // The walk starts at the first member at or above the minimum (or, in reverse, the last at or
+        // below the maximum); if that one is outside the other bound, nothing is in range.
+        let from: Box<dyn Iterator<Item = &'a (ScoreKey, Bytes)> + 'a> = if reverse {
+            Box::new(z.order.iter().rev().skip_while(|e| !self.lte_max(e)))
         } else if let Interval::Score(r) = self {
             // Sorted by score: start the walk at the minimum instead of the first member.
             Box::new(
                 z.order
                     .range((ScoreKey(r.min), Bytes::new())..)
-                    .skip_while(|e| !self.gte_min(e))
-                    .take_while(|e| self.lte_max(e)),
+                    .skip_while(|e| !self.gte_min(e)),
             )
         } else {
-            Box::new(
-                z.order
-                    .iter()
-                    .skip_while(|e| !self.gte_min(e))
-                    .take_while(|e| self.lte_max(e)),
-            )
+            Box::new(z.order.iter().skip_while(|e| !self.gte_min(e)))
+        };
+        let mut from = from.peekable();
+        let start_ok = match from.peek() {
+            Some(e) => {
+                if reverse {
+                    self.gte_min(e)
+                } else {
+                    self.lte_max(e)
+                }
+            }
+            None => false,
+        };
+        if !start_ok {
+            return Box::new(std::iter::empty());
         }
+        Box::new(from.skip(offset).take_while(move |e| {
+            if reverse {
+                self.gte_min(e)
+            } else {
+                self.lte_max(e)
+            }
+        }))
     }
 }
 
@@ -348,7 +371,7 @@ fn zrange_generic(
                 // Redis walks a negative offset off the end: nothing is returned.
                 Vec::new()
             } else {
-                let it = iv.select(&z, reverse).skip(offset as usize);
+                let it = iv.select_from(&z, reverse, offset as usize);
                 if limit < 0 {
                     it.collect()
                 } else {
