@@ -939,7 +939,7 @@ directives! {
     // Integers.
     databases: usize = 16; "databases", Kind::Int(1, INT_MAX), IMM;
     port: u16 = 6379; "port", Kind::Int(0, 65535), 0;
-    io_threads: i64 = 1; "io-threads", Kind::Int(1, 128), IMM | NOFX;
+    io_threads: i64 = 1; "io-threads", Kind::Int(1, 128), IMM;
     auto_aof_rewrite_percentage: i64 = 100; "auto-aof-rewrite-percentage", Kind::Int(0, INT_MAX), NOFX;
     cluster_replica_validity_factor: i64 = 10; "cluster-replica-validity-factor" | "cluster-slave-validity-factor", Kind::Int(0, INT_MAX), NOFX;
     list_max_listpack_size: i64 = -2; "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int(INT_MIN, INT_MAX), 0;
@@ -949,12 +949,12 @@ directives! {
     active_defrag_cycle_max: i64 = 25; "active-defrag-cycle-max", Kind::Int(1, 99), NOFX;
     active_defrag_threshold_lower: i64 = 10; "active-defrag-threshold-lower", Kind::Int(0, 1000), NOFX;
     active_defrag_threshold_upper: i64 = 100; "active-defrag-threshold-upper", Kind::Int(0, 1000), NOFX;
-    lfu_log_factor: i64 = 10; "lfu-log-factor", Kind::Int(0, INT_MAX), 0;
-    lfu_decay_time: i64 = 1; "lfu-decay-time", Kind::Int(0, INT_MAX), 0;
+    lfu_log_factor: i64 = 10; "lfu-log-factor", Kind::Int(0, INT_MAX), NOFX;
+    lfu_decay_time: i64 = 1; "lfu-decay-time", Kind::Int(0, INT_MAX), NOFX;
     replica_priority: i64 = 100; "replica-priority" | "slave-priority", Kind::Int(0, INT_MAX), 0;
     repl_diskless_sync_delay: i64 = 5; "repl-diskless-sync-delay", Kind::Int(0, INT_MAX), 0;
-    maxmemory_samples: i64 = 5; "maxmemory-samples", Kind::Int(1, INT_MAX), 0;
-    maxmemory_eviction_tenacity: i64 = 10; "maxmemory-eviction-tenacity", Kind::Int(0, 100), 0;
+    maxmemory_samples: i64 = 5; "maxmemory-samples", Kind::Int(1, INT_MAX), NOFX;
+    maxmemory_eviction_tenacity: i64 = 10; "maxmemory-eviction-tenacity", Kind::Int(0, 100), NOFX;
     /// Idle client timeout in seconds (0 = never).
     timeout: u64 = 0; "timeout", Kind::Int(0, INT_MAX), 0;
     replica_announce_port: u16 = 0; "replica-announce-port" | "slave-announce-port", Kind::Int(0, 65535), 0;
@@ -966,8 +966,8 @@ directives! {
     repl_timeout: i64 = 60; "repl-timeout", Kind::Int(1, INT_MAX), 0;
     repl_ping_replica_period: i64 = 10; "repl-ping-replica-period" | "repl-ping-slave-period", Kind::Int(1, INT_MAX), 0;
     list_compress_depth: i64 = 0; "list-compress-depth", Kind::Int(0, INT_MAX), NOFX;
-    rdb_key_save_delay: i64 = 0; "rdb-key-save-delay", Kind::Int(INT_MIN, INT_MAX), HID;
-    key_load_delay: i64 = 0; "key-load-delay", Kind::Int(INT_MIN, INT_MAX), HID;
+    rdb_key_save_delay: i64 = 0; "rdb-key-save-delay", Kind::Int(INT_MIN, INT_MAX), HID | NOFX;
+    key_load_delay: i64 = 0; "key-load-delay", Kind::Int(INT_MIN, INT_MAX), HID | NOFX;
     active_expire_effort: i64 = 1; "active-expire-effort", Kind::Int(1, 10), NOFX;
     hz: u64 = 10; "hz", Kind::Int(0, INT_MAX), 0;
     min_replicas_to_write: i64 = 0; "min-replicas-to-write" | "min-slaves-to-write", Kind::Int(0, INT_MAX), 0;
@@ -982,12 +982,12 @@ directives! {
     active_defrag_max_scan_fields: i64 = 1000; "active-defrag-max-scan-fields", Kind::Int(1, LONG_MAX), NOFX;
     slowlog_max_len: usize = 128; "slowlog-max-len", Kind::Int(0, LONG_MAX), 0;
     acllog_max_len: i64 = 128; "acllog-max-len", Kind::Int(0, LONG_MAX), NOFX;
-    busy_reply_threshold: i64 = 5000; "busy-reply-threshold" | "lua-time-limit", Kind::Int(0, LONG_MAX), 0;
+    busy_reply_threshold: i64 = 5000; "busy-reply-threshold" | "lua-time-limit", Kind::Int(0, LONG_MAX), NOFX;
     cluster_node_timeout: i64 = 15000; "cluster-node-timeout", Kind::Int(0, LONG_MAX), NOFX;
     slowlog_log_slower_than: i64 = 10000; "slowlog-log-slower-than", Kind::Int(-1, LONG_MAX), 0;
     latency_monitor_threshold: u64 = 0; "latency-monitor-threshold", Kind::Int(0, LONG_MAX), 0;
     proto_max_bulk_len: u64 = 512 << 20; "proto-max-bulk-len", Kind::Mem(1 << 20, LONG_MAX), 0;
-    stream_node_max_entries: i64 = 100; "stream-node-max-entries", Kind::Int(0, LONG_MAX), 0;
+    stream_node_max_entries: i64 = 100; "stream-node-max-entries", Kind::Int(0, LONG_MAX), NOFX;
     repl_backlog_size: i64 = 1 << 20; "repl-backlog-size", Kind::Mem(1, LONG_MAX), 0;
     maxmemory: u64 = 0; "maxmemory", Kind::UMem(0, u64::MAX), 0;
     cluster_link_sendbuf_limit: u64 = 0; "cluster-link-sendbuf-limit", Kind::UMem(0, u64::MAX), NOFX;
@@ -996,9 +996,9 @@ directives! {
     zset_max_listpack_entries: u64 = 128; "zset-max-listpack-entries" | "zset-max-ziplist-entries", Kind::UInt(0, LONG_MAX as u64), 0;
     active_defrag_ignore_bytes: u64 = 100 << 20; "active-defrag-ignore-bytes", Kind::UMem(1, LONG_MAX as u64), NOFX;
     hash_max_listpack_value: u64 = 64; "hash-max-listpack-value" | "hash-max-ziplist-value", Kind::UMem(0, LONG_MAX as u64), 0;
-    stream_node_max_bytes: u64 = 4096; "stream-node-max-bytes", Kind::UMem(0, LONG_MAX as u64), 0;
+    stream_node_max_bytes: u64 = 4096; "stream-node-max-bytes", Kind::UMem(0, LONG_MAX as u64), NOFX;
     zset_max_listpack_value: u64 = 64; "zset-max-listpack-value" | "zset-max-ziplist-value", Kind::UMem(0, LONG_MAX as u64), 0;
-    hll_sparse_max_bytes: u64 = 3000; "hll-sparse-max-bytes", Kind::UMem(0, LONG_MAX as u64), 0;
+    hll_sparse_max_bytes: u64 = 3000; "hll-sparse-max-bytes", Kind::UMem(0, LONG_MAX as u64), NOFX;
     tracking_table_max_keys: u64 = 1_000_000; "tracking-table-max-keys", Kind::UInt(0, LONG_MAX as u64), NOFX;
     client_query_buffer_limit: u64 = 1 << 30; "client-query-buffer-limit", Kind::UMem(1 << 20, LONG_MAX as u64), 0;
     /// Bytes, or a negative percentage of maxmemory.

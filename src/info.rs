@@ -26,17 +26,18 @@ const METRIC_SAMPLES: usize = 16;
 struct Metric {
     last_time: Option<Instant>,
     last_value: u64,
-    samples: [f64; METRIC_SAMPLES],
+    samples: [u64; METRIC_SAMPLES],
     idx: usize,
 }
 
 impl Metric {
     fn track(&mut self, now: Instant, value: u64) {
         if let Some(t) = self.last_time {
-            let ms = now.duration_since(t).as_millis() as f64;
-            if ms > 0.0 {
-                let delta = value.saturating_sub(self.last_value) as f64;
-                self.samples[self.idx] = delta * 1000.0 / ms;
+            let ms = now.duration_since(t).as_millis() as u64;
+            // Integer rates, averaged with integer division, as Redis computes them.
+            let delta = value.saturating_sub(self.last_value);
+            if let Some(rate) = (delta * 1000).checked_div(ms) {
+                self.samples[self.idx] = rate;
                 self.idx = (self.idx + 1) % METRIC_SAMPLES;
             }
         }
@@ -44,8 +45,8 @@ impl Metric {
         self.last_value = value;
     }
 
-    fn rate(&self) -> f64 {
-        self.samples.iter().sum::<f64>() / METRIC_SAMPLES as f64
+    fn rate(&self) -> u64 {
+        self.samples.iter().sum::<u64>() / METRIC_SAMPLES as u64
     }
 }
 
@@ -83,17 +84,40 @@ impl InstMetrics {
     }
 
     pub fn ops_per_sec(&self) -> u64 {
-        self.metrics.lock().ops.rate().round() as u64
+        self.metrics.lock().ops.rate()
     }
 }
 
-/// Samples the instantaneous metrics and the memory peak every 100 ms until shutdown.
+/// Samples the instantaneous metrics and the memory peak every 100 ms, and the clients' buffer
+/// peaks every second, until shutdown.
 pub async fn metrics_cron(srv: Arc<Server>) {
     let m = &srv.inst_metrics;
     m.startup_memory
         .store(crate::alloc::used_memory(), Ordering::Relaxed);
     let mut shutdown = srv.shutdown_signal();
+    // Per-second peaks of client buffers over the last 8 seconds (Redis's "recent max").
+    let mut peaks = [(0usize, 0usize); 8];
+    let mut tick: u64 = 0;
     loop {
+        if tick.is_multiple_of(10) {
+            let (mut qbuf, mut obuf) = (0, 0);
+            for h in srv.clients.lock().values() {
+                let m = h.meta.lock();
+                qbuf = qbuf.max(m.qbuf);
+                obuf = obuf.max(m.obuf);
+            }
+            peaks[(tick / 10) as usize % peaks.len()] = (qbuf, obuf);
+            let st = &srv.stats;
+            st.client_recent_max_input_buffer.store(
+                peaks.iter().map(|p| p.0).max().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            st.client_recent_max_output_buffer.store(
+                peaks.iter().map(|p| p.1).max().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
+        tick += 1;
         let ops = srv.core.lock().stats.total_commands_processed;
         let now = Instant::now();
         {
@@ -600,20 +624,47 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "current_save_keys_processed", "0");
     field!(out, "current_save_keys_total", "0");
     field!(out, "rdb_changes_since_last_save", "{}", core.ks.dirty);
-    field!(out, "rdb_bgsave_in_progress", "0");
+    let st = srv.save.lock();
     field!(
         out,
-        "rdb_last_save_time",
+        "rdb_bgsave_in_progress",
         "{}",
-        srv.lastsave.load(Ordering::Relaxed)
+        st.bgsave.is_some() as u8
     );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
+    field!(out, "rdb_last_save_time", "{}", st.last_save);
+    field!(
+        out,
+        "rdb_last_bgsave_status",
+        "{}",
+        if st.last_bgsave_ok { "ok" } else { "err" }
+    );
+    field!(
+        out,
+        "rdb_last_bgsave_time_sec",
+        "{}",
+        st.last_bgsave_time_sec
+    );
+    let current = st
+        .bgsave
+        .map(|(_, t)| t.elapsed().as_secs() as i64)
+        .unwrap_or(-1);
+    field!(out, "rdb_current_bgsave_time_sec", "{}", current);
+    field!(out, "rdb_saves", "{}", st.saves);
+    // No fork, so no copy-on-write: the snapshot's extra memory is its pre-images.
     field!(out, "rdb_last_cow_size", "0");
-    field!(out, "rdb_last_load_keys_expired", "0");
-    field!(out, "rdb_last_load_keys_loaded", "0");
+    field!(
+        out,
+        "rdb_last_load_keys_expired",
+        "{}",
+        st.last_load_keys_expired
+    );
+    field!(
+        out,
+        "rdb_last_load_keys_loaded",
+        "{}",
+        st.last_load_keys_loaded
+    );
+    drop(st);
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");
     field!(out, "aof_rewrite_scheduled", "0");
@@ -635,8 +686,8 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         let m = srv.inst_metrics.metrics.lock();
         (
             m.ops.rate(),
-            m.net_in.rate() / 1024.0,
-            m.net_out.rate() / 1024.0,
+            m.net_in.rate() as f64 / 1024.0,
+            m.net_out.rate() as f64 / 1024.0,
         )
     };
     out.push_str("# Stats\r\n");
@@ -652,7 +703,7 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         "{}",
         core.stats.total_commands_processed
     );
-    field!(out, "instantaneous_ops_per_sec", "{}", ops.round() as u64);
+    field!(out, "instantaneous_ops_per_sec", "{ops}");
     field!(
         out,
         "total_net_input_bytes",
@@ -733,10 +784,19 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         core.stats.total_error_replies
     );
     field!(out, "dump_payload_sanitizations", "0");
-    // Read and write events are not counted by the connection layer yet.
-    for f in [
+    field!(
+        out,
         "total_reads_processed",
+        "{}",
+        st.total_reads_processed.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
         "total_writes_processed",
+        "{}",
+        st.total_writes_processed.load(Ordering::Relaxed)
+    );
+    for f in [
         "io_threaded_reads_processed",
         "io_threaded_writes_processed",
         "reply_buffer_shrinks",

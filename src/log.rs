@@ -1,6 +1,6 @@
 //! Logging in Redis's line format: `pid:R DD Mon YYYY HH:MM:SS.mmm L message`.
 //!
-//! A small `tracing` subscriber (no spans, events only) writes each event as one line, to standard
+//! A `tracing-subscriber` layer (events only; the registry tracks spans) writes each event as one line, to standard
 //! output when `logfile` is empty, else appended to the file, reopened for every line as Redis does
 //! (so log rotation by renaming just works). `R` is the role character: `C` until the server is
 //! initialised, then `M` (master) or `S` (replica), kept in [`ROLE`] for the replication code to set.
@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use tracing::field::{Field, Visit};
-use tracing::{span, Event, Level, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Redis's verbosity levels.
 pub const LL_DEBUG: u8 = 0;
@@ -161,36 +163,30 @@ impl Visit for MsgVisitor {
     }
 }
 
-/// The subscriber: events only, level checked against [`LEVEL`] each time.
+/// The layer that writes events as Redis log lines; spans are tracked by tracing-subscriber's
+/// registry and not printed. The level is checked against [`LEVEL`] each time.
 pub struct RedisLog;
 
-impl Subscriber for RedisLog {
+impl<S: Subscriber> Layer<S> for RedisLog {
     fn register_callsite(&self, _: &'static Metadata<'static>) -> tracing::subscriber::Interest {
         // Always ask `enabled`, since the level can change at run time.
         tracing::subscriber::Interest::sometimes()
     }
-    fn enabled(&self, m: &Metadata<'_>) -> bool {
+    fn enabled(&self, m: &Metadata<'_>, _: Context<'_, S>) -> bool {
         redis_level(m.level()) >= LEVEL.load(Ordering::Relaxed)
     }
-    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
-        span::Id::from_u64(1)
-    }
-    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
-    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
-    fn event(&self, e: &Event<'_>) {
+    fn on_event(&self, e: &Event<'_>, _: Context<'_, S>) {
         let mut v = MsgVisitor(String::new());
         e.record(&mut v);
         log(redis_level(e.metadata().level()), &v.0);
     }
-    fn enter(&self, _: &span::Id) {}
-    fn exit(&self, _: &span::Id) {}
 }
 
-/// Installs the subscriber as the global default (once; later calls do nothing).
+/// Installs the logger as the global default (once; later calls do nothing).
 pub fn init(loglevel: &str, logfile: &str) {
     set_level_name(loglevel);
     set_logfile(logfile);
-    let _ = tracing::subscriber::set_global_default(RedisLog);
+    let _ = tracing_subscriber::registry().with(RedisLog).try_init();
 }
 
 /// The ASCII banner `always-show-logo yes` prints: ferredis's own drawing, with Redis's fields

@@ -343,10 +343,15 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
     if write_pidfile && config.pidfile.is_empty() {
         config.pidfile = DEFAULT_PIDFILE.into();
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `io-threads` (Redis's knob for how many threads do network I/O, default 1) sets the runtime's
+    // worker threads. One worker is what a 2-core machine shared with its clients serves best: a
+    // second worker mostly adds cross-thread wake-ups (see docs/BENCHMARKS.md). TOKIO_WORKER_THREADS
+    // still overrides it for experiments.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(config.io_threads.clamp(1, 128) as usize);
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::warn!("Failed creating the runtime: {}", e);
@@ -396,6 +401,10 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
             tracing::info!("Running mode=standalone, port={}.", srv.port());
         }
         tracing::warn!("Server initialized");
+        if let Err(e) = ferredis::server::save::load_at_startup(&srv) {
+            tracing::warn!("{}", e);
+            return 1;
+        }
         if !listeners.is_empty() {
             tracing::info!("Ready to accept connections");
         }

@@ -81,6 +81,8 @@ pub fn load_into(
                     out.expired_skipped += 1;
                     return Ok(());
                 }
+                let mut value = value;
+                value.choose_encoding(&ks.thresholds);
                 ks.set(
                     db,
                     key,

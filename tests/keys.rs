@@ -1251,3 +1251,114 @@ fn resp3_replies_match_redis() {
     );
     d.assert_clean();
 }
+
+#[test]
+fn command_info_and_docs_of_the_family_match_redis_byte_for_byte() {
+    let mut d = Diff::new(&[]);
+    for name in [
+        "del",
+        "unlink",
+        "exists",
+        "type",
+        "keys",
+        "scan",
+        "randomkey",
+        "rename",
+        "renamenx",
+        "move",
+        "copy",
+        "dbsize",
+        "flushdb",
+        "flushall",
+        "swapdb",
+        "expire",
+        "pexpire",
+        "expireat",
+        "pexpireat",
+        "ttl",
+        "pttl",
+        "expiretime",
+        "pexpiretime",
+        "persist",
+        "touch",
+        "debug",
+        "object|encoding",
+        "object|freq",
+        "object|help",
+        "object|idletime",
+        "object|refcount",
+    ] {
+        d.run(&["COMMAND", "INFO", name]);
+        d.run(&["COMMAND", "DOCS", name]);
+    }
+    d.assert_clean();
+}
+
+#[test]
+fn keyspace_hits_and_misses_are_counted_as_in_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        r#"
+        SET a 1
+        SET b 2
+        EXISTS a nokey b
+        TYPE a
+        TYPE nokey
+        TTL a
+        PTTL nokey
+        EXPIRETIME a
+        TOUCH a nokey
+        OBJECT ENCODING a
+        OBJECT REFCOUNT nokey
+        COPY a c
+        COPY nokey d
+        RENAME a e
+        MOVE b 1
+        EXPIRE e 100
+        PERSIST e
+        DEL e nokey
+        SCAN 0 TYPE string
+        KEYS *
+        RANDOMKEY
+        DEBUG DIGEST-VALUE c nokey
+        "#,
+    );
+    d.assert_clean();
+    for field in ["keyspace_hits", "keyspace_misses", "expired_keys"] {
+        assert_eq!(
+            d.r.info_field("stats", field),
+            d.f.info_field("stats", field),
+            "INFO stats {field}"
+        );
+    }
+}
+
+#[test]
+fn active_expiry_shows_in_info() {
+    let srv = Server::start(Kind::Ferredis, &["--hz", "50"]);
+    let mut c = srv.client();
+    for i in 0..300 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+        c.cmd(&["PEXPIRE", &format!("k{i}"), "20"]);
+    }
+    for i in 0..10 {
+        c.cmd(&["SET", &format!("live{i}"), "v"]);
+        c.cmd(&["EXPIRE", &format!("live{i}"), "1000"]);
+    }
+    wait_for("active expiry", Duration::from_secs(10), || {
+        c.info_field("stats", "expired_keys").as_deref() == Some("300")
+    });
+    let line = c.info_field("keyspace", "db0").expect("db0 line");
+    assert!(line.starts_with("keys=10,expires=10,avg_ttl="), "{line}");
+    wait_for("avg_ttl estimate", Duration::from_secs(10), || {
+        let line = c.info_field("keyspace", "db0").unwrap_or_default();
+        let avg: i64 = line.rsplit('=').next().unwrap_or("0").parse().unwrap_or(0);
+        avg > 900_000
+    });
+    let perc: f64 = c
+        .info_field("stats", "expired_stale_perc")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((0.0..=100.0).contains(&perc), "{perc}");
+}

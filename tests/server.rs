@@ -107,6 +107,7 @@ fn info_has_every_section_and_field_of_redis_in_order() {
          NOSUCHCOMMAND
          SELECT 3
          SET c 1
+         SET e 1 EX 1000
          SELECT 0",
     );
     d.assert_clean();
@@ -148,10 +149,16 @@ fn info_has_every_section_and_field_of_redis_in_order() {
         ("memory", "maxmemory_policy"),
         ("cluster", "cluster_enabled"),
         ("keyspace", "db0"),
-        ("keyspace", "db3"),
     ] {
         assert_eq!(field(&want, sec, f), field(&got, sec, f), "{sec}.{f}");
     }
+    // avg_ttl is an estimate refreshed by active expiry's sampling; keys and expires are exact.
+    let counts = |v: &str| v.split(",avg_ttl=").next().unwrap_or("").to_string();
+    assert_eq!(
+        counts(field(&want, "keyspace", "db3")),
+        counts(field(&got, "keyspace", "db3"))
+    );
+    assert_eq!(counts(field(&got, "keyspace", "db3")), "keys=2,expires=1");
     assert_eq!(want["errorstats"], got["errorstats"]);
     assert_eq!(field(&got, "server", "redis_version"), "7.0.15");
     assert_eq!(
@@ -250,6 +257,10 @@ fn info_counters_move() {
         .parse()
         .unwrap();
     assert!(conns >= 2, "{conns}");
+    for f in ["total_reads_processed", "total_writes_processed"] {
+        let n: u64 = field(&after, "stats", f).parse().unwrap();
+        assert!(n >= 7, "{f} {n}");
+    }
     // instantaneous_ops_per_sec is sampled every 100 ms: a busy client makes it move.
     wait_for(
         "instantaneous_ops_per_sec > 0",
@@ -415,6 +426,37 @@ fn slowlog_records_every_command_when_threshold_is_zero() {
          SLOWLOG FOO",
     );
     d.assert_clean();
+    // Long arguments and long argument lists are cut as Redis cuts them.
+    let long = "v".repeat(200);
+    let mut mset: Vec<String> = vec!["MSET".into()];
+    for i in 0..20 {
+        mset.push(format!("k{i}"));
+        mset.push(format!("{i}"));
+    }
+    let entries_args = |c: &mut RawClient| -> Vec<Vec<String>> {
+        match parse(&c.cmd(&["SLOWLOG", "GET", "3"])) {
+            R::Arr(v) => v
+                .iter()
+                .map(|e| match e {
+                    R::Arr(f) => {
+                        let mut x = strs(&f[3]);
+                        x.push(format!("{:?}", f[5]));
+                        x
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    for c in [&mut d.r, &mut d.f] {
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.cmd(&["SET", "key", &long]);
+        let m: Vec<&str> = mset.iter().map(|s| s.as_str()).collect();
+        c.cmd(&m);
+    }
+    assert_eq!(entries_args(&mut d.r), entries_args(&mut d.f));
+
     let mut c = d.ferredis.client();
     c.cmd(&["SLOWLOG", "RESET"]);
     c.cmd(&["SET", "key", "value"]);
@@ -758,4 +800,95 @@ fn info_memory_reports_configured_maxmemory_and_resetstat_clears_counters() {
             .collect::<Vec<_>>()
     };
     assert_eq!(names(&want), names(&got));
+}
+
+#[test]
+fn memory_usage_of_collections_is_close_to_redis() {
+    // Collections are built on Redis and copied with DUMP/RESTORE, so both hold the same values.
+    let mut d = Diff::new(&[]);
+    let big_list: Vec<String> = (0..1000).map(|i| format!("{i}xxxxxxxxxx")).collect();
+    let hash_small = ["f1", "v1", "f2", "v2"];
+    let hash_200: Vec<String> = (0..200)
+        .flat_map(|i| [format!("field{i}"), format!("value{i}")])
+        .collect();
+    let hash_big: Vec<String> = (0..1000)
+        .flat_map(|i| [format!("field{i}"), format!("value{i}")])
+        .collect();
+    let set_big: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let zset_big: Vec<String> = (0..300)
+        .flat_map(|i| [format!("{}", i as f64 * 1.5), format!("member{i}")])
+        .collect();
+    let mut builds: Vec<Vec<String>> = vec![
+        vec![
+            "RPUSH".into(),
+            "l1".into(),
+            "a".into(),
+            "b".into(),
+            "c".into(),
+        ],
+        [vec!["RPUSH".into(), "l2".into()], big_list].concat(),
+        [
+            vec!["HSET".into(), "h1".into()],
+            hash_small.iter().map(|s| s.to_string()).collect(),
+        ]
+        .concat(),
+        [vec!["HSET".into(), "h2".into()], hash_200].concat(),
+        [vec!["HSET".into(), "h3".into()], hash_big].concat(),
+        vec![
+            "SADD".into(),
+            "s1".into(),
+            "1".into(),
+            "2".into(),
+            "3".into(),
+        ],
+        vec![
+            "SADD".into(),
+            "s2".into(),
+            "a".into(),
+            "b".into(),
+            "c".into(),
+        ],
+        [vec!["SADD".into(), "s3".into()], set_big].concat(),
+        vec![
+            "ZADD".into(),
+            "z1".into(),
+            "1".into(),
+            "a".into(),
+            "2.5".into(),
+            "b".into(),
+        ],
+        [vec!["ZADD".into(), "z2".into()], zset_big].concat(),
+    ];
+    for b in builds.iter_mut() {
+        let key = b[1].clone();
+        let args: Vec<&str> = b.iter().map(|s| s.as_str()).collect();
+        d.r.cmd(&args);
+        let dump = d.r.cmd(&["DUMP", &key]);
+        let payload = parse_bulk_bytes(&dump);
+        let restored = d.f.cmd_bytes(&[b"RESTORE", key.as_bytes(), b"0", &payload]);
+        assert_eq!(restored, b"+OK\r\n", "RESTORE {key}");
+        for samples in ["5", "0"] {
+            let size = |c: &mut RawClient| match parse(
+                &c.cmd(&["MEMORY", "USAGE", &key, "SAMPLES", samples]),
+            ) {
+                R::Int(n) => n as f64,
+                other => panic!("{other:?}"),
+            };
+            let (want, got) = (size(&mut d.r), size(&mut d.f));
+            assert!(
+                (got - want).abs() / want < 0.15,
+                "MEMORY USAGE {key} SAMPLES {samples}: redis {want}, ferredis {got}"
+            );
+        }
+    }
+}
+
+/// The raw payload of a `$n` bulk reply.
+fn parse_bulk_bytes(r: &[u8]) -> Vec<u8> {
+    let nl = r.iter().position(|&b| b == b'\n').expect("bulk header");
+    let n: usize = std::str::from_utf8(&r[1..nl - 1])
+        .expect("len")
+        .parse()
+        .expect("len");
+    r[nl + 1..nl + 1 + n].to_vec()
 }

@@ -1329,11 +1329,18 @@ fn random_stream(seed: u64, n: usize, resp3: bool) {
         d.f.cmd(&["HELLO", "3"]);
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    for _ in 0..n {
-        // Now and then a key becomes a list, for the WRONGTYPE paths.
+    let mut counters = Counters::read(&mut d);
+    for i in 0..n {
+        // Now and then a key becomes a list, for the WRONGTYPE paths (the counters restart after
+        // it: the two servers get different commands to do it).
         if rng.gen_ratio(1, 150) {
+            counters.compare(&mut d, "before planting a list");
             let key = pick(&mut rng, KEYS);
             plant_list(&mut d, key);
+            counters = Counters::read(&mut d);
+        }
+        if i % 100 == 99 {
+            counters.compare(&mut d, &format!("after command {i}"));
         }
         let cmd = rand_command(&mut rng);
         let refs: Vec<&[u8]> = cmd.iter().map(|a| a.as_slice()).collect();
@@ -1350,11 +1357,96 @@ fn random_stream(seed: u64, n: usize, resp3: bool) {
         d.run(&["OBJECT", "ENCODING", k]);
         compare_ttl_class(&mut d, k);
     }
+    counters.compare(&mut d, "at the end");
+    // Every error reply counted under its code, as errorstats shows them.
+    d.run(&["INFO", "errorstats"]);
+    compare_commandstats(&mut d);
     // The values as DEBUG DIGEST-VALUE sees them (not DIGEST: it mixes in relative TTLs).
     let mut digest = vec!["DEBUG", "DIGEST-VALUE"];
     digest.extend_from_slice(KEYS);
     d.run(&digest);
     d.assert_clean();
+}
+
+/// INFO counters the string commands move: the dirty counter (`rdb_changes_since_last_save`) and
+/// keyspace hits and misses, read from both servers.
+struct Counters {
+    redis: [i64; 3],
+    ferredis: [i64; 3],
+}
+
+const COUNTER_FIELDS: [(&str, &str); 3] = [
+    ("persistence", "rdb_changes_since_last_save"),
+    ("stats", "keyspace_hits"),
+    ("stats", "keyspace_misses"),
+];
+
+impl Counters {
+    fn read(d: &mut Diff) -> Counters {
+        let read = |c: &mut RawClient| {
+            COUNTER_FIELDS.map(|(section, field)| {
+                // A bulk string in RESP2, verbatim text in RESP3: the fields are lines either way.
+                let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{field}:")))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
+            })
+        };
+        Counters {
+            redis: read(&mut d.r),
+            ferredis: read(&mut d.f),
+        }
+    }
+
+    /// Records a mismatch if the counters moved differently on the two servers since `self` was
+    /// read, then takes the current values as the new baseline.
+    fn compare(&mut self, d: &mut Diff, when: &str) {
+        let now = Counters::read(d);
+        for (i, (_, field)) in COUNTER_FIELDS.iter().enumerate() {
+            let want = now.redis[i] - self.redis[i];
+            let got = now.ferredis[i] - self.ferredis[i];
+            if want != got {
+                d.mismatches.push(format!(
+                    "INFO {field} moved by {want} on redis-server, by {got} on ferredis ({when})"
+                ));
+            }
+        }
+        *self = now;
+    }
+}
+
+/// Compares calls, rejected and failed calls of the string commands in INFO commandstats (not the
+/// times).
+fn compare_commandstats(d: &mut Diff) {
+    let stats = |c: &mut RawClient| -> Vec<String> {
+        let text = String::from_utf8_lossy(&c.cmd(&["INFO", "commandstats"])).into_owned();
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let (name, fields) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                ferredis::cmd::string::COMMANDS
+                    .iter()
+                    .any(|c| c.name == name)
+                    .then_some(())?;
+                let kept: Vec<&str> = fields
+                    .split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect();
+                Some(format!("{name}: {}", kept.join(",")))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want = stats(&mut d.r);
+    let got = stats(&mut d.f);
+    d.count += 1;
+    if want != got {
+        d.mismatches.push(format!(
+            "INFO commandstats (string commands)\n   redis:    {want:?}\n   ferredis: {got:?}"
+        ));
+    }
 }
 
 /// Compares `TTL key` on both servers as missing (-2), no expiry (-1) or some expiry: relative

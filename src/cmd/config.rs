@@ -14,6 +14,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx};
 use crate::config::{self, dflag, Config, Directive, ProtectedAccess};
 
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    // In the order Redis's COMMAND INFO lists them.
     CommandSpec::new("config|get", -3, config_get)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE)
         .acl("@admin @slow @dangerous")
@@ -21,15 +22,6 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
             "server",
             "2.0.0",
             "Get the values of configuration parameters",
-            "O(N) when N is the number of configuration parameters provided",
-        ),
-    CommandSpec::new("config|set", -4, config_set)
-        .flags(ADMIN | NOSCRIPT | LOADING | STALE)
-        .acl("@admin @slow @dangerous")
-        .doc(
-            "server",
-            "2.0.0",
-            "Set configuration parameters to the given values",
             "O(N) when N is the number of configuration parameters provided",
         ),
     CommandSpec::new("config|rewrite", 2, config_rewrite)
@@ -58,6 +50,15 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
             "5.0.0",
             "Show helpful text about the different subcommands",
             "O(1)",
+        ),
+    CommandSpec::new("config|set", -4, config_set)
+        .flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .acl("@admin @slow @dangerous")
+        .doc(
+            "server",
+            "2.0.0",
+            "Set configuration parameters to the given values",
+            "O(N) when N is the number of configuration parameters provided",
         ),
 ];
 
@@ -230,6 +231,14 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ))
         })?;
     }
+    for (d, _, _) in &chosen {
+        if d.has(dflag::NO_EFFECT) {
+            tracing::warn!(
+                "CONFIG SET {}: accepted, but ferredis does not act on this directive",
+                d.name
+            );
+        }
+    }
     apply_runtime(ctx, &new);
     *ctx.srv.config.write() = new;
     ctx.out.ok();
@@ -274,6 +283,7 @@ fn rebind(
 
 /// Makes a new configuration take effect where the running server keeps its own copy.
 fn apply_runtime(ctx: &mut Ctx, new: &Config) {
+    ctx.core.ks.thresholds = crate::cmd::server::thresholds(new);
     ctx.core.slowlog_threshold_us = new.slowlog_log_slower_than;
     ctx.core.slowlog_max_len = new.slowlog_max_len;
     while ctx.core.slowlog.len() > new.slowlog_max_len {
@@ -351,6 +361,8 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     s.rejected_connections.store(0, Ordering::Relaxed);
     s.net_input_bytes.store(0, Ordering::Relaxed);
     s.net_output_bytes.store(0, Ordering::Relaxed);
+    s.total_reads_processed.store(0, Ordering::Relaxed);
+    s.total_writes_processed.store(0, Ordering::Relaxed);
     s.client_recent_max_input_buffer.store(0, Ordering::Relaxed);
     s.client_recent_max_output_buffer
         .store(0, Ordering::Relaxed);

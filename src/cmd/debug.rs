@@ -1,9 +1,8 @@
 //! DEBUG: the introspection and test hooks of Redis's DEBUG command that ferredis supports — DIGEST,
 //! DIGEST-VALUE, OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE, POPULATE, PROTOCOL, LOG, ERROR, HELP —
-//! gated by
-//! `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients only), with
-//! Redis's refusal text. Redis's other subcommands (RELOAD, CRASH-AND-RECOVER, ...) get an error that
-//! names them.
+//! gated by `enable-debug-command` (`no`, `yes`, or `local`: loopback and unix-socket clients
+//! only), with Redis's refusal text. Redis's other subcommands (CRASH-AND-RECOVER, HTSTATS, ...) get
+//! an error that names them.
 
 use bytes::Bytes;
 
@@ -405,6 +404,7 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         );
     }
     let mut loaded = crate::db::Keyspace::new(ctx.core.ks.dbs.len());
+    loaded.thresholds = ctx.core.ks.thresholds;
     loaded.is_replica = ctx.core.ks.is_replica;
     let path = crate::persistence::dump_path(&dir, &file);
     if let Err(e) = crate::persistence::load_into(&path, &mut loaded, true) {
@@ -552,9 +552,15 @@ mod tests {
         assert_eq!(serialized_length(&list), 25);
         let mut h = std::collections::HashMap::with_hasher(Default::default());
         h.insert(b("f"), b("v"));
-        assert_eq!(serialized_length(&Value::Hash(std::sync::Arc::new(h))), 14);
+        assert_eq!(
+            serialized_length(&Value::Hash(std::sync::Arc::new(h.into()))),
+            14
+        );
         let s: std::collections::HashSet<Bytes, _> = ["1", "2", "3"].iter().map(|s| b(s)).collect();
-        assert_eq!(serialized_length(&Value::Set(std::sync::Arc::new(s))), 15);
+        assert_eq!(
+            serialized_length(&Value::Set(std::sync::Arc::new(s.into()))),
+            15
+        );
         let mut z = crate::db::value::ZSet::default();
         z.scores.insert(b("a"), 1.0);
         z.order.insert((crate::db::value::ScoreKey(1.0), b("a")));

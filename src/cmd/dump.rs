@@ -78,13 +78,14 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ttl < 0 {
         return Err(CmdError::msg("ERR Invalid TTL value, must be >= 0"));
     }
-    let value = undump(&args[3], true).map_err(|e| match e {
+    let mut value = undump(&args[3], true).map_err(|e| match e {
         crate::rdb::decode::RdbError::Corrupt(m) if m.starts_with("DUMP") => {
             CmdError::msg("ERR DUMP payload version or checksum are wrong")
         }
         _ => CmdError::msg("ERR Bad data format"),
     })?;
     let ks = &mut ctx.core.ks;
+    value.choose_encoding(&ks.thresholds);
     let deleted = replace && ks.delete(db, &args[1]);
     let expire = match ttl {
         0 => NO_EXPIRE,

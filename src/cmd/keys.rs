@@ -630,10 +630,11 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     check_flush_args(args)?;
-    // Redis counts the removed keys. (With save points configured it also saves an RDB right
-    // away, which belongs to the persistence layer.)
+    // Redis counts the removed keys; with save points configured it also saves the empty dataset
+    // right away (which resets the counter).
     let n = ctx.core.ks.flush_all();
     ctx.core.ks.dirty += n as u64;
+    crate::server::save::save_after_flushall(ctx.srv, ctx.core);
     ctx.out.ok();
     Ok(())
 }
@@ -960,5 +961,46 @@ mod tests {
         assert_eq!(refcount(&Value::Int(10000), true), 1);
         assert_eq!(refcount(&Value::Int(-1), true), 1);
         assert_eq!(refcount(&Value::Str(Bytes::from_static(b"x")), true), 1);
+    }
+
+    #[test]
+    fn collection_encodings_follow_redis_7_0_defaults() {
+        use crate::db::value::{ScoreKey, ZSet};
+        use std::sync::Arc;
+        let b = |s: String| Bytes::from(s);
+        let hash = |n: usize, vlen: usize| {
+            Value::Hash(Arc::new(
+                (0..n)
+                    .map(|i| (b(format!("f{i}")), b("v".repeat(vlen))))
+                    .collect(),
+            ))
+        };
+        // Checked with OBJECT ENCODING on redis-server 7.0.15 (hash-max-listpack-entries is 512).
+        assert_eq!(hash(300, 1).encoding(), "listpack");
+        assert_eq!(hash(512, 1).encoding(), "listpack");
+        assert_eq!(hash(513, 1).encoding(), "hashtable");
+        assert_eq!(hash(1, 64).encoding(), "listpack");
+        assert_eq!(hash(1, 65).encoding(), "hashtable");
+        let set = |n: usize, p: &str| {
+            Value::Set(Arc::new((0..n).map(|i| b(format!("{p}{i}"))).collect()))
+        };
+        assert_eq!(set(512, "").encoding(), "intset");
+        assert_eq!(set(513, "").encoding(), "hashtable");
+        assert_eq!(set(3, "m").encoding(), "hashtable");
+        let zset = |n: usize| {
+            let mut z = ZSet::default();
+            for i in 0..n {
+                z.scores.insert(b(format!("m{i}")), i as f64);
+                z.order.insert((ScoreKey(i as f64), b(format!("m{i}"))));
+            }
+            z.choose_encoding(&Default::default());
+            Value::ZSet(Arc::new(z))
+        };
+        assert_eq!(zset(128).encoding(), "listpack");
+        assert_eq!(zset(129).encoding(), "skiplist");
+        assert_eq!(
+            Value::List(Arc::new(std::collections::VecDeque::new())).encoding(),
+            "quicklist"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod debug;
 pub mod dump;
 pub mod keys;
 pub mod meta;
+pub mod persist;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -241,6 +242,9 @@ fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
     ctx.out.error(text);
 }
 
+/// The error for writes after a failed save (`stop-writes-on-bgsave-error`).
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
 /// Runs one command for a client: the checks of Redis's `processCommand`, then the handler, then the
 /// accounting. The reply (or error) goes to `ctx.out`.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
@@ -272,6 +276,14 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
     }
     if let Err(e) = client::check_client_may_run(ctx.client, spec) {
         reject(ctx, spec, &e.to_string());
+        return;
+    }
+    // A failed save with stop-writes-on-bgsave-error refuses writes (and PING, as Redis does).
+    if (spec.flags & flags::WRITE != 0 || spec.name == "ping")
+        && ctx.client.kind != crate::server::client::ClientKind::Master
+        && crate::server::save::writes_denied(ctx.srv)
+    {
+        reject(ctx, spec, MISCONF);
         return;
     }
     ctx.client.redacted.clear();

@@ -367,7 +367,7 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if want_save {
         tracing::warn!("Saving the final RDB snapshot before exiting.");
         match save_now(ctx.srv, ctx.core) {
-            Ok(()) => tracing::info!("DB saved on disk"),
+            Ok(()) => {}
             Err(e) => {
                 tracing::warn!("{e}");
                 if !req.force {
@@ -402,32 +402,9 @@ pub fn thresholds(cfg: &crate::config::Config) -> crate::rdb::encode::Thresholds
 /// Writes the keyspace to `dir/dbfilename` synchronously (the final save of SHUTDOWN), then
 /// resets the dirty counter and LASTSAVE as a successful save does.
 pub fn save_now(srv: &crate::server::Server, core: &mut crate::server::Core) -> Result<(), String> {
-    let (dir, file, opts, checksum) = {
-        let cfg = srv.config.read();
-        (
-            cfg.dir.clone(),
-            cfg.dbfilename.clone(),
-            crate::rdb::encode::Options {
-                compress: cfg.rdbcompression,
-                thresholds: thresholds(&cfg),
-            },
-            cfg.rdbchecksum,
-        )
-    };
-    let aux = crate::persistence::standard_aux(crate::alloc::used_memory());
-    let image = crate::persistence::encode_keyspace(&core.ks, &aux, &opts, checksum);
-    crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &image).map_err(|e| {
-        format!(
-            "Failed saving the DB in {dir}/{file} (temp file temp-{}.rdb): {e}",
-            std::process::id()
-        )
-    })?;
-    core.ks.dirty = 0;
-    srv.lastsave.store(
-        (crate::util::now_ms() / 1000) as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    Ok(())
+    // A BGSAVE still running would rename an older snapshot over this one: stop it first.
+    crate::server::save::abort_bgsave(srv, core);
+    crate::server::save::save_sync(srv, core).map(|_| ())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1549,11 +1526,14 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
                 // element its sds, its dict entry and a skiplist node of the average level.
                 let head = alloc_size(32 + 32 * 16);
                 let slots = n.next_power_of_two();
+                // Redis samples from the head of the skiplist: the lowest scores.
                 let sampled: usize = z
-                    .scores
-                    .keys()
+                    .order
+                    .iter()
                     .take(lim)
-                    .map(|m| sds_size(m.len(), false) + DICT_ENTRY + alloc_size(24 + 16 * 4 / 3))
+                    .map(|(_, m)| {
+                        sds_size(m.len(), false) + DICT_ENTRY + alloc_size(24 + 16 * 4 / 3)
+                    })
                     .sum();
                 ROBJ + 16 + 32 + DICT + 8 * slots + head + extrapolate(sampled, n.min(lim), n)
             }

@@ -134,6 +134,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::config::COMMANDS,
         super::debug::COMMANDS,
         super::dump::COMMANDS,
+        super::persist::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -156,7 +156,7 @@ mod tests {
         for i in items {
             s.insert(b(i));
         }
-        Value::Set(Arc::new(s))
+        Value::Set(Arc::new(s.into()))
     }
 
     fn hash(items: &[(&str, &str)]) -> Value {
@@ -164,7 +164,7 @@ mod tests {
         for (f, v) in items {
             h.insert(b(f), b(v));
         }
-        Value::Hash(Arc::new(h))
+        Value::Hash(Arc::new(h.into()))
     }
 
     fn zset(items: &[(&str, f64)]) -> Value {
@@ -434,6 +434,7 @@ mod tests {
                             z.scores.insert(m.clone(), score);
                             z.order.insert((ScoreKey(score), m));
                         }
+                        z.choose_encoding(&Default::default());
                         Value::ZSet(Arc::new(z))
                     }
                     other => panic!("unexpected {other:?}"),

@@ -94,6 +94,9 @@ pub struct Keyspace {
     pub serving_master: bool,
     /// Keys deleted by expiry since the caller last drained this: propagated as DEL before the command.
     pub expired_pending: Vec<(usize, Bytes)>,
+    /// Whether expired keys are queued in `expired_pending` at all: only while something (the
+    /// replication stream) consumes them, so the queue cannot grow without bound.
+    pub propagate_expired: bool,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
     pub stats: KeyspaceStats,
@@ -112,6 +115,9 @@ pub struct Keyspace {
     pub active_expire_effort: u32,
     /// Fork-less snapshots in progress (BGSAVE, full syncs); see [`snapshot`].
     pub snapshots: Vec<snapshot::Snapshot>,
+    /// The compact-encoding limits from the configuration (mirrored here by CONFIG SET), read by
+    /// every write that may convert a value's encoding.
+    pub thresholds: value::Thresholds,
     pub next_snapshot_id: u64,
 }
 
@@ -124,6 +130,7 @@ impl Keyspace {
             is_replica: false,
             serving_master: false,
             expired_pending: Vec::new(),
+            propagate_expired: false,
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
@@ -132,6 +139,7 @@ impl Keyspace {
             expire_last_fast_cycle_us: 0,
             active_expire_effort: 1,
             snapshots: Vec::new(),
+            thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
         }
     }
@@ -181,11 +189,13 @@ impl Keyspace {
         true
     }
 
-    /// Deletes an expired key, counts it and queues its DEL for propagation.
+    /// Deletes an expired key, counts it and queues its DEL for propagation (when enabled).
     fn delete_expired(&mut self, db: usize, key: &[u8]) {
         if let Some((k, _)) = self.remove_entry(db, key) {
             self.stats.expired_keys += 1;
-            self.expired_pending.push((db, k));
+            if self.propagate_expired {
+                self.expired_pending.push((db, k));
+            }
         }
     }
 
@@ -645,8 +655,22 @@ mod tests {
     }
 
     #[test]
+    fn expired_keys_are_not_queued_without_a_consumer() {
+        let mut k = ks();
+        for i in 0..100 {
+            k.set(0, Bytes::from(format!("k{i}")), Value::Int(i), k.now_ms - 1);
+        }
+        for i in 0..100 {
+            assert!(k.lookup_read(0, format!("k{i}").as_bytes()).is_none());
+        }
+        assert_eq!(k.stats.expired_keys, 100);
+        assert!(k.expired_pending.is_empty());
+    }
+
+    #[test]
     fn lazy_expiry_deletes_and_queues_del() {
         let mut k = ks();
+        k.propagate_expired = true;
         k.set(
             0,
             Bytes::from_static(b"a"),

@@ -22,16 +22,201 @@ pub enum Value {
     /// A string modified in place (APPEND, SETRANGE, SETBIT, ...): always `raw`, as in Redis.
     Raw(Bytes),
     List(Arc<VecDeque<Bytes>>),
-    Hash(Arc<HashMap<Bytes, Bytes, FastState>>),
-    Set(Arc<HashSet<Bytes, FastState>>),
+    Hash(Arc<HashValue>),
+    Set(Arc<SetValue>),
     ZSet(Arc<ZSet>),
 }
 
-/// A sorted set: member → score, plus the (score, member) order.
+/// Size limits of the compact encodings (`hash-max-listpack-*`, `set-max-intset-entries`,
+/// `zset-max-listpack-*`, `list-max-listpack-size`): what OBJECT ENCODING reports, what RDB writes,
+/// and how MEMORY USAGE sizes a value. Defaults are Redis 7.0.15's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    /// Bytes per listpack node of a list (`list-max-listpack-size -2` = 8 KiB).
+    pub list_node_bytes: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_node_bytes: 8192,
+        }
+    }
+}
+
+/// A hash, and whether Redis would still hold it as a listpack.
+///
+/// Like Redis, the compact encoding is left for good once a write exceeds a threshold
+/// ([`HashValue::note_insert`]); a shrinking hash does not go back. Loading (RDB, RESTORE) chooses
+/// from the content ([`HashValue::from_map`]).
+#[derive(Clone, Debug, Default)]
+pub struct HashValue {
+    pub map: HashMap<Bytes, Bytes, FastState>,
+    pub listpack: bool,
+}
+
+impl HashValue {
+    /// The encoding Redis picks when it builds a hash from existing content.
+    pub fn from_map(map: HashMap<Bytes, Bytes, FastState>, th: &Thresholds) -> Self {
+        let listpack = map.len() <= th.hash_max_listpack_entries
+            && map.iter().all(|(f, v)| {
+                f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
+            });
+        HashValue { map, listpack }
+    }
+
+    /// An empty hash as HSET creates it (listpack, unless the thresholds forbid even one entry).
+    pub fn new_empty(th: &Thresholds) -> Self {
+        HashValue {
+            map: HashMap::default(),
+            listpack: th.hash_max_listpack_entries > 0,
+        }
+    }
+
+    /// After inserting a field/value of these lengths: converts to hashtable for good if a limit
+    /// was crossed.
+    pub fn note_insert(&mut self, field_len: usize, value_len: usize, th: &Thresholds) {
+        if self.listpack
+            && (self.map.len() > th.hash_max_listpack_entries
+                || field_len > th.hash_max_listpack_value
+                || value_len > th.hash_max_listpack_value)
+        {
+            self.listpack = false;
+        }
+    }
+}
+
+impl std::ops::Deref for HashValue {
+    type Target = HashMap<Bytes, Bytes, FastState>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for HashValue {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
+
+impl From<HashMap<Bytes, Bytes, FastState>> for HashValue {
+    fn from(map: HashMap<Bytes, Bytes, FastState>) -> Self {
+        HashValue::from_map(map, &Thresholds::default())
+    }
+}
+
+impl FromIterator<(Bytes, Bytes)> for HashValue {
+    fn from_iter<I: IntoIterator<Item = (Bytes, Bytes)>>(iter: I) -> Self {
+        HashValue::from(iter.into_iter().collect::<HashMap<_, _, _>>())
+    }
+}
+
+/// A set, and whether Redis would still hold it as an intset (Redis 7.0 has no listpack sets).
+#[derive(Clone, Debug, Default)]
+pub struct SetValue {
+    pub set: HashSet<Bytes, FastState>,
+    pub intset: bool,
+}
+
+impl SetValue {
+    /// The encoding Redis picks when it builds a set from existing content.
+    pub fn from_set(set: HashSet<Bytes, FastState>, th: &Thresholds) -> Self {
+        let intset = set.len() <= th.set_max_intset_entries
+            && set.iter().all(|m| crate::util::parse_i64(m).is_some());
+        SetValue { set, intset }
+    }
+
+    /// An empty set as SADD creates it for its first member.
+    pub fn new_for(first: &[u8], th: &Thresholds) -> Self {
+        SetValue {
+            set: HashSet::default(),
+            intset: th.set_max_intset_entries > 0 && crate::util::parse_i64(first).is_some(),
+        }
+    }
+
+    /// After inserting `member`: converts to hashtable for good if it is not an integer or the set
+    /// grew past the limit.
+    pub fn note_insert(&mut self, member: &[u8], th: &Thresholds) {
+        if self.intset
+            && (self.set.len() > th.set_max_intset_entries
+                || crate::util::parse_i64(member).is_none())
+        {
+            self.intset = false;
+        }
+    }
+}
+
+impl std::ops::Deref for SetValue {
+    type Target = HashSet<Bytes, FastState>;
+    fn deref(&self) -> &Self::Target {
+        &self.set
+    }
+}
+
+impl std::ops::DerefMut for SetValue {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.set
+    }
+}
+
+impl From<HashSet<Bytes, FastState>> for SetValue {
+    fn from(set: HashSet<Bytes, FastState>) -> Self {
+        SetValue::from_set(set, &Thresholds::default())
+    }
+}
+
+impl FromIterator<Bytes> for SetValue {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
+        SetValue::from(iter.into_iter().collect::<HashSet<_, _>>())
+    }
+}
+
+/// A sorted set: member → score, plus the (score, member) order, and whether Redis would still hold
+/// it as a listpack (left for good once a limit is crossed, as for hashes).
 #[derive(Clone, Debug, Default)]
 pub struct ZSet {
     pub scores: HashMap<Bytes, f64, FastState>,
     pub order: BTreeSet<(ScoreKey, Bytes)>,
+    pub listpack: bool,
+}
+
+impl ZSet {
+    /// An empty sorted set as ZADD creates it for a first member of this length.
+    pub fn new_for(first_len: usize, th: &Thresholds) -> Self {
+        ZSet {
+            listpack: th.zset_max_listpack_entries > 0 && first_len <= th.zset_max_listpack_value,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the encoding from the content (loading).
+    pub fn choose_encoding(&mut self, th: &Thresholds) {
+        self.listpack = self.scores.len() <= th.zset_max_listpack_entries
+            && self
+                .scores
+                .keys()
+                .all(|m| m.len() <= th.zset_max_listpack_value);
+    }
+
+    /// After inserting a member of this length: converts to skiplist for good past a limit.
+    pub fn note_insert(&mut self, member_len: usize, th: &Thresholds) {
+        if self.listpack
+            && (self.scores.len() > th.zset_max_listpack_entries
+                || member_len > th.zset_max_listpack_value)
+        {
+            self.listpack = false;
+        }
+    }
 }
 
 /// A total order on scores (NaN never enters a sorted set).
@@ -51,6 +236,25 @@ impl Ord for ScoreKey {
 }
 
 impl Value {
+    /// Recomputes the compact-encoding flags from the content, as Redis does when it loads a value
+    /// (RDB, RESTORE) under the current thresholds.
+    pub fn choose_encoding(&mut self, th: &Thresholds) {
+        match self {
+            Value::Hash(h) => {
+                let h = Arc::make_mut(h);
+                let map = std::mem::take(&mut h.map);
+                *h = HashValue::from_map(map, th);
+            }
+            Value::Set(s) => {
+                let s = Arc::make_mut(s);
+                let set = std::mem::take(&mut s.set);
+                *s = SetValue::from_set(set, th);
+            }
+            Value::ZSet(z) => Arc::make_mut(z).choose_encoding(th),
+            _ => {}
+        }
+    }
+
     /// Builds a string value the way Redis's SET does: int-encoded when the bytes are a canonical i64.
     pub fn string(b: Bytes) -> Value {
         if b.len() <= 20 {
@@ -97,17 +301,17 @@ impl Value {
     }
 }
 
-/// Redis 7.0's default encoding thresholds (`hash-max-listpack-entries` 128, `...-value` 64,
-/// `set-max-intset-entries` 512, `zset-max-listpack-entries` 128, `...-value` 64).
+/// Redis 7.0.15's default encoding thresholds, as the real server reports them
+/// (`hash-max-listpack-entries` 512, `...-value` 64, `set-max-intset-entries` 512,
+/// `zset-max-listpack-entries` 128, `...-value` 64).
+pub const HASH_LISTPACK_MAX_ENTRIES: usize = 512;
 pub const LISTPACK_MAX_ENTRIES: usize = 128;
 pub const LISTPACK_MAX_VALUE: usize = 64;
 pub const INTSET_MAX_ENTRIES: usize = 512;
 
 impl Value {
-    /// The encoding OBJECT ENCODING reports, as Redis 7.0 with its default thresholds would have it
-    /// for this content: lists are always `quicklist`; small hashes and sorted sets are `listpack`;
-    /// sets of integers are `intset`. (Redis never converts back to the compact encoding when a value
-    /// shrinks; that history is not tracked here.)
+    /// The encoding OBJECT ENCODING reports: lists are always `quicklist` in Redis 7.0; hashes,
+    /// sets and sorted sets carry their (sticky) compact-encoding flag.
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
@@ -115,34 +319,78 @@ impl Value {
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::List(_) => "quicklist",
             Value::Hash(h) => {
-                if h.len() <= LISTPACK_MAX_ENTRIES
-                    && h.iter().all(|(f, v)| {
-                        f.len() <= LISTPACK_MAX_VALUE && v.len() <= LISTPACK_MAX_VALUE
-                    })
-                {
+                if h.listpack {
                     "listpack"
                 } else {
                     "hashtable"
                 }
             }
             Value::Set(s) => {
-                if s.len() <= INTSET_MAX_ENTRIES
-                    && s.iter().all(|m| crate::util::parse_i64(m).is_some())
-                {
+                if s.intset {
                     "intset"
                 } else {
                     "hashtable"
                 }
             }
             Value::ZSet(z) => {
-                if z.scores.len() <= LISTPACK_MAX_ENTRIES
-                    && z.scores.keys().all(|m| m.len() <= LISTPACK_MAX_VALUE)
-                {
+                if z.listpack {
                     "listpack"
                 } else {
                     "skiplist"
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_encodings_are_left_for_good() {
+        let th = Thresholds {
+            hash_max_listpack_entries: 2,
+            zset_max_listpack_entries: 2,
+            set_max_intset_entries: 2,
+            ..Default::default()
+        };
+        let mut h = HashValue::new_empty(&th);
+        for (i, f) in ["a", "b", "c"].iter().enumerate() {
+            h.insert(Bytes::from(*f), Bytes::from("v"));
+            h.note_insert(1, 1, &th);
+            assert_eq!(h.listpack, i < 2, "after {} fields", i + 1);
+        }
+        h.remove(b"c".as_slice());
+        h.note_insert(0, 0, &th);
+        assert!(
+            !h.listpack,
+            "a shrinking hash stays a hashtable, as in Redis"
+        );
+        assert!(
+            HashValue::from_map(h.map.clone(), &th).listpack,
+            "loading picks from the content"
+        );
+
+        let mut s = SetValue::new_for(b"1", &th);
+        s.insert(Bytes::from("1"));
+        s.note_insert(b"1", &th);
+        assert!(s.intset);
+        s.insert(Bytes::from("x"));
+        s.note_insert(b"x", &th);
+        assert!(!s.intset);
+        s.remove(b"x".as_slice());
+        assert!(!s.intset);
+
+        let mut z = ZSet::new_for(70, &th);
+        assert!(
+            !z.listpack,
+            "a first member longer than the value limit starts as a skiplist"
+        );
+        z = ZSet::new_for(3, &th);
+        assert!(z.listpack);
+        z.scores.insert(Bytes::from("m"), 1.0);
+        z.note_insert(65, &th);
+        assert!(!z.listpack);
     }
 }

@@ -225,7 +225,7 @@ fn set_value(items: Vec<Bytes>) -> Result<Value, RdbError> {
     if set.len() != n {
         return Err(RdbError::Corrupt("Duplicate set members detected".into()));
     }
-    Ok(Value::Set(Arc::new(set)))
+    Ok(Value::Set(Arc::new(set.into())))
 }
 
 fn hash_value(flat: Vec<Bytes>) -> Result<Value, RdbError> {
@@ -242,7 +242,7 @@ fn hash_value(flat: Vec<Bytes>) -> Result<Value, RdbError> {
             return Err(RdbError::Corrupt("Duplicate hash fields detected".into()));
         }
     }
-    Ok(Value::Hash(Arc::new(map)))
+    Ok(Value::Hash(Arc::new(map.into())))
 }
 
 fn zset_value(pairs: Vec<(Bytes, f64)>) -> Result<Value, RdbError> {
@@ -256,6 +256,7 @@ fn zset_value(pairs: Vec<(Bytes, f64)>) -> Result<Value, RdbError> {
         }
         z.order.insert((ScoreKey(s), m));
     }
+    z.choose_encoding(&crate::db::value::Thresholds::default());
     Ok(Value::ZSet(Arc::new(z)))
 }
 

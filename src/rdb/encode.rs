@@ -7,30 +7,7 @@ use super::listpack::{intset_encode, listpack_encode};
 use super::{op, RDB_VERSION};
 use crate::db::Value;
 
-/// Size limits for the compact encodings, Redis 7.0's defaults (the config thresholds refine them).
-#[derive(Clone, Copy, Debug)]
-pub struct Thresholds {
-    pub hash_max_listpack_entries: usize,
-    pub hash_max_listpack_value: usize,
-    pub set_max_intset_entries: usize,
-    pub zset_max_listpack_entries: usize,
-    pub zset_max_listpack_value: usize,
-    /// Bytes per listpack node of a list (`list-max-listpack-size -2` = 8 KiB).
-    pub list_node_bytes: usize,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            hash_max_listpack_entries: 128,
-            hash_max_listpack_value: 64,
-            set_max_intset_entries: 512,
-            zset_max_listpack_entries: 128,
-            zset_max_listpack_value: 64,
-            list_node_bytes: 8192,
-        }
-    }
-}
+pub use crate::db::value::Thresholds;
 
 /// Encoding options.
 #[derive(Clone, Copy, Debug, Default)]

@@ -211,6 +211,9 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
         srv.stats
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
+        srv.stats
+            .total_reads_processed
+            .fetch_add(1, Ordering::Relaxed);
         handle.net_in.fetch_add(n as u64, Ordering::Relaxed);
         handle
             .last_interaction_ms
@@ -454,6 +457,9 @@ async fn flush<S: ClientStream, F: Future<Output = ()>>(
     srv.stats
         .net_output_bytes
         .fetch_add(n as u64, Ordering::Relaxed);
+    srv.stats
+        .total_writes_processed
+        .fetch_add(1, Ordering::Relaxed);
     handle.net_out.fetch_add(n as u64, Ordering::Relaxed);
     // Like Redis, a client that keeps reading its (large) replies is not idle.
     if n >= FLUSH_AT {

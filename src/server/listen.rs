@@ -433,12 +433,45 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
         let (Some(mut term), Some(mut int)) = signals else {
             return;
         };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::warn!("Received {} scheduling shutdown...", name);
-        srv_sig.begin_shutdown(super::ShutdownRequest::default());
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::warn!("Received {} scheduling shutdown...", name);
+            // `shutdown-on-sigterm` / `shutdown-on-sigint`: default, or save/nosave/now/force.
+            let flags = {
+                let c = srv_sig.config.read();
+                if name == "SIGTERM" {
+                    c.shutdown_on_sigterm.clone()
+                } else {
+                    c.shutdown_on_sigint.clone()
+                }
+            };
+            let has = |w: &str| flags.split(' ').any(|f| f == w);
+            let req = super::ShutdownRequest {
+                nosave: has("nosave"),
+                save: has("save"),
+                now: has("now"),
+                force: has("force"),
+            };
+            // As SHUTDOWN does: save when asked or when save points exist; a failed save keeps
+            // the server running unless FORCE.
+            let want_save = !req.nosave && (req.save || !srv_sig.config.read().save.is_empty());
+            if want_save {
+                tracing::info!("Saving the final RDB snapshot before exiting.");
+                let mut core = srv_sig.core.lock();
+                if let Err(e) = crate::cmd::server::save_now(&srv_sig, &mut core) {
+                    tracing::warn!("{}", e);
+                    if !req.force {
+                        tracing::warn!("Error trying to save the DB, can't exit.");
+                        continue;
+                    }
+                }
+            }
+            srv_sig.begin_shutdown(req);
+            return;
+        }
     });
     let mut shutdown = srv.shutdown_signal();
     while !*shutdown.borrow() {

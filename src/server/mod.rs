@@ -13,6 +13,7 @@
 pub mod client;
 pub mod connection;
 pub mod listen;
+pub mod save;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -201,6 +202,9 @@ pub struct ServerStats {
     pub net_output_bytes: AtomicU64,
     pub client_recent_max_input_buffer: AtomicUsize,
     pub client_recent_max_output_buffer: AtomicUsize,
+    /// Reads from and writes to client sockets (INFO `total_reads_processed`/`_writes_`).
+    pub total_reads_processed: AtomicU64,
+    pub total_writes_processed: AtomicU64,
 }
 
 /// The server's shared state.
@@ -220,6 +224,12 @@ pub struct Server {
     pub config_file: Option<std::path::PathBuf>,
     /// Unix seconds of the last successful save (LASTSAVE).
     pub lastsave: AtomicU64,
+    /// A handle on ourselves, for commands that start background work (BGSAVE).
+    me: std::sync::Weak<Server>,
+    /// SAVE/BGSAVE/save-point state ([`save`]).
+    pub save: Mutex<save::SaveState>,
+    /// The last save failed: with `stop-writes-on-bgsave-error`, writes get -MISCONF.
+    pub bgsave_failed: std::sync::atomic::AtomicBool,
     /// Ports actually bound (port 0 in tests binds an ephemeral one).
     pub bound_port: AtomicU64,
     /// CLIENT PAUSE: connections hold paused commands back until it ends.
@@ -256,7 +266,8 @@ fn random_hex40() -> String {
 
 impl Server {
     pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
-        let ks = Keyspace::new(config.databases);
+        let mut ks = Keyspace::new(config.databases);
+        ks.thresholds = crate::cmd::server::thresholds(&config);
         let core = Core {
             ks,
             stats: CoreStats::default(),
@@ -270,7 +281,8 @@ impl Server {
         };
         let (shutdown_tx, _) = watch::channel(false);
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
-        Arc::new(Server {
+        Arc::new_cyclic(|me| Server {
+            me: me.clone(),
             core: Mutex::new(core),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
@@ -285,6 +297,8 @@ impl Server {
                 .unwrap_or_default(),
             config_file,
             lastsave: AtomicU64::new((crate::util::now_ms() / 1000) as u64),
+            save: Mutex::new(save::SaveState::default()),
+            bgsave_failed: std::sync::atomic::AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
             pause: client::PauseState::default(),
             monitors: Mutex::new(Vec::new()),
@@ -295,6 +309,11 @@ impl Server {
             rebind_tx,
             rebind_rx: Mutex::new(Some(rebind_rx)),
         })
+    }
+
+    /// The `Arc` this server lives in.
+    pub fn self_arc(&self) -> Arc<Server> {
+        self.me.upgrade().expect("the server outlives its commands")
     }
 
     /// A receiver that turns true when the server begins to shut down.
@@ -449,6 +468,10 @@ pub async fn cron(srv: Arc<Server>) {
             // Redis gives the slow cycle 25% of the period.
             let budget = period.as_micros() as u64 / 4;
             srv.core.lock().ks.active_expire_cycle(budget);
+        }
+        {
+            let mut core = srv.core.lock();
+            save::check_save_points(&srv, &mut core);
         }
         if last_clients_check.elapsed() >= Duration::from_secs(1) {
             last_clients_check = Instant::now();

@@ -1,0 +1,435 @@
+//! RDB persistence end to end: SAVE/BGSAVE files survive restarts, are accepted by the real Redis
+//! tools, reflect exactly the moment BGSAVE started, and a corrupt file stops start-up untouched.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+const FIXTURE_DIGEST: &str = "f5cfbbce146eb9291d6fd1e1da59a20a3c127127";
+
+fn status(r: &[u8]) -> String {
+    String::from_utf8_lossy(r)
+        .trim_end()
+        .trim_start_matches(['+', ':'])
+        .to_string()
+}
+
+fn start_in(dir: &std::path::Path, extra: &[&str]) -> Server {
+    let d = dir.to_str().unwrap();
+    let base = [
+        "--dir",
+        d,
+        "--dbfilename",
+        "dump.rdb",
+        "--enable-debug-command",
+        "yes",
+        "--enable-protected-configs",
+        "yes",
+    ];
+    Server::start(Kind::Ferredis, &[&base[..], extra].concat())
+}
+
+/// Waits for the n-th successful BGSAVE in the log of a server started with `--dir dir`.
+fn wait_bgsave_done(dir: &std::path::Path, n: usize) {
+    wait_for("BGSAVE to finish", Duration::from_secs(60), || {
+        std::fs::read_to_string(dir.join("server.log"))
+            .unwrap_or_default()
+            .matches("Background saving terminated with success")
+            .count()
+            >= n
+    });
+}
+
+fn digest(c: &mut RawClient) -> String {
+    let d = status(&c.cmd(&["DEBUG", "DIGEST"]));
+    assert!(
+        d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not a digest: {d}"
+    );
+    d
+}
+
+#[test]
+fn restart_keeps_values_ttls_and_databases() {
+    let dir = scratch_dir("persist-restart");
+    let digest;
+    {
+        let s = start_in(&dir, &[]);
+        let mut c = s.client();
+        for db in [0, 5, 15] {
+            c.cmd(&["SELECT", &db.to_string()]);
+            for i in 0..200 {
+                c.cmd(&["SET", &format!("k{i}"), &format!("value-{db}-{i}")]);
+            }
+            c.cmd(&["SET", "int", "12345"]);
+            c.cmd(&["SET", "ttl", "x", "PX", "100000000"]);
+        }
+        c.cmd(&["SELECT", "0"]);
+        assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+        digest = self::digest(&mut c);
+    }
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    assert_eq!(self::digest(&mut c), digest);
+    c.cmd(&["SELECT", "15"]);
+    assert_eq!(c.cmd(&["GET", "k7"]), b"$10\r\nvalue-15-7\r\n");
+    let pttl: i64 = status(&c.cmd(&["PTTL", "ttl"])).parse().unwrap();
+    assert!(pttl > 90_000_000, "ttl kept: {pttl}");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "int"]), b"$3\r\nint\r\n");
+}
+
+#[test]
+fn bgsave_is_the_state_at_its_start_even_under_writes() {
+    let dir = scratch_dir("persist-bgsave");
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    let n = 20_000;
+    let mut pipe = Vec::new();
+    for i in 0..n {
+        pipe.extend(RawClient::encode(&[
+            b"SET",
+            format!("k{i}").as_bytes(),
+            format!("old-{i}").as_bytes(),
+        ]));
+    }
+    c.send_raw(&pipe);
+    for _ in 0..n {
+        c.read_reply();
+    }
+    let before = digest(&mut c);
+    assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+    // Overwrite, delete and add while the snapshot is being written.
+    let mut pipe = Vec::new();
+    for i in 0..n {
+        let k = format!("k{i}");
+        let cmd: Vec<&[u8]> = match i % 3 {
+            0 => vec![b"SET", k.as_bytes(), b"new"],
+            1 => vec![b"DEL", k.as_bytes()],
+            _ => vec![b"APPEND", k.as_bytes(), b"-changed"],
+        };
+        pipe.extend(RawClient::encode(&cmd));
+        pipe.extend(RawClient::encode(&[
+            b"SET",
+            format!("added{i}").as_bytes(),
+            b"x",
+        ]));
+    }
+    c.send_raw(&pipe);
+    for _ in 0..2 * n {
+        c.read_reply();
+    }
+    wait_bgsave_done(&dir, 1);
+    let file = dir.join("dump.rdb");
+    let out = std::process::Command::new("/usr/bin/redis-check-rdb")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("RDB looks OK"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A real Redis loading the file sees exactly the data as it was when BGSAVE started.
+    let redis = Server::start(
+        Kind::Redis,
+        &["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"],
+    );
+    let mut r = redis.client();
+    assert_eq!(r.cmd(&["DBSIZE"]), format!(":{n}\r\n").into_bytes());
+    assert_eq!(digest(&mut r), before);
+    assert_eq!(r.cmd(&["GET", "k5"]), b"$5\r\nold-5\r\n");
+    // And the dirty counter only kept the changes made after the snapshot began.
+    let info = c.cmd_str(&["INFO", "persistence"]);
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+}
+
+#[test]
+fn loads_the_redis_fixture_with_redis_digest() {
+    let dir = scratch_dir("persist-fixture");
+    std::fs::copy(
+        format!(
+            "{}/tests/fixtures/rdb/all-types-7.0.rdb",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        dir.join("dump.rdb"),
+    )
+    .unwrap();
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    assert_eq!(status(&c.cmd(&["DEBUG", "DIGEST"])), FIXTURE_DIGEST);
+    // DEBUG RELOAD and a SAVE + restart keep the digest.
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), b"+OK\r\n");
+    assert_eq!(status(&c.cmd(&["DEBUG", "DIGEST"])), FIXTURE_DIGEST);
+    assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    drop(c);
+    drop(s);
+    let s = start_in(&dir, &[]);
+    assert_eq!(
+        status(&s.client().cmd(&["DEBUG", "DIGEST"])),
+        FIXTURE_DIGEST
+    );
+}
+
+#[test]
+fn corrupt_or_unsupported_dump_stops_startup_and_is_left_alone() {
+    for (name, mutate) in [
+        (
+            "checksum",
+            Box::new(|d: &mut Vec<u8>| {
+                let n = d.len();
+                d[n - 1] ^= 0xFF;
+            }) as Box<dyn Fn(&mut Vec<u8>)>,
+        ),
+        (
+            "truncated",
+            Box::new(|d: &mut Vec<u8>| d.truncate(d.len() / 2)),
+        ),
+        (
+            "stream",
+            Box::new(|d: &mut Vec<u8>| {
+                *d = std::fs::read(format!(
+                    "{}/tests/fixtures/rdb/with-stream-7.0.rdb",
+                    env!("CARGO_MANIFEST_DIR")
+                ))
+                .unwrap()
+            }),
+        ),
+    ] {
+        let dir = scratch_dir("persist-corrupt");
+        let mut data = std::fs::read(format!(
+            "{}/tests/fixtures/rdb/all-types-7.0.rdb",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        mutate(&mut data);
+        std::fs::write(dir.join("dump.rdb"), &data).unwrap();
+        let out = std::process::Command::new(ferredis_bin())
+            .args([
+                "--port",
+                &free_port().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                dir.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}: must exit non-zero");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("dump.rdb") && text.contains("offset"),
+            "{name}: message names file and offset: {text}"
+        );
+        if name == "stream" {
+            assert!(
+                text.contains("mystream") && text.contains("stream"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(dir.join("dump.rdb")).unwrap(),
+            data,
+            "{name}: file untouched"
+        );
+    }
+}
+
+#[test]
+fn failed_bgsave_turns_writes_into_misconf() {
+    let dir = scratch_dir("persist-misconf");
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    let gone = dir.join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]),
+        b"+OK\r\n"
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "save", "3600 1"]), b"+OK\r\n");
+    std::fs::remove_dir_all(&gone).unwrap();
+    c.cmd(&["SET", "a", "1"]);
+    assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+    wait_for(
+        "the failed BGSAVE to be reported",
+        Duration::from_secs(30),
+        || c.cmd(&["SET", "b", "2"]).starts_with(b"-MISCONF"),
+    );
+    assert!(c.cmd(&["PING"]).starts_with(b"-MISCONF"));
+    assert_eq!(c.cmd(&["GET", "a"]), b"$1\r\n1\r\n", "reads still work");
+    assert!(c
+        .cmd_str(&["INFO", "persistence"])
+        .contains("rdb_last_bgsave_status:err"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(c.cmd(&["SET", "b", "2"]), b"+OK\r\n");
+}
+
+/// A real Redis writes random data of every type (both compact and large encodings, TTLs, several
+/// databases); ferredis loads its dump with the same DEBUG DIGEST, saves it, and the real Redis loads
+/// ferredis's file with the same digest again.
+#[test]
+fn random_data_of_every_type_round_trips_through_both_servers() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let dir = scratch_dir("persist-random");
+    let d = dir.to_str().unwrap().to_string();
+    let redis = Server::start(Kind::Redis, &["--dir", &d, "--dbfilename", "redis.rdb"]);
+    let mut r = redis.client();
+    let member = |rng: &mut rand::rngs::StdRng| -> String {
+        match rng.gen_range(0..4) {
+            0 => rng.gen_range(-1000i64..1000).to_string(),
+            1 => rng.gen_range(i64::MIN..i64::MAX).to_string(),
+            2 => format!("m{}", rng.gen_range(0..500)),
+            _ => "x".repeat(rng.gen_range(0..120)),
+        }
+    };
+    for db in [0, 3, 15] {
+        r.cmd(&["SELECT", &db.to_string()]);
+        for k in 0..60 {
+            let key = format!("key{k}");
+            let n = if rng.gen_bool(0.3) {
+                rng.gen_range(200..700)
+            } else {
+                rng.gen_range(1..20)
+            };
+            match k % 5 {
+                0 => {
+                    r.cmd(&["SET", &key, &member(&mut rng)]);
+                }
+                1 => {
+                    for _ in 0..n {
+                        let m = member(&mut rng);
+                        r.cmd(&["RPUSH", &key, &m]);
+                    }
+                }
+                2 => {
+                    for _ in 0..n {
+                        let (f, v) = (member(&mut rng), member(&mut rng));
+                        r.cmd(&["HSET", &key, &f, &v]);
+                    }
+                }
+                3 => {
+                    let ints = rng.gen_bool(0.5);
+                    for _ in 0..n {
+                        let m = if ints {
+                            rng.gen_range(-100_000i64..100_000).to_string()
+                        } else {
+                            member(&mut rng)
+                        };
+                        r.cmd(&["SADD", &key, &m]);
+                    }
+                }
+                _ => {
+                    for _ in 0..n {
+                        let score = match rng.gen_range(0..6) {
+                            0 => "inf".to_string(),
+                            1 => "-inf".to_string(),
+                            2 => rng.gen_range(-50i64..50).to_string(),
+                            _ => format!("{}", rng.gen_range(-1e6..1e6)),
+                        };
+                        let m = member(&mut rng);
+                        r.cmd(&["ZADD", &key, &score, &m]);
+                    }
+                }
+            }
+            if rng.gen_bool(0.2) {
+                r.cmd(&["PEXPIREAT", &key, "4102444800000"]);
+            }
+        }
+    }
+    assert_eq!(r.cmd(&["SAVE"]), b"+OK\r\n");
+    let want = digest(&mut r);
+    let f = Server::start(
+        Kind::Ferredis,
+        &[
+            "--dir",
+            &d,
+            "--dbfilename",
+            "redis.rdb",
+            "--enable-debug-command",
+            "yes",
+            "--enable-protected-configs",
+            "yes",
+        ],
+    );
+    let mut c = f.client();
+    assert_eq!(
+        digest(&mut c),
+        want,
+        "ferredis loads Redis's dump with the same digest"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dbfilename", "ferredis.rdb"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    let out = std::process::Command::new("/usr/bin/redis-check-rdb")
+        .arg(dir.join("ferredis.rdb"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RDB looks OK"));
+    let redis2 = Server::start(Kind::Redis, &["--dir", &d, "--dbfilename", "ferredis.rdb"]);
+    assert_eq!(
+        digest(&mut redis2.client()),
+        want,
+        "Redis loads ferredis's dump with the same digest"
+    );
+}
+
+/// SIGTERM with save points configured saves before exiting (as Redis does), and the next start
+/// loads what was written; with `save ""` nothing is written.
+#[test]
+fn sigterm_saves_when_save_points_exist() {
+    let dir = scratch_dir("persist-sigterm");
+    let mut s = start_in(&dir, &["--save", "3600 1"]);
+    let mut c = s.client();
+    c.cmd(&["SET", "kept", "yes"]);
+    let digest = digest(&mut c);
+    drop(c);
+    let status = s.terminate(Duration::from_secs(30)).expect("exit status");
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(dir.join("dump.rdb").exists());
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    assert_eq!(self::digest(&mut c), digest);
+    assert_eq!(c.cmd(&["GET", "kept"]), b"$3\r\nyes\r\n");
+
+    let dir2 = scratch_dir("persist-sigterm-nosave");
+    let mut s = start_in(&dir2, &[]);
+    s.client().cmd(&["SET", "lost", "yes"]);
+    assert!(s
+        .terminate(Duration::from_secs(30))
+        .expect("exit status")
+        .success());
+    assert!(!dir2.join("dump.rdb").exists());
+}
+
+/// FLUSHALL with save points writes the empty dataset at once and leaves no changes pending, as
+/// Redis does (that save is not counted in `rdb_saves`).
+#[test]
+fn flushall_saves_when_save_points_exist() {
+    let mut d = Diff::new(&["--save", "3600 1"]);
+    for c in [&mut d.r, &mut d.f] {
+        c.cmd(&["SET", "a", "1"]);
+        c.cmd(&["SET", "b", "2"]);
+        assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
+    }
+    for field in [
+        "rdb_changes_since_last_save",
+        "rdb_saves",
+        "rdb_bgsave_in_progress",
+    ] {
+        assert_eq!(
+            d.r.info_field("persistence", field),
+            d.f.info_field("persistence", field),
+            "{field}"
+        );
+    }
+    assert!(d.ferredis.dir.join("dump.rdb").exists());
+}
