@@ -15,7 +15,7 @@ use super::{Core, Server};
 use crate::rdb::encode::{put_footer, put_header, put_key, put_len, Options};
 
 /// Keys taken per lock hold while serializing a snapshot.
-const STEP_KEYS: usize = 512;
+const STEP_KEYS: usize = 4096;
 /// Redis waits this long before retrying a failed automatic BGSAVE.
 const BGSAVE_RETRY_DELAY_S: i64 = 5;
 
@@ -235,7 +235,7 @@ fn write_snapshot(
     checksum: bool,
 ) -> std::io::Result<()> {
     let f = std::fs::File::create(path)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut w = std::io::BufWriter::with_capacity(256 << 10, f);
     let mut crc = 0u64;
     let mut buf = Vec::with_capacity(1 << 16);
     put_header(
