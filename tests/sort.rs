@@ -92,6 +92,11 @@ fn numeric_alpha_desc_limit() {
         SORT a
         SORT a ALPHA
         SORT a ALPHA DESC
+        RPUSH u "\xc3\xa9" z "\xff" e E "\xc3\xa8" "\xe2\x82\xac" "\x80" a
+        SORT u ALPHA
+        SORT u ALPHA DESC
+        SORT u ALPHA STORE ustore
+        LRANGE ustore 0 -1
         RPUSH bad 1 nan
         SORT bad
         SORT bad ALPHA
@@ -132,7 +137,7 @@ fn numeric_alpha_desc_limit() {
 fn by_and_get_patterns() {
     let mut d = Diff::new(&[]);
     d.script(
-        r#"
+        r##"
         RPUSH l 1 2 3 4 5
         MSET w_1 50 w_2 40 w_3 30 w_4 40 w_5 nan_text
         SORT l BY w_*
@@ -180,7 +185,10 @@ fn by_and_get_patterns() {
         SORT l GET pre_*_post* BY nosort
         SET "x*y" star
         SORT l GET x**y
-        "#,
+        SORT l GET "#\x00tail" GET "w_\x00*" BY "w_\x00*"
+        SET "w_1\x00" nul
+        SORT l GET "w_*\x00" GET "h_*->\x00f"
+        "##,
     );
     plant_with(&mut d, "HSET", "h_1", &["f", "5", "g", "x1"]);
     plant_with(&mut d, "HSET", "h_2", &["f", "3", "g", "x2"]);
@@ -271,6 +279,18 @@ fn store_results() {
         }
     }
     d.assert_clean();
+}
+
+/// `keyspace_hits` and `keyspace_misses` of (redis-server, ferredis).
+fn stats(d: &mut Diff) -> ([i64; 2], [i64; 2]) {
+    let f = |c: &mut RawClient| -> [i64; 2] {
+        ["keyspace_hits", "keyspace_misses"].map(|field| {
+            c.info_field("stats", field)
+                .and_then(|v| v.parse().ok())
+                .expect("keyspace stats")
+        })
+    };
+    (f(&mut d.r), f(&mut d.f))
 }
 
 /// `rdb_changes_since_last_save` of (redis-server, ferredis).
@@ -434,6 +454,7 @@ fn random_stream(seed: u64, n: usize) {
     plant_with(&mut d, "HSET", "h_1", &["f", "3"]);
     plant_with(&mut d, "HSET", "h_a", &["f", "x", "g", "1"]);
     let mut rng = StdRng::seed_from_u64(seed);
+    let before = stats(&mut d);
     for _ in 0..n {
         let cmd = rand_command(&mut rng);
         let refs: Vec<&str> = cmd.iter().map(|a| a.as_str()).collect();
@@ -442,6 +463,15 @@ fn random_stream(seed: u64, n: usize) {
     for k in KEYS {
         d.run(&["TYPE", k]);
         d.run(&["LRANGE", k, "0", "-1"]);
+    }
+    let after = stats(&mut d);
+    for i in 0..2 {
+        let (want, got) = (after.0[i] - before.0[i], after.1[i] - before.1[i]);
+        if want != got {
+            d.mismatches.push(format!(
+                "INFO stats field {i} (hits, misses) moved by {want} on redis-server, {got} on ferredis"
+            ));
+        }
     }
     d.run(&["INFO", "errorstats"]);
     d.run(&["DEBUG", "DIGEST"]);

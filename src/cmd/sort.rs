@@ -125,10 +125,11 @@ fn parse_options(args: &[Bytes], readonly: bool) -> Result<SortOptions, CmdError
 /// is replaced by the element and the key read as a string, or, with `->field`, as a hash field.
 /// A pattern without `*`, a missing key or field, or a key of another type gives None.
 fn lookup_by_pattern(ks: &mut Keyspace, db: usize, pattern: &[u8], subst: &Bytes) -> Option<Bytes> {
-    if pattern == b"#" {
+    let cpat = c_str(pattern);
+    // Read as a C string, as Redis does: `#` followed by a NUL is `#` too.
+    if cpat == b"#" {
         return Some(subst.clone());
     }
-    let cpat = c_str(pattern);
     let star = cpat.iter().position(|&c| c == b'*')?;
     // `->` after the `*`, followed by at least one (non-NUL) byte, introduces a hash field.
     let field = cpat[star + 1..]
