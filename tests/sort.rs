@@ -3,8 +3,8 @@
 //! patterns (with `*`, without `*` for "no sort", hash fields `->`), GET patterns (`#`, strings,
 //! hash fields, missing keys), STORE (list result, destination deleted when empty) and the errors.
 //! Sets and sorted sets are built on the real server and copied to both with DUMP/RESTORE, so the
-//! tests do not depend on SADD/ZADD. Plus seeded random streams of SORT calls over lists, strings
-//! and hashes, with DEBUG DIGEST at the end.
+//! tests do not depend on SADD/ZADD. Plus seeded random streams of SORT calls over lists, sets,
+//! sorted sets, strings and hashes, with keyspace statistics and DEBUG DIGEST compared.
 
 mod common;
 use common::*;
@@ -282,7 +282,7 @@ fn store_results() {
 }
 
 /// `keyspace_hits` and `keyspace_misses` of (redis-server, ferredis).
-fn stats(d: &mut Diff) -> ([i64; 2], [i64; 2]) {
+fn stats(d: &mut Diff) -> Stats {
     let f = |c: &mut RawClient| -> [i64; 2] {
         ["keyspace_hits", "keyspace_misses"].map(|field| {
             c.info_field("stats", field)
@@ -291,6 +291,14 @@ fn stats(d: &mut Diff) -> ([i64; 2], [i64; 2]) {
         })
     };
     (f(&mut d.r), f(&mut d.f))
+}
+
+type Stats = ([i64; 2], [i64; 2]);
+
+/// `moved` plus the change from `from` to `to`.
+fn add_moved(moved: Stats, from: Stats, to: Stats) -> Stats {
+    let add = |m: [i64; 2], a: [i64; 2], b: [i64; 2]| [m[0] + b[0] - a[0], m[1] + b[1] - a[1]];
+    (add(moved.0, from.0, to.0), add(moved.1, from.1, to.1))
 }
 
 /// `rdb_changes_since_last_save` of (redis-server, ferredis).
@@ -454,19 +462,69 @@ fn random_stream(seed: u64, n: usize) {
     plant_with(&mut d, "HSET", "h_1", &["f", "3"]);
     plant_with(&mut d, "HSET", "h_a", &["f", "x", "g", "1"]);
     let mut rng = StdRng::seed_from_u64(seed);
-    let before = stats(&mut d);
+    let mut before = stats(&mut d);
+    let mut moved = ([0i64; 2], [0i64; 2]);
     for _ in 0..n {
-        let cmd = rand_command(&mut rng);
+        // Now and then a key becomes a set or a sorted set (copied from redis-server).
+        if rng.gen_ratio(1, 60) {
+            let key = pick(&mut rng, &KEYS[..5]);
+            let mut args: Vec<String> = Vec::new();
+            let zset = rng.gen_bool(0.5);
+            for _ in 0..rng.gen_range(1..7) {
+                if zset {
+                    args.push(rng.gen_range(-3i64..4).to_string());
+                }
+                args.push(pick(&mut rng, ELEMS).to_string());
+            }
+            let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+            // Planting reads keys on redis-server only (DUMP): count the statistics around it.
+            let now = stats(&mut d);
+            moved = add_moved(moved, before, now);
+            plant_with(&mut d, if zset { "ZADD" } else { "SADD" }, key, &refs);
+            before = stats(&mut d);
+        }
+        let mut cmd = rand_command(&mut rng);
         let refs: Vec<&str> = cmd.iter().map(|a| a.as_str()).collect();
-        d.run(&refs);
+        if !refs[0].starts_with("SORT") {
+            d.run(&refs);
+            continue;
+        }
+        // TYPE on both servers, so that keyspace statistics stay comparable.
+        let ty = d.r.cmd(&["TYPE", refs[1]]);
+        d.f.cmd(&["TYPE", refs[1]]);
+        if ty == b"+list\r\n" || ty == b"+none\r\n" || ty == b"+string\r\n" {
+            d.run(&refs);
+            continue;
+        }
+        // A set or sorted set is loaded in hash order: drop what makes that order visible (ALPHA
+        // ties under BY; an unsorted set's order, and which elements a LIMIT keeps of it).
+        let has = |c: &[String], w: &str| c.iter().any(|a| a.eq_ignore_ascii_case(w));
+        let dontsort = cmd.windows(2).any(|w| w[0] == "BY" && !w[1].contains('*'));
+        if has(&cmd, "alpha") && !dontsort {
+            while let Some(i) = cmd.windows(2).position(|w| w[0] == "BY") {
+                cmd.drain(i..i + 2);
+            }
+        }
+        let set_unsorted = ty == b"+set\r\n" && dontsort && !has(&cmd, "STORE");
+        if set_unsorted {
+            while let Some(i) = cmd.iter().position(|a| a == "LIMIT") {
+                cmd.drain(i..i + 3);
+            }
+        }
+        let refs: Vec<&str> = cmd.iter().map(|a| a.as_str()).collect();
+        if set_unsorted {
+            d.run_unordered(&refs);
+        } else {
+            d.run(&refs);
+        }
     }
     for k in KEYS {
         d.run(&["TYPE", k]);
         d.run(&["LRANGE", k, "0", "-1"]);
     }
-    let after = stats(&mut d);
+    let moved = add_moved(moved, before, stats(&mut d));
     for i in 0..2 {
-        let (want, got) = (after.0[i] - before.0[i], after.1[i] - before.1[i]);
+        let (want, got) = (moved.0[i], moved.1[i]);
         if want != got {
             d.mismatches.push(format!(
                 "INFO stats field {i} (hits, misses) moved by {want} on redis-server, {got} on ferredis"
