@@ -398,9 +398,52 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
     Ok(())
 }
 
+/// The keys of a SORT call for COMMAND GETKEYS(ANDFLAGS) and, later, cluster and ACL checks: the
+/// sorted key (`RO access`), and the destination of the last `STORE` (`OW update`). Options are
+/// skipped as Redis's key finder skips them (LIMIT 2 arguments, GET and BY 1, anything else none),
+/// so `line` is the command line with the name at index 0. SORT_RO has only the sorted key.
+pub fn sort_get_keys(line: &[Bytes]) -> Vec<(usize, &'static [&'static str])> {
+    let mut keys: Vec<(usize, &'static [&'static str])> = vec![(1, &["RO", "access"])];
+    let mut store = None;
+    let mut i = 2;
+    while i < line.len() {
+        let a = &line[i];
+        if eq_ic(a, "limit") {
+            i += 2;
+        } else if eq_ic(a, "get") || eq_ic(a, "by") {
+            i += 1;
+        } else if eq_ic(a, "store") && i + 1 < line.len() {
+            // The destination is looked at again as an option name, as Redis's scan does.
+            store = Some(i + 1);
+        }
+        i += 1;
+    }
+    if let Some(pos) = store {
+        keys.push((pos, &["OW", "update"]));
+    }
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(s: &str) -> Vec<Bytes> {
+        s.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn get_keys_finds_the_last_store() {
+        let pos = |s: &str| -> Vec<usize> { sort_get_keys(&line(s)).iter().map(|k| k.0).collect() };
+        assert_eq!(pos("SORT l"), vec![1]);
+        assert_eq!(pos("SORT l STORE d"), vec![1, 3]);
+        assert_eq!(pos("SORT l STORE d1 ALPHA store d2"), vec![1, 6]);
+        assert_eq!(pos("SORT l GET store BY store LIMIT store store"), vec![1]);
+        assert_eq!(pos("SORT l STORE"), vec![1]);
+        assert_eq!(pos("SORT l STORE limit 1 2"), vec![1, 3]);
+    }
 
     #[test]
     fn weights_parse_like_strtod() {
