@@ -865,3 +865,51 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(v: &[&str]) -> Members {
+        v.iter()
+            .map(|m| Bytes::copy_from_slice(m.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn an_intset_is_walked_in_ascending_integer_order() {
+        let s = members(&[
+            "10",
+            "-3",
+            "2",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ]);
+        let order: Vec<&[u8]> = walk_order(&s, true).into_iter().map(|m| &m[..]).collect();
+        assert_eq!(
+            order,
+            [
+                &b"-9223372036854775808"[..],
+                b"-3",
+                b"2",
+                b"10",
+                b"9223372036854775807"
+            ]
+        );
+    }
+
+    #[test]
+    fn intset_fit_needs_canonical_integers_within_the_limit() {
+        let th = Thresholds {
+            set_max_intset_entries: 3,
+            ..Default::default()
+        };
+        assert!(fits_intset(&members(&["1", "2", "3"]), &th));
+        assert!(!fits_intset(&members(&["1", "2", "3", "4"]), &th));
+        assert!(!fits_intset(&members(&["01"]), &th));
+        assert!(!fits_intset(&members(&["-0"]), &th));
+        assert!(!fits_intset(&members(&["18446744073709551616"]), &th));
+        assert!(!fits_intset(&members(&[" 1"]), &th));
+        assert!(fits_intset(&members(&[]), &th));
+    }
+}
