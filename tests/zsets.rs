@@ -510,6 +510,58 @@ fn union_inter_diff() {
 }
 
 #[test]
+fn option_placement_and_leftover_arguments() {
+    diff_both(
+        &[],
+        r#"
+        ZADD z 1 a 2 b 3 c
+        ZADD z 1 a NX
+        ZADD z ch 1 a
+        ZADD z CH CH 4 a
+        ZRANGE z 0 -1 LIMIT 0 1 BYSCORE
+        ZRANGE z -inf +inf LIMIT 0 1 BYSCORE WITHSCORES REV
+        ZRANGE z +inf -inf LIMIT 0 1 BYSCORE WITHSCORES REV
+        ZRANGE z 0 -1 WITHSCORES WITHSCORES
+        ZRANGE z 0 -1 LIMIT 0 1 LIMIT 1 1 BYSCORE
+        ZRANGE z 0 -1 BYSCORE LIMIT 0
+        ZRANGEBYSCORE z 0 1 LIMIT 0
+        ZRANGEBYSCORE z 0 10 LIMIT 1 1 LIMIT 0 5
+        ZRANGEBYLEX z - + LIMIT 0 1 BYLEX
+        ZRANGESTORE dst z 0 -1 LIMIT 0 1
+        ZRANGESTORE dst z 0 -1 BYSCORE LIMIT 1 1
+        ZRANGESTORE dst z + - BYLEX REV LIMIT 0 2
+        ZRANGE dst 0 -1 WITHSCORES
+        ZINTERCARD 1 z LIMIT
+        ZINTERCARD 1 z LIMIT 1 LIMIT 2
+        ZUNIONSTORE dst 1 z WEIGHTS
+        ZUNIONSTORE dst 1 z WEIGHTS 2 WEIGHTS 3
+        ZRANGE dst 0 -1 WITHSCORES
+        ZUNIONSTORE dst 1 z AGGREGATE MIN AGGREGATE MAX
+        ZUNION 1 z WITHSCORES AGGREGATE MIN WEIGHTS 2
+        ZINTER 1 z WEIGHTS 1 WITHSCORES extra
+        ZRANDMEMBER z 5 withscores extra
+        ZPOPMAX z 1 extra
+        ZSCORE z 1 extra
+        ZSCAN z 0 MATCH * COUNT 5 MATCH a*
+        ZSCAN z 0 count 1
+        ZSCAN z 18446744073709551615
+        ZSCAN z 18446744073709551616
+        ZSCAN z " 0"
+        ZMSCORE z a a a
+        ZADD big 1e17 a 123456789 b 0.5 c 1e-5 d 12345678901234567890 e
+        ZRANGE big 0 -1 WITHSCORES
+        ZSCAN big 0
+        ZADD big 4611686018427387904 f -4611686018427387904 g 4611686018427387905 h 9.2233720368547758e18 i -0 j
+        ZSCAN big 0
+        ZINCRBY big 1e308 a
+        ZINCRBY big 1e308 a
+        ZINCRBY big 1e308 a
+        ZSCORE big a
+        "#,
+    );
+}
+
+#[test]
 fn getkeys_of_movable_key_commands() {
     diff_both(
         &[],

@@ -1125,9 +1125,24 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.out.array(2 * kept.len());
     for (m, s) in kept {
         ctx.out.bulk(m);
-        ctx.out.bulk(crate::util::fmt_double(s).as_bytes());
+        if z.listpack {
+            ctx.out.bulk(listpack_score_text(s).as_bytes());
+        } else {
+            ctx.out.bulk(crate::util::fmt_double(s).as_bytes());
+        }
     }
     Ok(())
+}
+
+/// A score as a listpack holds it, which is what ZSCAN returns for a listpack: an integer when the
+/// score is integral and within ±2^62 (stored as an integer entry), otherwise `%.17g` text.
+fn listpack_score_text(s: f64) -> String {
+    const LIM: f64 = (i64::MAX / 2) as f64;
+    if (-LIM..=LIM).contains(&s) && (s as i64) as f64 == s {
+        itoa::Buffer::new().format(s as i64).to_string()
+    } else {
+        crate::util::fmt_double(s)
+    }
 }
 
 #[cfg(test)]
@@ -1154,6 +1169,19 @@ mod tests {
         assert!(!zs_remove(&mut z, b"a"));
         assert_eq!(z.order.len(), z.scores.len());
         assert_eq!(zs_rank(&z, b"b"), Some(0));
+    }
+
+    #[test]
+    fn listpack_scores_print_as_stored() {
+        assert_eq!(listpack_score_text(1e17), "100000000000000000");
+        assert_eq!(
+            listpack_score_text(4611686018427387904.0),
+            "4611686018427387904"
+        );
+        assert_eq!(listpack_score_text(1e19), "1e+19");
+        assert_eq!(listpack_score_text(-0.0), "0");
+        assert_eq!(listpack_score_text(0.5), "0.5");
+        assert_eq!(listpack_score_text(f64::INFINITY), "inf");
     }
 
     #[test]
