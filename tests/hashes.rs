@@ -560,6 +560,52 @@ fn encoding_transitions_under_small_limits() {
     );
 }
 
+/// A listpack hash serializes in insertion order (DUMP bytes equal Redis's) and keeps that order
+/// through RESTORE and DEBUG RELOAD.
+#[test]
+fn listpack_order_survives_dump_restore_and_reload() {
+    diff_both(
+        &[],
+        r#"
+        HSET h c 1 a 2 b 3 d 4 e 12345678901234 f -7
+        HDEL h a
+        HSET h c 9 g x
+        DUMP h
+        HGETALL h
+        DEBUG RELOAD
+        HGETALL h
+        HSCAN h 0
+        OBJECT ENCODING h
+        HSET big f v
+        HSET big long "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+        OBJECT ENCODING big
+        DEBUG RELOAD
+        OBJECT ENCODING big
+        HSTRLEN big long
+        "#,
+    );
+    // A hashtable that shrank stays one: DUMP writes it as such, and a reload picks from content.
+    diff_both(
+        &[
+            "--hash-max-listpack-entries",
+            "4",
+            "--hash-max-listpack-value",
+            "8",
+        ],
+        r#"
+        HSET x a 1 b 2 c 3 d 4 e 5
+        HDEL x b c d e
+        OBJECT ENCODING x
+        DUMP x
+        HSET y a 1 b 2
+        MEMORY USAGE y
+        DEBUG RELOAD
+        OBJECT ENCODING x
+        DUMP x
+        "#,
+    );
+}
+
 /// `dirty` (INFO rdb_changes_since_last_save) moves as in Redis for each hash write.
 #[test]
 fn dirty_counts_like_redis() {

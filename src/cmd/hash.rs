@@ -530,23 +530,19 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let mut rng = rand::thread_rng();
-    let picks: Vec<usize> = if l < 0 {
-        (0..count).map(|_| rng.gen_range(0..size)).collect()
-    } else if count as usize >= size {
-        (0..size).collect()
+    // A negative count repeats fields and is streamed (it may be far larger than the hash); a
+    // positive one is a sample without repetition, or the whole hash.
+    let n = if l < 0 {
+        count
     } else {
-        rand::seq::index::sample(&mut rng, size, count as usize).into_vec()
+        (count as usize).min(size) as u64
     };
     let out = &mut ctx.out;
-    if withvalues && !resp3 {
-        out.array(picks.len() * 2);
-    } else {
-        out.array(picks.len());
-    }
-    for i in picks {
-        let Some((f, v)) = h.get_index(i) else {
-            continue;
-        };
+    out.array(if withvalues && !resp3 { 2 * n } else { n } as usize);
+    let mut emit = |i: usize| {
+        let (f, v) = h
+            .get_index(i)
+            .map_or((&b""[..], &b""[..]), |(f, v)| (&f[..], &v[..]));
         if withvalues {
             if resp3 {
                 out.array(2);
@@ -556,6 +552,17 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         } else {
             out.bulk(f);
         }
+    };
+    if l < 0 {
+        for _ in 0..count {
+            emit(rng.gen_range(0..size));
+        }
+    } else if n as usize == size {
+        (0..size).for_each(emit);
+    } else {
+        rand::seq::index::sample(&mut rng, size, n as usize)
+            .into_iter()
+            .for_each(emit);
     }
     Ok(())
 }
