@@ -282,6 +282,38 @@ fn hincrby_and_hincrbyfloat() {
 }
 
 #[test]
+fn number_forms_in_values_and_arguments() {
+    diff_both(
+        &[],
+        r#"
+        HSET h p +1 z -0 w 0x10 e 1e3 sp "1 " nl "1\n"
+        HINCRBY h p 1
+        HINCRBY h z 1
+        HINCRBY h w 1
+        HINCRBY h e 1
+        HINCRBY h sp 1
+        HINCRBYFLOAT h sp 1
+        HINCRBYFLOAT h nl 1
+        HINCRBYFLOAT h e 1
+        HINCRBYFLOAT h p 1
+        HINCRBYFLOAT h w 1
+        HINCRBY h new +5
+        HINCRBY h new2 -0
+        HINCRBYFLOAT h new3 +.5
+        HINCRBYFLOAT h new4 .5e1
+        HINCRBYFLOAT h new5 1e-4950
+        HINCRBYFLOAT h new6 -1e-300
+        HGETALL h
+        HSCAN h 0 COUNT 9223372036854775807
+        HSCAN h 0 COUNT 9223372036854775808
+        HRANDFIELD h -0
+        HRANDFIELD h +1
+        HRANDFIELD h 01 WITHVALUES
+        "#,
+    );
+}
+
+#[test]
 fn hscan_options_and_errors() {
     diff_both(
         &[],
@@ -915,6 +947,9 @@ fn random_stream(seed: u64, n: usize, resp3: bool, args: &[&str]) {
     }
     d.run(&["DBSIZE"]);
     d.run(&["INFO", "errorstats"]);
+    // The stream is meant to collide types: WRONGTYPE must have happened.
+    let stats = String::from_utf8_lossy(&d.r.cmd(&["INFO", "errorstats"])).into_owned();
+    assert!(stats.contains("errorstat_WRONGTYPE"), "{stats}");
     d.run(&["DEBUG", "DIGEST"]);
     let mut digest = vec!["DEBUG", "DIGEST-VALUE"];
     digest.extend_from_slice(KEYS);
