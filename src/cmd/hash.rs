@@ -644,3 +644,45 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::value::Thresholds;
+
+    #[test]
+    fn cursor_parses_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b"+7"), Ok(7));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
+        assert!(parse_cursor(b"18446744073709551616").is_err());
+        assert!(parse_cursor(b" 1").is_err());
+        assert!(parse_cursor(b"1x").is_err());
+    }
+
+    #[test]
+    fn infinities_are_recognised_by_spelling() {
+        for s in ["inf", "-inf", "+INF", "Infinity", "-infinity"] {
+            assert!(spells_infinity(s.as_bytes()), "{s}");
+        }
+        for s in ["1e400", "info", "in", "nan", ""] {
+            assert!(!spells_infinity(s.as_bytes()), "{s}");
+        }
+    }
+
+    #[test]
+    fn listpack_hash_keeps_insertion_order() {
+        let th = Thresholds::default();
+        let mut h = HashValue::new_empty(&th);
+        for f in ["c", "a", "b", "d"] {
+            store(&mut h, f.as_bytes(), Bytes::from_static(b"1"), &th);
+        }
+        h.remove_field(b"a");
+        store(&mut h, b"c", Bytes::from_static(b"2"), &th);
+        store(&mut h, b"e", Bytes::from_static(b"3"), &th);
+        let order: Vec<&[u8]> = h.keys().map(|k| &k[..]).collect();
+        assert_eq!(order, [&b"c"[..], b"b", b"d", b"e"]);
+        assert_eq!(h.get(&b"c"[..]).map(|v| &v[..]), Some(&b"2"[..]));
+    }
+}
