@@ -158,11 +158,8 @@ fn encode_value_payload(out: &mut Vec<u8>, v: &Value, opts: &Options) -> u8 {
             }
         }
         Value::Hash(h) => {
-            let small = h.len() <= th.hash_max_listpack_entries
-                && h.iter().all(|(f, v)| {
-                    f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
-                });
-            if small {
+            // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
+            if h.listpack {
                 let lp = listpack_encode(h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]));
                 put_string(out, &lp, opts.compress);
                 op::HASH_LISTPACK
