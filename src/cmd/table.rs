@@ -146,8 +146,11 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
-fn index() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+/// Name → row, hashed with foldhash: this lookup runs for every command.
+type Index = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::RandomState>;
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| all_families().map(|c| (c.name.as_bytes(), c)).collect())
 }
 

@@ -44,11 +44,12 @@ pub struct CoreStats {
     /// Error replies by error code (INFO errorstats: `errorstat_ERR:count=1`).
     pub errorstats: BTreeMap<String, u64>,
     pub total_error_replies: u64,
-    pub cmdstats: HashMap<&'static str, CmdStat>,
+    /// Keyed by the command's static name; looked up on every command, hence the fast hasher.
+    pub cmdstats: HashMap<&'static str, CmdStat, foldhash::fast::RandomState>,
     /// Errors of commands that were never resolved (unknown command, arity), counted as rejected.
     pub unknown_rejected: u64,
     /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
-    pub latency_hist: HashMap<&'static str, crate::info::LatencyHist>,
+    pub latency_hist: HashMap<&'static str, crate::info::LatencyHist, foldhash::fast::RandomState>,
 }
 
 impl CoreStats {
