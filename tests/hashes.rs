@@ -319,6 +319,11 @@ fn hscan_options_and_errors() {
         &[],
         r#"
         HSET h a 1 b 2 c 3 ab 4
+        HSCAN nokey 0 COUNT 0
+        HSCAN nokey 0 FOO
+        SSCAN nokey 0 COUNT 0
+        ZSCAN nokey 0 FOO bar
+        HSCAN nokey x
         HSCAN h 0
         HSCAN h 5
         HSCAN h -1

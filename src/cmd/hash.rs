@@ -571,57 +571,18 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 // HSCAN
 // ---------------------------------------------------------------------------------------------
 
-/// Parses a SCAN-family cursor as Redis does (`strtoul`, base 10): an optional sign, then digits; a
-/// leading space, trailing garbage or overflow is `ERR invalid cursor`; a negative number wraps.
-fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::msg("ERR invalid cursor");
-    let (neg, digits) = match a.first() {
-        Some(b'-') => (true, &a[1..]),
-        Some(b'+') => (false, &a[1..]),
-        _ => (false, a),
-    };
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[2])?;
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let more = args.len() - i >= 2;
-        let opt = &args[i][..];
-        if opt.eq_ignore_ascii_case(b"count") && more {
-            let n = arg_i64(&args[i + 1])?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if opt.eq_ignore_ascii_case(b"match") && more {
-            let p = &args[i + 1][..];
-            pattern = if p == b"*" { None } else { Some(p) };
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let cursor = crate::cmd::collscan::parse_cursor(&args[2])?;
     let db = ctx.db();
+    // As Redis: the key is looked up before the options are parsed (a missing key is an empty scan).
     let Some(h) = read_hash(&mut ctx.core.ks, db, &args[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);
         return Ok(());
     };
+    let opts = crate::cmd::collscan::parse_options(args, 3, false)?;
+    let (count, pattern) = (opts.count, opts.pattern);
     let (pairs, next): (Vec<(&Bytes, &Bytes)>, u64) = if h.listpack {
         // A listpack is returned whole, in its order, whatever the cursor.
         (h.iter().collect(), 0)
@@ -649,17 +610,6 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 mod tests {
     use super::*;
     use crate::db::value::Thresholds;
-
-    #[test]
-    fn cursor_parses_like_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Ok(0));
-        assert_eq!(parse_cursor(b"+7"), Ok(7));
-        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
-        assert!(parse_cursor(b"18446744073709551616").is_err());
-        assert!(parse_cursor(b" 1").is_err());
-        assert!(parse_cursor(b"1x").is_err());
-    }
 
     #[test]
     fn infinities_are_recognised_by_spelling() {

@@ -398,53 +398,10 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// return again a key whose hash lies within 2^11 of the boundary, which SCAN's contract allows.
 const CURSOR_SHIFT: u32 = 11;
 
-/// Parses a cursor as Redis does (`strtoul`, base 10): an optional sign, digits; a leading space,
-/// trailing garbage or overflow is `ERR invalid cursor`; a negative number wraps.
-pub(crate) fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::msg("ERR invalid cursor");
-    let (neg, digits) = match a.first() {
-        Some(b'-') => (true, &a[1..]),
-        Some(b'+') => (false, &a[1..]),
-        _ => (false, a),
-    };
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    // "" and "-" parse as 0 with nothing consumed, which Redis accepts.
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[1])?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_filter: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let more = args.len() - i >= 2;
-        let opt = &args[i][..];
-        if opt.eq_ignore_ascii_case(b"count") && more {
-            count = arg_i64(&args[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if opt.eq_ignore_ascii_case(b"match") && more {
-            let p = &args[i + 1][..];
-            pattern = if p == b"*" { None } else { Some(p) };
-        } else if opt.eq_ignore_ascii_case(b"type") && more {
-            type_filter = Some(&args[i + 1][..]);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let cursor = super::collscan::parse_cursor(&args[1])?;
+    let opts = super::collscan::parse_options(args, 2, true)?;
+    let (count, pattern, type_filter) = (opts.count, opts.pattern, opts.type_filter);
     let db = ctx.db();
     let start = if cursor >> (64 - CURSOR_SHIFT) != 0 {
         u64::MAX
@@ -454,7 +411,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut found: Vec<Bytes> = Vec::new();
     let next = ctx.core.ks.dbs[db]
         .table
-        .scan(start, count as usize, |k, _| found.push(k.clone()));
+        .scan(start, count, |k, _| found.push(k.clone()));
     let next_cursor = if next == 0 {
         0
     } else {
@@ -933,19 +890,6 @@ fn object_help(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursor_parsing_follows_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Ok(0));
-        assert_eq!(parse_cursor(b""), Ok(0));
-        assert_eq!(parse_cursor(b"+7"), Ok(7));
-        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
-        assert!(parse_cursor(b"18446744073709551616").is_err());
-        assert!(parse_cursor(b" 1").is_err());
-        assert!(parse_cursor(b"1.5").is_err());
-        assert!(parse_cursor(b"1x").is_err());
-    }
 
     #[test]
     fn idle_time_wraps_like_redis() {

@@ -817,7 +817,7 @@ fn union_diff(ctx: &mut Ctx, keys: &[Bytes], dst: Option<&[u8]>, op: SetOp) -> C
 }
 
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let cursor = super::keys::parse_cursor(&args[2])?;
+    let cursor = super::collscan::parse_cursor(&args[2])?;
     let db = ctx.db();
     let Some(s) = read_set(&mut ctx.core.ks, db, &args[1])? else {
         ctx.out.array(2);
@@ -825,33 +825,12 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let more = args.len() - i >= 2;
-        let opt = &args[i][..];
-        if opt.eq_ignore_ascii_case(b"count") && more {
-            count = arg_i64(&args[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if opt.eq_ignore_ascii_case(b"match") && more {
-            let p = &args[i + 1][..];
-            pattern = if p == b"*" { None } else { Some(p) };
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let opts = super::collscan::parse_options(args, 3, false)?;
+    let (count, pattern) = (opts.count, opts.pattern);
     let (batch, next) = if s.intset {
         (walk_order(&s, true), 0)
     } else {
-        super::collscan::step(
-            s.iter().map(|m| (m.as_ref(), m)),
-            cursor,
-            usize::try_from(count).unwrap_or(usize::MAX),
-        )
+        super::collscan::step(s.iter().map(|m| (m.as_ref(), m)), cursor, count)
     };
     let keep: Vec<&Bytes> = batch
         .into_iter()

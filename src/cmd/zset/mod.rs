@@ -1058,62 +1058,23 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 // ZSCAN
 // ---------------------------------------------------------------------------------------------
 
-/// A SCAN cursor as Redis parses it (`strtoul`): digits with an optional sign; anything else is
-/// `ERR invalid cursor`.
-fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::msg("ERR invalid cursor");
-    let (neg, digits) = match a.first() {
-        Some(b'-') => (true, &a[1..]),
-        Some(b'+') => (false, &a[1..]),
-        _ => (false, a),
-    };
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let cursor = parse_cursor(&args[2])?;
+    let cursor = super::collscan::parse_cursor(&args[2])?;
     let Some(z) = get_read(ctx, &args[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);
         return Ok(());
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let more = args.len() - i >= 2;
-        let opt = &args[i][..];
-        if opt.eq_ignore_ascii_case(b"count") && more {
-            count = arg_i64(&args[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if opt.eq_ignore_ascii_case(b"match") && more {
-            let p = &args[i + 1][..];
-            pattern = if p == b"*" { None } else { Some(p) };
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let opts = super::collscan::parse_options(args, 3, false)?;
+    let (count, pattern) = (opts.count, opts.pattern);
     let (items, next): (Vec<(&Bytes, f64)>, u64) = if z.listpack {
         (z.order.iter().map(|(s, m)| (m, s.0)).collect(), 0)
     } else {
         super::collscan::step(
             z.scores.iter().map(|(m, s)| (&m[..], (m, *s))),
             cursor,
-            count as usize,
+            count,
         )
     };
     let kept: Vec<(&Bytes, f64)> = items
