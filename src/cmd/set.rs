@@ -18,7 +18,6 @@
 //! Replication: SPOP is not deterministic; its marked points (`propagate:` comments) say the form
 //! Redis propagates (SREM per popped member, or DEL when the whole set is popped).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -197,7 +196,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ),
 ];
 
-type Members = HashSet<Bytes, crate::db::value::FastState>;
+type Members = indexmap::IndexSet<Bytes, crate::db::value::FastState>;
 
 fn is_int(m: &[u8]) -> bool {
     crate::util::parse_i64(m).is_some()
@@ -318,7 +317,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if any {
         if let Some(s) = write_set(&mut ctx.core.ks, db, key) {
             for m in members {
-                if s.remove(&m[..]) {
+                if s.remove_member(&m[..]) {
                     deleted += 1;
                     if s.is_empty() {
                         break;
@@ -368,7 +367,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     if let Some(s) = write_set(ks, db, src) {
-        s.remove(&member[..]);
+        s.remove_member(&member[..]);
     }
     delete_if_empty(ks, db, src);
     ks.dirty += 1;
@@ -451,8 +450,8 @@ fn spop_one(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     let pos = rand::thread_rng().gen_range(0..size.max(1));
     let mut popped = None;
     if let Some(s) = write_set(&mut ctx.core.ks, db, key) {
-        if let Some(m) = s.iter().nth(pos).cloned() {
-            s.remove(&m);
+        if let Some(m) = s.member_at(pos).cloned() {
+            s.remove_member(&m);
             popped = Some(m);
         }
     }
@@ -514,7 +513,7 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
     ctx.out.set(count);
     if remaining * SPOP_MOVE_STRATEGY_MUL > count {
         for p in sample_positions(size, count) {
-            s.remove(&all[p]);
+            s.remove_member(&all[p]);
             ctx.out.bulk(&all[p]);
         }
     } else {
@@ -550,7 +549,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         match read_set(&mut ctx.core.ks, db, &args[1])? {
             Some(s) if !s.is_empty() => {
                 let pos = rand::thread_rng().gen_range(0..s.len());
-                match s.iter().nth(pos) {
+                match s.member_at(pos) {
                     Some(m) => ctx.out.bulk(m),
                     None => ctx.out.null(),
                 }

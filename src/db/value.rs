@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use indexmap::IndexSet;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -147,13 +148,15 @@ impl FromIterator<(Bytes, Bytes)> for HashValue {
 /// A set, and whether Redis would still hold it as an intset (Redis 7.0 has no listpack sets).
 #[derive(Clone, Debug, Default)]
 pub struct SetValue {
-    pub set: HashSet<Bytes, FastState>,
+    /// Index access gives SPOP/SRANDMEMBER an O(1) random pick (order is not meaningful: removal
+    /// swaps the last member into the hole; intset replies are sorted where Redis sorts them).
+    pub set: IndexSet<Bytes, FastState>,
     pub intset: bool,
 }
 
 impl SetValue {
     /// The encoding Redis picks when it builds a set from existing content.
-    pub fn from_set(set: HashSet<Bytes, FastState>, th: &Thresholds) -> Self {
+    pub fn from_set(set: IndexSet<Bytes, FastState>, th: &Thresholds) -> Self {
         let intset = set.len() <= th.set_max_intset_entries
             && set.iter().all(|m| crate::util::parse_i64(m).is_some());
         SetValue { set, intset }
@@ -162,9 +165,19 @@ impl SetValue {
     /// An empty set as SADD creates it for its first member.
     pub fn new_for(first: &[u8], th: &Thresholds) -> Self {
         SetValue {
-            set: HashSet::default(),
+            set: IndexSet::default(),
             intset: th.set_max_intset_entries > 0 && crate::util::parse_i64(first).is_some(),
         }
+    }
+
+    /// Removes a member (O(1): the last member takes its slot); returns whether it was there.
+    pub fn remove_member(&mut self, member: &[u8]) -> bool {
+        self.set.swap_remove(member)
+    }
+
+    /// A member by position, for O(1) random picks.
+    pub fn member_at(&self, i: usize) -> Option<&Bytes> {
+        self.set.get_index(i)
     }
 
     /// After inserting `member`: converts to hashtable for good if it is not an integer or the set
@@ -180,7 +193,7 @@ impl SetValue {
 }
 
 impl std::ops::Deref for SetValue {
-    type Target = HashSet<Bytes, FastState>;
+    type Target = IndexSet<Bytes, FastState>;
     fn deref(&self) -> &Self::Target {
         &self.set
     }
@@ -194,13 +207,13 @@ impl std::ops::DerefMut for SetValue {
 
 impl From<HashSet<Bytes, FastState>> for SetValue {
     fn from(set: HashSet<Bytes, FastState>) -> Self {
-        SetValue::from_set(set, &Thresholds::default())
+        SetValue::from_set(set.into_iter().collect(), &Thresholds::default())
     }
 }
 
 impl FromIterator<Bytes> for SetValue {
     fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
-        SetValue::from(iter.into_iter().collect::<HashSet<_, _>>())
+        SetValue::from_set(iter.into_iter().collect(), &Thresholds::default())
     }
 }
 
@@ -407,7 +420,7 @@ mod tests {
         s.insert(Bytes::from("x"));
         s.note_insert(b"x", &th);
         assert!(!s.intset);
-        s.remove(b"x".as_slice());
+        s.remove_member(b"x");
         assert!(!s.intset);
 
         let mut z = ZSet::new_for(70, &th);
