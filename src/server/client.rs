@@ -242,6 +242,10 @@ pub struct Client {
     /// Indexes of the current command's arguments that MONITOR and SLOWLOG must show as
     /// `(redacted)` (passwords of AUTH and HELLO AUTH). Dispatch clears it before each command.
     pub redacted: Vec<usize>,
+    /// The transaction being queued (between MULTI and EXEC/DISCARD), if any.
+    pub multi: Option<crate::cmd::tx::MultiState>,
+    /// Whether this client has keys registered with WATCH (so closing it must unregister them).
+    pub watching: bool,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -265,6 +269,8 @@ impl Client {
             monitor_rx: None,
             last_cmd: "NULL",
             redacted: Vec::new(),
+            multi: None,
+            watching: false,
             handle,
         }
     }
@@ -342,7 +348,16 @@ impl Client {
         m.monitor = self.monitor;
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
         m.user = self.user;
+        (m.multi, m.multi_mem) = self.multi_meta();
         m
+    }
+
+    /// CLIENT LIST `multi=` and `multi-mem=`: queued commands (-1 outside MULTI) and their size.
+    fn multi_meta(&self) -> (i64, usize) {
+        match &self.multi {
+            Some(t) => (t.cmds.len() as i64, t.mem),
+            None => (-1, 0),
+        }
     }
 
     /// Publishes the fields other tasks read into the shared handle, with the connection's buffer
@@ -358,6 +373,7 @@ impl Client {
         m.monitor = self.monitor;
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
         m.user = self.user;
+        (m.multi, m.multi_mem) = self.multi_meta();
         m.qbuf = qbuf;
         m.qbuf_free = qbuf_free;
         m.rbs = rbs;
