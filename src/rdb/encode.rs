@@ -59,15 +59,13 @@ pub fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        if let Ok(c) = lzf::compress(s) {
-            // Like Redis, only keep the compressed form when it saves at least 4 bytes.
-            if c.len() + 4 < s.len() {
-                out.push(0xC3);
-                put_len(out, c.len() as u64);
-                put_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        // As Redis: only when the compressed form fits in 4 bytes less than the original.
+        if let Some(c) = super::lzf::compress(s, s.len() - 4) {
+            out.push(0xC3);
+            put_len(out, c.len() as u64);
+            put_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     put_len(out, s.len() as u64);

@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod encode;
 pub mod listpack;
+pub mod lzf;
 
 /// The RDB version ferredis writes (Redis 7.0's).
 pub const RDB_VERSION: u16 = 10;

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Side-by-side RDB persistence figures of ferredis (release build) and the real redis-server:
+#   - SAVE time, file size and load time for KEYS keys with VALUE-byte values (DEBUG POPULATE);
+#   - BGSAVE under a concurrent write load: the extra memory of the server during the snapshot
+#     (PSS of the process, plus for Redis its forked child), as a share of the dataset.
+# Both servers run at once; each measurement runs on ferredis then on Redis (interleaved rounds).
+#
+# Usage: bench/persistence.sh   (env: KEYS=1000000 VALUE=32 ROUNDS=3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+KEYS=${KEYS:-1000000}
+VALUE=${VALUE:-32}
+ROUNDS=${ROUNDS:-3}
+
+for bin in redis-server redis-benchmark redis-cli; do
+    command -v "$bin" >/dev/null || { echo "bench: $bin not found (scripts/test.sh installs it)" >&2; exit 1; }
+done
+cargo build --release --quiet
+FERREDIS=$PWD/target/release/ferredis-server
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    local p
+    for p in $(seq "$1" $(( $1 + 200 ))); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    echo "no free port near $1" >&2; exit 1
+}
+
+now_ms() { date +%s%3N; }
+
+# start NAME BIN PORT: starts a server in $WORK/NAME (loading its dump.rdb if present); echoes the pid.
+start() {
+    local name=$1 bin=$2 port=$3 dir=$WORK/$1
+    mkdir -p "$dir"
+    "$bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+        --logfile "$dir/log" --enable-debug-command yes --daemonize no >/dev/null 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 6000); do
+        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then echo "$pid"; return; fi
+        sleep 0.05
+    done
+    echo "server $name did not start" >&2; exit 1
+}
+
+stop() { kill "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
+
+pss_kb() { # PSS of a pid and its children, in kB
+    local total=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        local v
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        total=$(( total + ${v:-0} ))
+    done
+    echo "$total"
+}
+
+info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
+
+FPORT=$(free_port 21000); RPORT=$(free_port 22000)
+echo "keys=$KEYS value=${VALUE}B rounds=$ROUNDS"
+printf '%-9s %-8s %10s %10s %12s %12s %14s\n' round server save_ms load_ms file_bytes dataset_kB bgsave_extra_%
+for round in $(seq 1 "$ROUNDS"); do
+    for name in ferredis redis; do
+        if [ $name = ferredis ]; then bin=$FERREDIS; port=$FPORT; else bin=redis-server; port=$RPORT; fi
+        rm -rf "${WORK:?}/$name"
+        pid=$(start $name "$bin" "$port")
+        redis-cli -p "$port" debug populate "$KEYS" key "$VALUE" >/dev/null
+        t0=$(now_ms); redis-cli -p "$port" save >/dev/null; t1=$(now_ms)
+        save_ms=$(( t1 - t0 ))
+        size=$(stat -c %s "$WORK/$name/dump.rdb")
+        # BGSAVE while redis-benchmark overwrites random existing keys.
+        base=$(pss_kb "$pid")
+        dataset=$(( $(info "$port" memory used_memory) / 1024 ))
+        redis-benchmark -p "$port" -t set -r "$KEYS" -d "$VALUE" -n 100000000 -c 20 -P 16 -q >/dev/null 2>&1 &
+        load_pid=$!
+        sleep 1
+        base=$(pss_kb "$pid")
+        redis-cli -p "$port" bgsave >/dev/null
+        peak=$base
+        while :; do
+            cur=$(pss_kb "$pid")
+            [ "$cur" -gt "$peak" ] && peak=$cur
+            [ "$(info "$port" persistence rdb_bgsave_in_progress)" = 0 ] && break
+            sleep 0.05
+        done
+        kill "$load_pid" 2>/dev/null || true; wait "$load_pid" 2>/dev/null || true
+        extra=$(( (peak - base) * 100 / (dataset > 0 ? dataset : 1) ))
+        redis-cli -p "$port" save >/dev/null
+        stop "$pid"
+        # Load time: from the server's own log line.
+        pid=$(start $name "$bin" "$port")
+        load=$(grep -o 'DB loaded from disk: [0-9.]* seconds' "$WORK/$name/log" | tail -1 | awk '{print $5}')
+        load_ms=$(awk -v s="${load:-0}" 'BEGIN {printf "%d", s * 1000}')
+        stop "$pid"
+        printf '%-9s %-8s %10s %10s %12s %12s %14s\n' "$round" "$name" "$save_ms" "$load_ms" "$size" "$dataset" "$extra"
+    done
+done
