@@ -276,8 +276,8 @@ impl Keyspace {
             return None;
         }
         self.preserve(db, key);
-        if self.dbs[db].table.get(key).is_some() {
-            self.signal_modified(db, key, true);
+        if self.watches.is_active() && self.dbs[db].table.get(key).is_some() {
+            self.watches.touch(db, key, true);
         }
         let v = self.next_version();
         let lru = self.lru_now;
