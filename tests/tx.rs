@@ -114,6 +114,16 @@ fn queueing_errors_and_execabort() {
         SET b 1
         EXEC
         GET b
+        EXEC x
+        MULTI
+        SET b 2
+        EXEC x
+        EXEC
+        GET b
+        MULTI
+        DISCARD x
+        MULTI x
+        EXEC
         "#,
     );
     d.assert_clean();
@@ -703,7 +713,7 @@ fn commandstats_count_exec_and_the_queued_commands_when_run() {
         for line in [
             "MULTI", "SET a 1", "INCR a", "GET", "EXEC", "MULTI", "SET a x", "INCR a", "SAVE",
             "EXEC", "MULTI", "SET a x", "INCR a", "EXEC", "EXEC", "DISCARD", "MULTI", "MULTI",
-            "DISCARD", "WATCH a", "UNWATCH",
+            "DISCARD", "WATCH a", "UNWATCH", "EXEC x", "MULTI", "EXEC x",
         ] {
             send(&mut a, line);
         }

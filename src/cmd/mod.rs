@@ -248,10 +248,7 @@ fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
         .or_default()
         .rejected_calls += 1;
     if spec.name == "exec" {
-        tx::discard_transaction(ctx);
-        let text = format!("EXECABORT Transaction discarded because of: {text}");
-        ctx.core.stats.count_error("EXECABORT");
-        ctx.out.error(&text);
+        tx::exec_abort(ctx, text);
         return;
     }
     ctx.core
@@ -270,9 +267,9 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(s) => s,
         Err(e) => {
             ctx.client.last_cmd = client::last_cmd_name(args);
-            ctx.core.stats.unknown_or_arity_errors(&e);
             // A known (sub)command refused for its arity counts as rejected in its commandstats.
-            if let Some(spec) = arity_rejected(args) {
+            let known = arity_rejected(args);
+            if let Some(spec) = known {
                 ctx.core
                     .stats
                     .cmdstats
@@ -280,6 +277,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
                     .or_default()
                     .rejected_calls += 1;
             }
+            if known.is_some_and(|s| s.name == "exec") {
+                ctx.core.stats.unknown_rejected += 1;
+                tx::exec_abort(ctx, &e);
+                return;
+            }
+            ctx.core.stats.unknown_or_arity_errors(&e);
             tx::flag_transaction(ctx.client);
             ctx.out.error(&e);
             return;

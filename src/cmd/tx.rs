@@ -94,6 +94,17 @@ pub fn discard_transaction(ctx: &mut Ctx) {
     unwatch_all(ctx);
 }
 
+/// A refused EXEC (wrong arity, NOAUTH, MISCONF, ...): the transaction is discarded, whether or
+/// not one was open, and the error says why (without its `ERR ` code, as Redis words it).
+pub fn exec_abort(ctx: &mut Ctx, why: &str) {
+    discard_transaction(ctx);
+    let why = why.strip_prefix("ERR ").unwrap_or(why);
+    ctx.core.stats.count_error("EXECABORT");
+    ctx.out.error(&format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    ));
+}
+
 /// RESET: the transaction and the watched keys go.
 pub fn reset(ctx: &mut Ctx) {
     discard_transaction(ctx);
