@@ -655,6 +655,15 @@ fn client_list_shows_the_queue() {
             send(&mut a, line);
             look(&mut b, line);
         }
+        // A transaction whose watched key changed keeps nothing more either.
+        send(&mut a, "WATCH x");
+        look(&mut b, "WATCH x");
+        send(&mut b, "SET x 1");
+        look(&mut b, "changed");
+        for line in ["MULTI", "SET a b", "EXEC"] {
+            send(&mut a, line);
+            look(&mut b, line);
+        }
         t
     });
 }

@@ -181,7 +181,8 @@ fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if !(ctx.client.watching && ks.watches.is_dirty(id)) {
         for key in &args[1..] {
             let expired = ks.key_is_expired(db, key);
-            ks.watches.watch(id, db, key, expired);
+            ks.watches
+                .watch(id, &ctx.client.handle.dirty_cas, db, key, expired);
         }
         ctx.client.watching = true;
     }

@@ -10,7 +10,9 @@
 //! watched and has expired since counts as changed at EXEC even if nobody deleted it yet.
 
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// One client's watch on one key.
 #[derive(Debug, Clone, Copy)]
@@ -20,15 +22,17 @@ struct Watcher {
     expired: bool,
 }
 
+/// One client's dirty flag and the `(db, key)`s it watches.
+type ClientWatches = (Arc<AtomicBool>, Vec<(usize, Bytes)>);
+
 /// Every watched key of every client, per database.
 #[derive(Default)]
 pub struct Watches {
     /// Per database: key → its watchers.
     keys: Vec<HashMap<Bytes, Vec<Watcher>>>,
-    /// Per client: the keys it watches (to unwatch them all at once).
-    by_client: HashMap<u64, Vec<(usize, Bytes)>>,
-    /// Clients whose watched keys changed since they watched them.
-    dirty: HashSet<u64>,
+    /// Per client: its dirty flag (a watched key changed since WATCH; shared with the client's
+    /// handle, so CLIENT LIST shows `d` at once) and the keys it watches (to unwatch them all).
+    by_client: HashMap<u64, ClientWatches>,
     /// Number of (client, key) watches in force: the fast path when it is zero.
     count: usize,
 }
@@ -41,8 +45,15 @@ impl Watches {
     }
 
     /// Registers `client`'s watch on `key` of `db` (once per key), noting whether the key is
-    /// logically expired right now.
-    pub fn watch(&mut self, client: u64, db: usize, key: &[u8], expired: bool) {
+    /// logically expired right now. `dirty` is the client's flag, set when a watched key changes.
+    pub fn watch(
+        &mut self,
+        client: u64,
+        dirty: &Arc<AtomicBool>,
+        db: usize,
+        key: &[u8],
+        expired: bool,
+    ) {
         if self.keys.len() <= db {
             self.keys.resize_with(db + 1, HashMap::new);
         }
@@ -55,17 +66,18 @@ impl Watches {
         list.push(Watcher { client, expired });
         self.by_client
             .entry(client)
-            .or_default()
+            .or_insert_with(|| (dirty.clone(), Vec::new()))
+            .1
             .push((db, Bytes::copy_from_slice(key)));
         self.count += 1;
     }
 
     /// Forgets every watch of `client` and its dirty flag (EXEC, DISCARD, UNWATCH, RESET, close).
     pub fn unwatch_all(&mut self, client: u64) {
-        self.dirty.remove(&client);
-        let Some(keys) = self.by_client.remove(&client) else {
+        let Some((dirty, keys)) = self.by_client.remove(&client) else {
             return;
         };
+        dirty.store(false, Ordering::Relaxed);
         for (db, key) in keys {
             let Some(map) = self.keys.get_mut(db) else {
                 continue;
@@ -83,7 +95,9 @@ impl Watches {
 
     /// Whether a watched key of `client` changed since WATCH.
     pub fn is_dirty(&self, client: u64) -> bool {
-        self.dirty.contains(&client)
+        self.by_client
+            .get(&client)
+            .is_some_and(|(d, _)| d.load(Ordering::Relaxed))
     }
 
     /// The keys `client` watches that were live when watched (the ones that count as changed once
@@ -92,7 +106,8 @@ impl Watches {
         let Some(keys) = self.by_client.get(&client) else {
             return Vec::new();
         };
-        keys.iter()
+        keys.1
+            .iter()
             .filter(|(db, key)| {
                 self.keys[*db]
                     .get(key)
@@ -104,8 +119,10 @@ impl Watches {
     }
 
     /// Marks `client` as having seen a change.
-    pub fn mark_dirty(&mut self, client: u64) {
-        self.dirty.insert(client);
+    fn mark_dirty(by_client: &HashMap<u64, ClientWatches>, client: u64) {
+        if let Some((d, _)) = by_client.get(&client) {
+            d.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A key changed (`exists` says whether it is still there afterwards): its watchers are dirty,
@@ -121,7 +138,7 @@ impl Watches {
                 continue;
             }
             w.expired = false;
-            self.dirty.insert(w.client);
+            Self::mark_dirty(&self.by_client, w.client);
         }
     }
 
@@ -159,7 +176,7 @@ impl Watches {
                     w.expired = true;
                     continue;
                 }
-                self.dirty.insert(w.client);
+                Self::mark_dirty(&self.by_client, w.client);
             }
         }
     }
@@ -169,14 +186,18 @@ impl Watches {
 mod tests {
     use super::*;
 
+    fn flag() -> Arc<AtomicBool> {
+        Arc::new(AtomicBool::new(false))
+    }
+
     #[test]
     fn touch_marks_watchers_and_unwatch_clears() {
         let mut w = Watches::default();
         assert!(!w.is_active());
-        w.watch(1, 0, b"k", false);
-        w.watch(1, 0, b"k", false);
-        w.watch(2, 0, b"k", false);
-        w.watch(2, 3, b"other", false);
+        w.watch(1, &flag(), 0, b"k", false);
+        w.watch(1, &flag(), 0, b"k", false);
+        w.watch(2, &flag(), 0, b"k", false);
+        w.watch(2, &flag(), 3, b"other", false);
         assert_eq!(w.count, 3);
         w.touch(1, b"k", true);
         assert!(!w.is_dirty(1));
@@ -192,7 +213,7 @@ mod tests {
     #[test]
     fn deleting_a_key_watched_expired_is_no_change() {
         let mut w = Watches::default();
-        w.watch(1, 0, b"k", true);
+        w.watch(1, &flag(), 0, b"k", true);
         w.touch(0, b"k", false);
         assert!(!w.is_dirty(1));
         assert_eq!(w.live_watched(1).len(), 1);
@@ -204,10 +225,28 @@ mod tests {
     #[test]
     fn flush_touches_only_present_keys() {
         let mut w = Watches::default();
-        w.watch(1, 0, b"absent", false);
-        w.watch(2, 0, b"present", false);
+        w.watch(1, &flag(), 0, b"absent", false);
+        w.watch(2, &flag(), 0, b"present", false);
         w.touch_db(0, |k| k == b"present", |_| false, |_| false);
         assert!(!w.is_dirty(1));
         assert!(w.is_dirty(2));
+    }
+
+    #[test]
+    fn swapdb_rules_for_expired_keys() {
+        let mut w = Watches::default();
+        // Absent key replaced by an already expired one: still missing, but now "expired".
+        w.watch(1, &flag(), 0, b"k", false);
+        w.touch_db(0, |_| false, |_| true, |_| true);
+        assert!(!w.is_dirty(1));
+        assert!(w.live_watched(1).is_empty());
+        // Watched expired, replaced by a live key: a change.
+        w.touch_db(0, |_| true, |_| true, |_| false);
+        assert!(w.is_dirty(1));
+        // Watched expired, replaced by nothing: no change.
+        let mut w = Watches::default();
+        w.watch(2, &flag(), 0, b"k", true);
+        w.touch_db(0, |_| true, |_| false, |_| false);
+        assert!(!w.is_dirty(2));
     }
 }

@@ -170,6 +170,9 @@ pub struct ClientHandle {
     /// Bytes read and written, for INFO stats.
     pub net_in: AtomicU64,
     pub net_out: AtomicU64,
+    /// A key this client WATCHes changed (CLIENT LIST flag `d`); set by whichever client changed
+    /// it, through the keyspace's watch registry.
+    pub dirty_cas: Arc<AtomicBool>,
 }
 
 impl ClientHandle {
@@ -193,6 +196,7 @@ impl ClientHandle {
             kill_notify: Notify::new(),
             net_in: AtomicU64::new(0),
             net_out: AtomicU64::new(0),
+            dirty_cas: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -485,6 +489,9 @@ fn flag_letters(h: &ClientHandle, m: &ClientMeta) -> String {
     }
     if m.blocked {
         f.push('b');
+    }
+    if h.dirty_cas.load(Ordering::Relaxed) {
+        f.push('d');
     }
     if h.is_unix_socket() {
         f.push('U');
