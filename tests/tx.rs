@@ -669,6 +669,27 @@ fn client_list_shows_the_queue() {
 }
 
 #[test]
+fn a_client_is_still_in_multi_while_exec_runs_its_queue() {
+    let d = Diff::new(&[]);
+    on_both(&d, "client info inside exec", |port| {
+        let mut a = RawClient::connect(port);
+        let mut t = Vec::new();
+        for line in ["MULTI", "CLIENT INFO", "SET a 1", "CLIENT INFO"] {
+            t.push((line.to_string(), send(&mut a, line)));
+        }
+        let exec = String::from_utf8_lossy(&send(&mut a, "EXEC")).into_owned();
+        for line in exec.split("\r\n").filter(|l| l.starts_with("id=")) {
+            t.push(("CLIENT INFO".into(), tx_fields(line).into_bytes()));
+        }
+        t.push((
+            "after".into(),
+            tx_fields(&parse_bulk(&send(&mut a, "CLIENT INFO")).unwrap_or_default()).into_bytes(),
+        ));
+        t
+    });
+}
+
+#[test]
 fn monitor_sees_queued_commands_when_they_run() {
     let d = Diff::new(&[]);
     on_both(&d, "monitor", |port| {

@@ -19,8 +19,11 @@ use crate::server::Server;
 /// The commands queued by one MULTI, and whether the transaction is already doomed.
 #[derive(Default)]
 pub struct MultiState {
-    /// Each queued command with its arguments (copied out of the read buffer).
+    /// Each queued command with its arguments (copied out of the read buffer); EXEC moves them
+    /// out to run them.
     pub cmds: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+    /// CLIENT LIST `multi=`: commands queued (still shown while EXEC runs them, as in Redis).
+    pub count: usize,
     /// A command was refused while queueing (Redis's `CLIENT_DIRTY_EXEC`): EXEC aborts.
     pub dirty_exec: bool,
     /// Union of the queued commands' flags (EXEC counts as a write when one of them is).
@@ -74,6 +77,7 @@ pub fn queue(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
         .map(|a| a.len() + std::mem::size_of::<usize>())
         .sum::<usize>();
     m.cmd_flags |= spec.flags;
+    m.count += 1;
     m.cmds.push((
         spec,
         args.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
@@ -139,9 +143,12 @@ fn discard(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 }
 
 fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
-    let Some(m) = ctx.client.multi.take() else {
+    let Some(m) = ctx.client.multi.as_mut() else {
         return Err(CmdError::msg("ERR EXEC without MULTI"));
     };
+    // The client stays in MULTI while its queue runs (CLIENT LIST shows `x` and the count).
+    let cmds = std::mem::take(&mut m.cmds);
+    let dirty_exec = m.dirty_exec;
     let id = ctx.client.id;
     let ks = &mut ctx.core.ks;
     // A key live at WATCH time that has expired since counts as changed, deleted or not.
@@ -154,7 +161,10 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
                 .any(|(db, key)| ks.key_is_expired(*db, key)));
     // Unwatch before running, so the transaction's own writes do not signal its watches.
     unwatch_all(ctx);
-    if m.dirty_exec {
+    if dirty_exec || cas_dirty {
+        ctx.client.multi = None;
+    }
+    if dirty_exec {
         return Err(CmdError::msg(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
@@ -163,11 +173,12 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     }
-    ctx.out.array(m.cmds.len());
+    ctx.out.array(cmds.len());
     // The clock stays at EXEC's start for the whole queue, so no key expires halfway through.
-    for (spec, args) in &m.cmds {
+    for (spec, args) in &cmds {
         call(ctx, spec, args, false);
     }
+    ctx.client.multi = None;
     Ok(())
 }
 

@@ -359,7 +359,7 @@ impl Client {
     /// CLIENT LIST `multi=` and `multi-mem=`: queued commands (-1 outside MULTI) and their size.
     fn multi_meta(&self) -> (i64, usize) {
         match &self.multi {
-            Some(t) => (t.cmds.len() as i64, t.mem),
+            Some(t) => (t.count as i64, t.mem),
             None => (-1, 0),
         }
     }
