@@ -880,3 +880,64 @@ fn redis_crate_atomic_pipelines() {
     assert_eq!(last_reply(&t, "watched, changed"), b"None");
     assert_eq!(last_reply(&t, "watched, unchanged"), b"Some((1,))");
 }
+
+#[test]
+fn exec_runs_server_commands_and_keeps_watches_per_database() {
+    let d = Diff::new(&[]);
+    on_both(&d, "server commands", |port| {
+        two_clients(
+            port,
+            &[
+                (0, "CONFIG RESETSTAT"),
+                (0, "CONFIG SET slowlog-log-slower-than 0"),
+                (0, "SLOWLOG RESET"),
+                (0, "MULTI"),
+                (0, "SET a 1"),
+                (0, "GET a"),
+                (0, "EXEC"),
+                (0, "SLOWLOG LEN"),
+                (0, "CONFIG SET slowlog-log-slower-than 10000"),
+                // DEBUG RELOAD empties and reloads the data: a watched key that existed changed.
+                (0, "SET k 1"),
+                (0, "WATCH k"),
+                (1, "DEBUG RELOAD"),
+                (0, "MULTI"),
+                (0, "EXEC"),
+                // The same name watched in two databases: a change in either counts.
+                (0, "WATCH k k2"),
+                (0, "SELECT 1"),
+                (0, "WATCH k"),
+                (1, "SELECT 1"),
+                (1, "SET k x"),
+                (0, "MULTI"),
+                (0, "EXEC"),
+                // MONITOR cannot start from inside EXEC.
+                (0, "MULTI"),
+                (0, "MONITOR"),
+                (0, "EXEC"),
+                (0, "PING"),
+                (0, "MULTI"),
+                (0, "DEBUG SLEEP 0"),
+                (0, "FLUSHALL"),
+                (0, "SWAPDB 0 1"),
+                (0, "EXEC"),
+                (0, "MULTI"),
+                (0, "SELECT 99"),
+                (0, "SET a"),
+                (0, "EXEC"),
+                (0, "MULTI"),
+                (0, "CLIENT KILL ID 999999"),
+                (0, "EXEC"),
+                (0, "MULTI"),
+                (0, "CONFIG SET appendonly no"),
+                (0, "INFO nosuchsection"),
+                (0, "EXEC"),
+                (0, "WATCH"),
+                (0, "MULTI x"),
+                (0, "UNWATCH x"),
+                (0, "DISCARD"),
+                (0, "INFO errorstats"),
+            ],
+        )
+    });
+}

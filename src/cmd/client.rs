@@ -394,6 +394,11 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 
 /// MONITOR: from now on the connection also receives every command the server runs.
 fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    if super::tx::deny_blocking(ctx.client) {
+        return Err(CmdError::msg(
+            "ERR MONITOR isn't allowed for DENY BLOCKING client",
+        ));
+    }
     // Already monitoring, or a replica: ignored without a reply, as Redis does.
     if ctx.client.monitor || ctx.client.kind == ClientKind::Replica {
         return Ok(());

@@ -61,6 +61,13 @@ pub fn exec_writes(client: &Client, spec: &CommandSpec) -> bool {
     queued_flags(client, spec) & WRITE != 0
 }
 
+/// Whether the running command comes from an EXEC (Redis's `CLIENT_DENY_BLOCKING` during EXEC):
+/// it must answer at once, so MONITOR refuses and blocking commands must not block. (Outside
+/// EXEC, a client in MULTI only runs the commands of [`runs_in_multi`]; the rest are queued.)
+pub fn deny_blocking(client: &Client) -> bool {
+    client.multi.is_some()
+}
+
 /// Queues a command that passed dispatch's checks. A transaction already doomed (refused command,
 /// or a watched key changed) keeps nothing more, as it will not run.
 pub fn queue(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) {
