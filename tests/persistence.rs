@@ -433,3 +433,33 @@ fn flushall_saves_when_save_points_exist() {
     }
     assert!(d.ferredis.dir.join("dump.rdb").exists());
 }
+
+/// kill -9 in the middle of a BGSAVE: the previous dump is untouched and loads, and the half-written
+/// temp file never replaced it.
+#[test]
+fn kill_during_bgsave_keeps_the_previous_dump() {
+    let dir = scratch_dir("persist-kill");
+    let mut s = start_in(&dir, &[]);
+    let mut c = s.client();
+    c.cmd(&["SET", "generation", "1"]);
+    assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    let before = std::fs::read(dir.join("dump.rdb")).unwrap();
+    let old_digest = digest(&mut c);
+    // A dataset big enough that the BGSAVE is still running when the process dies.
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "300000", "key", "100"]),
+        b"+OK\r\n"
+    );
+    c.cmd(&["SET", "generation", "2"]);
+    assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+    s.kill();
+    assert_eq!(
+        std::fs::read(dir.join("dump.rdb")).unwrap(),
+        before,
+        "previous dump untouched"
+    );
+    let s = start_in(&dir, &[]);
+    let mut c = s.client();
+    assert_eq!(digest(&mut c), old_digest);
+    assert_eq!(c.cmd(&["GET", "generation"]), b"$1\r\n1\r\n");
+}

@@ -1043,7 +1043,7 @@ fn ttls_set_and_kept() {
         SET k v3
         TTL k
         SET k v PXAT 99999999999999
-        PTTL k
+        PEXPIRETIME k
         SETEX k 5000 v
         TTL k
         INCR k2

@@ -400,7 +400,7 @@ const CURSOR_SHIFT: u32 = 11;
 
 /// Parses a cursor as Redis does (`strtoul`, base 10): an optional sign, digits; a leading space,
 /// trailing garbage or overflow is `ERR invalid cursor`; a negative number wraps.
-fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
+pub(crate) fn parse_cursor(a: &[u8]) -> Result<u64, CmdError> {
     let invalid = || CmdError::msg("ERR invalid cursor");
     let (neg, digits) = match a.first() {
         Some(b'-') => (true, &a[1..]),

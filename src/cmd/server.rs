@@ -1456,11 +1456,8 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
             size
         }
         Value::Hash(h) => {
-            let small = h.len() <= th.hash_max_listpack_entries
-                && h.iter().all(|(f, v)| {
-                    f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
-                });
-            if small {
+            // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
+            if h.listpack {
                 ROBJ + alloc_size(lp_size(
                     h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]),
                 ))

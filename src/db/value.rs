@@ -5,6 +5,7 @@
 //! write to a value a snapshot still holds copies it first (`Arc::make_mut`).
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -59,15 +60,20 @@ impl Default for Thresholds {
 /// Like Redis, the compact encoding is left for good once a write exceeds a threshold
 /// ([`HashValue::note_insert`]); a shrinking hash does not go back. Loading (RDB, RESTORE) chooses
 /// from the content ([`HashValue::from_map`]).
+///
+/// The map keeps insertion order because a listpack does: Redis returns a small hash's fields
+/// (HGETALL, HKEYS, HSCAN, ...) in the order they were first set, and an overwrite keeps the
+/// field's place. Removing a field from a listpack-encoded hash must therefore preserve the order
+/// of the rest ([`HashValue::remove_field`]).
 #[derive(Clone, Debug, Default)]
 pub struct HashValue {
-    pub map: HashMap<Bytes, Bytes, FastState>,
+    pub map: IndexMap<Bytes, Bytes, FastState>,
     pub listpack: bool,
 }
 
 impl HashValue {
     /// The encoding Redis picks when it builds a hash from existing content.
-    pub fn from_map(map: HashMap<Bytes, Bytes, FastState>, th: &Thresholds) -> Self {
+    pub fn from_map(map: IndexMap<Bytes, Bytes, FastState>, th: &Thresholds) -> Self {
         let listpack = map.len() <= th.hash_max_listpack_entries
             && map.iter().all(|(f, v)| {
                 f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
@@ -78,8 +84,18 @@ impl HashValue {
     /// An empty hash as HSET creates it (listpack, unless the thresholds forbid even one entry).
     pub fn new_empty(th: &Thresholds) -> Self {
         HashValue {
-            map: HashMap::default(),
+            map: IndexMap::default(),
             listpack: th.hash_max_listpack_entries > 0,
+        }
+    }
+
+    /// Removes a field: order-preserving while listpack-encoded (as a listpack deletion is), a
+    /// constant-time swap once it is a hashtable (whose order Redis does not define).
+    pub fn remove_field(&mut self, field: &[u8]) -> Option<Bytes> {
+        if self.listpack {
+            self.map.shift_remove(field)
+        } else {
+            self.map.swap_remove(field)
         }
     }
 
@@ -97,7 +113,7 @@ impl HashValue {
 }
 
 impl std::ops::Deref for HashValue {
-    type Target = HashMap<Bytes, Bytes, FastState>;
+    type Target = IndexMap<Bytes, Bytes, FastState>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -109,15 +125,22 @@ impl std::ops::DerefMut for HashValue {
     }
 }
 
+impl From<IndexMap<Bytes, Bytes, FastState>> for HashValue {
+    fn from(map: IndexMap<Bytes, Bytes, FastState>) -> Self {
+        HashValue::from_map(map, &Thresholds::default())
+    }
+}
+
+/// From an unordered map (tests, fixtures): the order is the map's iteration order.
 impl From<HashMap<Bytes, Bytes, FastState>> for HashValue {
     fn from(map: HashMap<Bytes, Bytes, FastState>) -> Self {
-        HashValue::from_map(map, &Thresholds::default())
+        HashValue::from_map(map.into_iter().collect(), &Thresholds::default())
     }
 }
 
 impl FromIterator<(Bytes, Bytes)> for HashValue {
     fn from_iter<I: IntoIterator<Item = (Bytes, Bytes)>>(iter: I) -> Self {
-        HashValue::from(iter.into_iter().collect::<HashMap<_, _, _>>())
+        HashValue::from(iter.into_iter().collect::<IndexMap<_, _, _>>())
     }
 }
 
@@ -231,7 +254,12 @@ impl PartialOrd for ScoreKey {
 }
 impl Ord for ScoreKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+        // -0 and 0 tie (members then decide), as in Redis's skiplist and listpack.
+        if self.0 == other.0 {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.total_cmp(&other.0)
+        }
     }
 }
 
@@ -361,7 +389,7 @@ mod tests {
             h.note_insert(1, 1, &th);
             assert_eq!(h.listpack, i < 2, "after {} fields", i + 1);
         }
-        h.remove(b"c".as_slice());
+        h.remove_field(b"c");
         h.note_insert(0, 0, &th);
         assert!(
             !h.listpack,

@@ -235,7 +235,8 @@ fn hash_value(flat: Vec<Bytes>) -> Result<Value, RdbError> {
         ));
     }
     let n = flat.len() / 2;
-    let mut map = std::collections::HashMap::with_capacity_and_hasher(n, Default::default());
+    // Ordered: a listpack-encoded hash keeps its fields in file order, as Redis does.
+    let mut map = indexmap::IndexMap::with_capacity_and_hasher(n, Default::default());
     let mut it = flat.into_iter();
     while let (Some(f), Some(v)) = (it.next(), it.next()) {
         if map.insert(f, v).is_some() {

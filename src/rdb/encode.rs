@@ -158,11 +158,8 @@ fn encode_value_payload(out: &mut Vec<u8>, v: &Value, opts: &Options) -> u8 {
             }
         }
         Value::Hash(h) => {
-            let small = h.len() <= th.hash_max_listpack_entries
-                && h.iter().all(|(f, v)| {
-                    f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
-                });
-            if small {
+            // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
+            if h.listpack {
                 let lp = listpack_encode(h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]));
                 put_string(out, &lp, opts.compress);
                 op::HASH_LISTPACK
@@ -425,5 +422,113 @@ mod tests {
         let mut corrupt = f.clone();
         corrupt[20] ^= 0xFF;
         assert!(load(&corrupt, true, |_| Ok(())).is_err());
+    }
+}
+
+#[cfg(test)]
+mod property_tests {
+    use super::*;
+    use crate::db::value::{ScoreKey, ZSet};
+    use crate::rdb::decode::{decode_value, Input};
+    use rand::{Rng, SeedableRng};
+    use std::sync::Arc;
+
+    fn random_bytes(rng: &mut rand::rngs::StdRng) -> Bytes {
+        match rng.gen_range(0..5) {
+            0 => Bytes::from(rng.gen_range(i64::MIN..i64::MAX).to_string()),
+            1 => Bytes::from(rng.gen_range(-200i64..200).to_string()),
+            2 => Bytes::from(
+                (0..rng.gen_range(0..40))
+                    .map(|_| rng.gen::<u8>())
+                    .collect::<Vec<_>>(),
+            ),
+            3 => Bytes::from("ab".repeat(rng.gen_range(0..400))),
+            _ => Bytes::from(format!("m{}", rng.gen_range(0..100_000))),
+        }
+    }
+
+    fn random_value(rng: &mut rand::rngs::StdRng) -> Value {
+        let n = if rng.gen_bool(0.2) {
+            rng.gen_range(100..2000)
+        } else {
+            rng.gen_range(0..20)
+        };
+        match rng.gen_range(0..5) {
+            0 => Value::string(random_bytes(rng)),
+            1 => Value::List(Arc::new((0..n.max(1)).map(|_| random_bytes(rng)).collect())),
+            2 => Value::Hash(Arc::new(
+                (0..n.max(1))
+                    .map(|_| (random_bytes(rng), random_bytes(rng)))
+                    .collect(),
+            )),
+            3 => Value::Set(Arc::new((0..n.max(1)).map(|_| random_bytes(rng)).collect())),
+            _ => {
+                let mut z = ZSet::default();
+                for _ in 0..n.max(1) {
+                    let m = random_bytes(rng);
+                    let s = match rng.gen_range(0..5) {
+                        0 => f64::INFINITY,
+                        1 => f64::NEG_INFINITY,
+                        2 => rng.gen_range(-100i64..100) as f64,
+                        _ => rng.gen_range(-1e12..1e12),
+                    };
+                    if let Some(old) = z.scores.insert(m.clone(), s) {
+                        z.order.remove(&(ScoreKey(old), m.clone()));
+                    }
+                    z.order.insert((ScoreKey(s), m));
+                }
+                z.choose_encoding(&Thresholds::default());
+                Value::ZSet(Arc::new(z))
+            }
+        }
+    }
+
+    /// Canonical content of a value for comparison (collections sorted).
+    fn content(v: &Value) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = match v {
+            Value::List(l) => return l.iter().map(|b| b.to_vec()).collect(),
+            Value::Hash(h) => h
+                .iter()
+                .map(|(f, v)| [f.as_ref(), b"=", v.as_ref()].concat())
+                .collect(),
+            Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
+            Value::ZSet(z) => z
+                .order
+                .iter()
+                .map(|(s, m)| [m.as_ref(), &s.0.to_bits().to_le_bytes()].concat())
+                .collect(),
+            other => return vec![other.string_bytes().unwrap().to_vec()],
+        };
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn random_values_of_every_type_round_trip() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        for i in 0..400 {
+            let v = random_value(&mut rng);
+            for compress in [false, true] {
+                let mut out = Vec::new();
+                let t = put_value(
+                    &mut out,
+                    &v,
+                    &Options {
+                        compress,
+                        ..Default::default()
+                    },
+                );
+                let mut inp = Input::new(&out[1..]);
+                let back =
+                    decode_value(t, &mut inp, b"k").unwrap_or_else(|e| panic!("value {i}: {e}"));
+                assert_eq!(inp.pos, out.len() - 1, "value {i}: payload fully consumed");
+                assert_eq!(back.type_name(), v.type_name());
+                assert_eq!(
+                    content(&back),
+                    content(&v),
+                    "value {i} (compress {compress})"
+                );
+            }
+        }
     }
 }

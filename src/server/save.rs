@@ -15,7 +15,7 @@ use super::{Core, Server};
 use crate::rdb::encode::{put_footer, put_header, put_key, put_len, Options};
 
 /// Keys taken per lock hold while serializing a snapshot.
-const STEP_KEYS: usize = 512;
+const STEP_KEYS: usize = 4096;
 /// Redis waits this long before retrying a failed automatic BGSAVE.
 const BGSAVE_RETRY_DELAY_S: i64 = 5;
 
@@ -132,7 +132,8 @@ pub fn start_bgsave(srv: &Arc<Server>, core: &mut Core) -> Result<(), &'static s
     if st.bgsave.is_some() {
         return Err("ERR Background save already in progress");
     }
-    let id = core.ks.snapshot_begin();
+    let (opts, _, _, _) = encode_options(srv);
+    let id = core.ks.snapshot_begin(opts);
     st.bgsave = Some((id, Instant::now()));
     st.dirty_before_bgsave = core.ks.dirty;
     st.last_bgsave_try = crate::util::now_ms() / 1000;
@@ -234,7 +235,7 @@ fn write_snapshot(
     checksum: bool,
 ) -> std::io::Result<()> {
     let f = std::fs::File::create(path)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut w = std::io::BufWriter::with_capacity(256 << 10, f);
     let mut crc = 0u64;
     let mut buf = Vec::with_capacity(1 << 16);
     put_header(
@@ -243,7 +244,7 @@ fn write_snapshot(
     );
     let mut cur_db = usize::MAX;
     loop {
-        let (batch, done) = {
+        let ((batch, encoded), done) = {
             let mut core = srv.core.lock();
             if !core.ks.snapshots.iter().any(|s| s.id == id) {
                 return Err(std::io::Error::other("snapshot aborted"));
@@ -251,6 +252,15 @@ fn write_snapshot(
             let b = core.ks.snapshot_step(id, STEP_KEYS);
             (b, core.ks.snapshot_done(id))
         };
+        for (db, bytes) in &encoded {
+            if *db != cur_db {
+                buf.push(crate::rdb::op::SELECTDB);
+                put_len(&mut buf, *db as u64);
+                cur_db = *db;
+            }
+            buf.extend_from_slice(bytes);
+        }
+        drop(encoded);
         for it in &batch {
             if it.db != cur_db {
                 buf.push(crate::rdb::op::SELECTDB);
