@@ -137,9 +137,11 @@ fn runtime_errors_inside_exec_stay_per_command() {
         MULTI
         SET a x
         INCR a
-        RESTORE l 0 "\x12\x01\x02\r\r\x00\x00\x00\x02\x00\x81a\x02\x81b\x02\xff\n\x00h\xeb\n\x89\x13A\xbb\xb1"
+        LPUSH a 1
+        RPUSH l a b
         INCR l
-        GET l
+        LRANGE l 0 -1
+        HSET l f v
         GET a
         APPEND a y
         INCRBY a notanumber
@@ -940,4 +942,131 @@ fn exec_runs_server_commands_and_keeps_watches_per_database() {
             ],
         )
     });
+}
+
+#[test]
+fn watch_is_broken_by_collection_writes_that_change_something() {
+    let d = Diff::new(&[]);
+    // (name, steps, whether EXEC must come back as a null array)
+    type Scenario = (&'static str, &'static [(usize, &'static str)], bool);
+    let scenarios: &[Scenario] = &[
+        ("lpush", &[(0, "WATCH k"), (1, "LPUSH k a")], true),
+        (
+            "lpop last",
+            &[(0, "RPUSH k a"), (0, "WATCH k"), (1, "LPOP k")],
+            true,
+        ),
+        (
+            "lrem none",
+            &[(0, "RPUSH k a"), (0, "WATCH k"), (1, "LREM k 0 zz")],
+            false,
+        ),
+        (
+            "hset same",
+            &[(0, "HSET k f v"), (0, "WATCH k"), (1, "HSET k f v")],
+            true,
+        ),
+        (
+            "hdel none",
+            &[(0, "HSET k f v"), (0, "WATCH k"), (1, "HDEL k zz")],
+            false,
+        ),
+        (
+            "sadd existing",
+            &[(0, "SADD k a"), (0, "WATCH k"), (1, "SADD k a")],
+            false,
+        ),
+        (
+            "srem none",
+            &[(0, "SADD k a"), (0, "WATCH k"), (1, "SREM k zz")],
+            false,
+        ),
+        (
+            "zadd same",
+            &[(0, "ZADD k 1 a"), (0, "WATCH k"), (1, "ZADD k 1 a")],
+            false,
+        ),
+        (
+            "zincrby 0",
+            &[(0, "ZADD k 1 a"), (0, "WATCH k"), (1, "ZINCRBY k 0 a")],
+            false,
+        ),
+        (
+            "sort store",
+            &[(0, "RPUSH l 3 1"), (0, "WATCH k"), (1, "SORT l STORE k")],
+            true,
+        ),
+        (
+            "sinterstore empty",
+            &[(0, "SADD k a"), (0, "WATCH k"), (1, "SINTERSTORE k nosuch")],
+            true,
+        ),
+        (
+            "smove",
+            &[(0, "SADD s a"), (0, "WATCH k"), (1, "SMOVE s k a")],
+            true,
+        ),
+        (
+            "lset",
+            &[(0, "RPUSH k a"), (0, "WATCH k"), (1, "LSET k 0 a")],
+            true,
+        ),
+        (
+            "ltrim noop",
+            &[(0, "RPUSH k a"), (0, "WATCH k"), (1, "LTRIM k 0 -1")],
+            true,
+        ),
+        (
+            "hincrby 0",
+            &[(0, "HSET k f 1"), (0, "WATCH k"), (1, "HINCRBY k f 0")],
+            true,
+        ),
+        (
+            "zremrangebyscore none",
+            &[
+                (0, "ZADD k 1 a"),
+                (0, "WATCH k"),
+                (1, "ZREMRANGEBYSCORE k 5 6"),
+            ],
+            false,
+        ),
+        (
+            "spop",
+            &[(0, "SADD k a"), (0, "WATCH k"), (1, "SPOP k")],
+            true,
+        ),
+        (
+            "lmove same",
+            &[
+                (0, "RPUSH k a b"),
+                (0, "WATCH k"),
+                (1, "LMOVE k k LEFT RIGHT"),
+            ],
+            true,
+        ),
+        (
+            "linsert miss",
+            &[
+                (0, "RPUSH k a"),
+                (0, "WATCH k"),
+                (1, "LINSERT k BEFORE zz x"),
+            ],
+            false,
+        ),
+        (
+            "hsetnx exists",
+            &[(0, "HSET k f 1"), (0, "WATCH k"), (1, "HSETNX k f 2")],
+            false,
+        ),
+    ];
+    for &(name, steps, broken) in scenarios {
+        let t = on_both(&d, name, |port| watch_scenario(port, steps));
+        let exec = last_reply(&t, "EXEC");
+        assert_eq!(
+            exec == b"*-1\r\n",
+            broken,
+            "{name}: {:?}",
+            String::from_utf8_lossy(exec)
+        );
+    }
 }
