@@ -317,8 +317,11 @@ impl Client {
     /// Back to the state of a new connection (RESET): database 0, RESP2, no name, replies on, not
     /// monitoring, authenticated only if the default user needs no password.
     ///
-    /// Per-client state added later (MULTI, subscriptions, tracking) is cleared here too.
+    /// Per-client state added later (MULTI, subscriptions, tracking) is cleared here too. The
+    /// watched keys live in the keyspace: RESET unregisters them first (`cmd::tx::reset`, which
+    /// has the core lock).
     pub fn reset_connection_state(&mut self, srv: &Server) {
+        self.multi = None;
         if self.monitor {
             srv.remove_monitor(self.id);
             self.monitor = false;
