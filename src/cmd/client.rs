@@ -385,6 +385,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
             "ERR can only reset normal client connections",
         ));
     }
+    super::tx::reset(ctx);
     ctx.client.reset_connection_state(ctx.srv);
     ctx.out.proto = ctx.client.proto;
     ctx.out.simple("RESET");
@@ -393,6 +394,11 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 
 /// MONITOR: from now on the connection also receives every command the server runs.
 fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
+    if super::tx::deny_blocking(ctx.client) {
+        return Err(CmdError::msg(
+            "ERR MONITOR isn't allowed for DENY BLOCKING client",
+        ));
+    }
     // Already monitoring, or a replica: ignored without a reply, as Redis does.
     if ctx.client.monitor || ctx.client.kind == ClientKind::Replica {
         return Ok(());
@@ -703,7 +709,9 @@ pub fn pause_blocks(srv: &Server, client: &Client, args: &[Bytes]) -> bool {
     if !client.authenticated && spec.flags & NO_AUTH == 0 && auth_required(srv) {
         return false;
     }
-    let held = kind == PauseKind::All || spec.flags & (WRITE | MAY_REPLICATE) != 0;
+    // An EXEC counts as the writes it has queued.
+    let flags = spec.flags | super::tx::queued_flags(client, spec);
+    let held = kind == PauseKind::All || flags & (WRITE | MAY_REPLICATE) != 0;
     if held {
         client.publish_blocked(spec.name, args);
     }

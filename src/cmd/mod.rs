@@ -236,16 +236,24 @@ impl EqIc for str {
 
 /// Refuses a resolved command before it runs (Redis's `rejectCommand`): the error reply, counted
 /// in errorstats and in the command's `rejected_calls`.
+///
+/// Inside MULTI a refusal also dooms the transaction (EXEC then answers EXECABORT); a refused EXEC
+/// discards the transaction and says why.
 fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
-    ctx.core
-        .stats
-        .count_error(text.split(' ').next().unwrap_or("ERR"));
+    tx::flag_transaction(ctx.client);
     ctx.core
         .stats
         .cmdstats
         .entry(spec.name)
         .or_default()
         .rejected_calls += 1;
+    if spec.name == "exec" {
+        tx::exec_abort(ctx, text);
+        return;
+    }
+    ctx.core
+        .stats
+        .count_error(text.split(' ').next().unwrap_or("ERR"));
     ctx.out.error(text);
 }
 
@@ -259,9 +267,9 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         Ok(s) => s,
         Err(e) => {
             ctx.client.last_cmd = client::last_cmd_name(args);
-            ctx.core.stats.unknown_or_arity_errors(&e);
             // A known (sub)command refused for its arity counts as rejected in its commandstats.
-            if let Some(spec) = arity_rejected(args) {
+            let known = arity_rejected(args);
+            if let Some(spec) = known {
                 ctx.core
                     .stats
                     .cmdstats
@@ -269,6 +277,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
                     .or_default()
                     .rejected_calls += 1;
             }
+            if known.is_some_and(|s| s.name == "exec") {
+                ctx.core.stats.unknown_rejected += 1;
+                tx::exec_abort(ctx, &e);
+                return;
+            }
+            ctx.core.stats.unknown_or_arity_errors(&e);
+            tx::flag_transaction(ctx.client);
             ctx.out.error(&e);
             return;
         }
@@ -285,16 +300,37 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         reject(ctx, spec, &e.to_string());
         return;
     }
-    // A failed save with stop-writes-on-bgsave-error refuses writes (and PING, as Redis does).
-    if (spec.flags & flags::WRITE != 0 || spec.name == "ping")
+    // A failed save with stop-writes-on-bgsave-error refuses writes (and PING, as Redis does); an
+    // EXEC counts as a write when it has a write queued.
+    if (spec.flags & flags::WRITE != 0 || spec.name == "ping" || tx::exec_writes(ctx.client, spec))
         && ctx.client.kind != crate::server::client::ClientKind::Master
         && crate::server::save::writes_denied(ctx.srv)
     {
         reject(ctx, spec, MISCONF);
         return;
     }
+    if ctx.client.multi.is_some() {
+        if spec.flags & flags::NO_MULTI != 0 {
+            reject(ctx, spec, "ERR Command not allowed inside a transaction");
+            return;
+        }
+        if !tx::runs_in_multi(spec) {
+            tx::queue(ctx, spec, args);
+            ctx.out.simple("QUEUED");
+            return;
+        }
+    }
+    call(ctx, spec, args, true);
+}
+
+/// Runs a resolved command that passed the checks (directly, or queued and now run by EXEC):
+/// the handler, its error reply, MONITOR and the accounting (commandstats, slowlog, latency).
+/// `tick` refreshes the cached clock first (EXEC keeps its own for the whole queue).
+pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], tick: bool) {
     ctx.client.redacted.clear();
-    ctx.core.ks.tick();
+    if tick {
+        ctx.core.ks.tick();
+    }
     let start = std::time::Instant::now();
     let result = (spec.handler)(ctx, args);
     let elapsed_us = start.elapsed().as_micros() as u64;

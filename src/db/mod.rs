@@ -14,6 +14,7 @@ pub mod digest;
 pub mod snapshot;
 pub mod table;
 pub mod value;
+pub mod watch;
 
 use bytes::Bytes;
 use indexmap::IndexSet;
@@ -119,6 +120,9 @@ pub struct Keyspace {
     /// every write that may convert a value's encoding.
     pub thresholds: value::Thresholds,
     pub next_snapshot_id: u64,
+    /// WATCHed keys and the clients that saw one change (see [`watch`]); every write path below
+    /// signals it through [`Keyspace::signal_modified`] / [`Keyspace::signal_db_replaced`].
+    pub watches: watch::Watches,
 }
 
 impl Keyspace {
@@ -141,6 +145,7 @@ impl Keyspace {
             snapshots: Vec::new(),
             thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
+            watches: watch::Watches::default(),
         }
     }
 
@@ -155,6 +160,41 @@ impl Keyspace {
     fn next_version(&mut self) -> u64 {
         self.version += 1;
         self.version
+    }
+
+    /// WATCH hook, called by every write path once a key changed (`exists`: still stored after
+    /// the change). Free when nobody watches.
+    #[inline]
+    fn signal_modified(&mut self, db: usize, key: &[u8], exists: bool) {
+        if self.watches.is_active() {
+            self.watches.touch(db, key, exists);
+        }
+    }
+
+    /// WATCH hook for a database about to be emptied (`with` None: FLUSHDB/FLUSHALL) or replaced
+    /// by database `with` (SWAPDB): watchers of keys stored in either see a change.
+    fn signal_db_replaced(&mut self, db: usize, with: Option<usize>) {
+        if !self.watches.is_active() {
+            return;
+        }
+        let now = self.now_ms;
+        let emptied = &self.dbs[db].table;
+        let other = with.map(|w| &self.dbs[w].table);
+        self.watches.touch_db(
+            db,
+            |k| emptied.get(k).is_some(),
+            |k| other.is_some_and(|t| t.get(k).is_some()),
+            |k| {
+                other
+                    .and_then(|t| t.get(k))
+                    .is_some_and(|e| e.expire != NO_EXPIRE && e.expire <= now)
+            },
+        );
+    }
+
+    /// Whether a key is stored with a TTL already past (Redis's `keyIsExpired`; no deletion).
+    pub fn key_is_expired(&self, db: usize, key: &[u8]) -> bool {
+        self.is_expired(db, key)
     }
 
     /// Whether the key exists and is logically expired.
@@ -236,6 +276,9 @@ impl Keyspace {
             return None;
         }
         self.preserve(db, key);
+        if self.watches.is_active() && self.dbs[db].table.get(key).is_some() {
+            self.watches.touch(db, key, true);
+        }
         let v = self.next_version();
         let lru = self.lru_now;
         let e = self.dbs[db].table.get_mut(key)?;
@@ -318,6 +361,8 @@ impl Keyspace {
         if a != b {
             self.preserve_db(a);
             self.preserve_db(b);
+            self.signal_db_replaced(a, Some(b));
+            self.signal_db_replaced(b, Some(a));
         }
         let v = self.next_version();
         if a == b {
@@ -335,6 +380,7 @@ impl Keyspace {
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
     pub fn set(&mut self, db: usize, key: Bytes, value: Value, expire: i64) {
         self.preserve(db, &key);
+        self.signal_modified(db, &key, true);
         let version = self.next_version();
         let entry = Entry {
             value,
@@ -369,6 +415,7 @@ impl Keyspace {
     /// without expiry when missing.
     pub fn set_keep_ttl(&mut self, db: usize, key: Bytes, value: Value) {
         self.preserve(db, &key);
+        self.signal_modified(db, &key, true);
         let version = self.next_version();
         let lru = self.lru_now;
         match self.dbs[db].table.get_mut(&key) {
@@ -400,6 +447,7 @@ impl Keyspace {
         if removed.1.expire != NO_EXPIRE {
             d.expires.swap_remove(key);
         }
+        self.signal_modified(db, key, false);
         Some(removed)
     }
 
@@ -436,12 +484,14 @@ impl Keyspace {
             }
             _ => {}
         }
+        self.signal_modified(db, key, true);
         true
     }
 
     /// Removes every key of one database; returns how many there were (Redis adds that to `dirty`).
     pub fn flush_db(&mut self, db: usize) -> usize {
         self.preserve_db(db);
+        self.signal_db_replaced(db, None);
         self.next_version();
         let d = &mut self.dbs[db];
         let n = d.table.len();

@@ -170,6 +170,9 @@ pub struct ClientHandle {
     /// Bytes read and written, for INFO stats.
     pub net_in: AtomicU64,
     pub net_out: AtomicU64,
+    /// A key this client WATCHes changed (CLIENT LIST flag `d`); set by whichever client changed
+    /// it, through the keyspace's watch registry.
+    pub dirty_cas: Arc<AtomicBool>,
 }
 
 impl ClientHandle {
@@ -193,6 +196,7 @@ impl ClientHandle {
             kill_notify: Notify::new(),
             net_in: AtomicU64::new(0),
             net_out: AtomicU64::new(0),
+            dirty_cas: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -242,6 +246,10 @@ pub struct Client {
     /// Indexes of the current command's arguments that MONITOR and SLOWLOG must show as
     /// `(redacted)` (passwords of AUTH and HELLO AUTH). Dispatch clears it before each command.
     pub redacted: Vec<usize>,
+    /// The transaction being queued (between MULTI and EXEC/DISCARD), if any.
+    pub multi: Option<crate::cmd::tx::MultiState>,
+    /// Whether this client has keys registered with WATCH (so closing it must unregister them).
+    pub watching: bool,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -265,6 +273,8 @@ impl Client {
             monitor_rx: None,
             last_cmd: "NULL",
             redacted: Vec::new(),
+            multi: None,
+            watching: false,
             handle,
         }
     }
@@ -307,8 +317,11 @@ impl Client {
     /// Back to the state of a new connection (RESET): database 0, RESP2, no name, replies on, not
     /// monitoring, authenticated only if the default user needs no password.
     ///
-    /// Per-client state added later (MULTI, subscriptions, tracking) is cleared here too.
+    /// Per-client state added later (MULTI, subscriptions, tracking) is cleared here too. The
+    /// watched keys live in the keyspace: RESET unregisters them first (`cmd::tx::reset`, which
+    /// has the core lock).
     pub fn reset_connection_state(&mut self, srv: &Server) {
+        self.multi = None;
         if self.monitor {
             srv.remove_monitor(self.id);
             self.monitor = false;
@@ -342,7 +355,16 @@ impl Client {
         m.monitor = self.monitor;
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
         m.user = self.user;
+        (m.multi, m.multi_mem) = self.multi_meta();
         m
+    }
+
+    /// CLIENT LIST `multi=` and `multi-mem=`: queued commands (-1 outside MULTI) and their size.
+    fn multi_meta(&self) -> (i64, usize) {
+        match &self.multi {
+            Some(t) => (t.count as i64, t.mem),
+            None => (-1, 0),
+        }
     }
 
     /// Publishes the fields other tasks read into the shared handle, with the connection's buffer
@@ -358,6 +380,7 @@ impl Client {
         m.monitor = self.monitor;
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
         m.user = self.user;
+        (m.multi, m.multi_mem) = self.multi_meta();
         m.qbuf = qbuf;
         m.qbuf_free = qbuf_free;
         m.rbs = rbs;
@@ -469,6 +492,9 @@ fn flag_letters(h: &ClientHandle, m: &ClientMeta) -> String {
     }
     if m.blocked {
         f.push('b');
+    }
+    if h.dirty_cas.load(Ordering::Relaxed) {
+        f.push('d');
     }
     if h.is_unix_socket() {
         f.push('U');

@@ -367,6 +367,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
     if client.monitor {
         srv.remove_monitor(client.id);
     }
+    cmd::tx::on_close(&srv, &mut client);
     let _ = stream.shutdown().await;
 }
 
