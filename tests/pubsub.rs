@@ -87,6 +87,13 @@ impl Session {
         self.log.push(format!("[{conn}] counts {counts:?}"));
     }
 
+    /// Logs the INFO stats pub/sub counters.
+    fn info_counts(&mut self, conn: usize) {
+        let c = &mut self.conns[conn];
+        let v = ["pubsub_channels", "pubsub_patterns"].map(|f| c.info_field("stats", f));
+        self.log.push(format!("[{conn}] INFO stats {v:?}"));
+    }
+
     /// Sends a command and logs its reply's elements sorted (PUBSUB CHANNELS).
     fn cmd_sorted(&mut self, conn: usize, line: &str) {
         self.send(conn, line);
@@ -241,6 +248,7 @@ fn several_subscribers_and_receiver_counts() {
         s.read_unordered(2, 2);
         s.cmd(3, "PUBSUB NUMSUB ch");
         s.cmd(3, "PUBSUB NUMPAT");
+        s.info_counts(3);
         s.cmd(1, "UNSUBSCRIBE ch");
         s.cmd(3, "PUBLISH ch m2");
         s.read(0, 1);
@@ -260,6 +268,7 @@ fn several_subscribers_and_receiver_counts() {
         s.cmd(3, "PUBSUB NUMSUB q");
         s.cmd(1, "GET x");
         s.cmd(3, "PUBLISH q none");
+        s.info_counts(3);
     });
 }
 
