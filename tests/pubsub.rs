@@ -170,6 +170,11 @@ fn resp2_channels_patterns_and_subscribed_mode() {
         s.cmd(PUB, "PUBSUB CHANNELS a b");
         s.cmd(PUB, "pubsub channels a b");
         s.cmd(PUB, "PUBSUB NUMPAT x");
+        s.cmd(PUB, "PUBSUB SHARDCHANNELS");
+        s.cmd(PUB, "PUBSUB SHARDCHANNELS *");
+        s.cmd(PUB, "PUBSUB ShardChannels a b");
+        s.cmd(PUB, "PUBSUB SHARDNUMSUB a b");
+        s.cmd(PUB, "PUBSUB SHARDNUMSUB");
         s.cmd(PUB, "PUBSUB HELP");
         s.cmd(PUB, "PUBSUB help x");
         s.cmd(PUB, "PUBSUB NOSUCH");
@@ -374,6 +379,8 @@ fn command_table_rows_of_the_family() {
         "pubsub|channels",
         "pubsub|numsub",
         "pubsub|numpat",
+        "pubsub|shardchannels",
+        "pubsub|shardnumsub",
     ] {
         d.run(&["COMMAND", "INFO", name]);
         d.run(&["COMMAND", "DOCS", name]);

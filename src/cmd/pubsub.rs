@@ -1,6 +1,6 @@
 //! Pub/sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and PUBSUB
-//! CHANNELS / NUMSUB / NUMPAT / HELP. The registry lives in `server::pubsub`; a subscriber's
-//! connection writes the messages its feed carries.
+//! CHANNELS / NUMSUB / NUMPAT / SHARDCHANNELS / SHARDNUMSUB / HELP. The registry lives in
+//! `server::pubsub`; a subscriber's connection writes the messages its feed carries.
 //!
 //! A RESP2 client with subscriptions is in subscribed mode: it may only run the commands that
 //! [`subscribed_mode_refusal`] lets through. Sharded pub/sub (SSUBSCRIBE, ...) is not implemented.
@@ -48,6 +48,26 @@ static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
             "2.8.0",
             "Get the count of subscribers for channels",
             "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+        ),
+    // No client can subscribe to a shard channel (sharded pub/sub is not implemented), so these
+    // two answer for an empty shard registry, exactly as Redis does when nobody uses it.
+    CommandSpec::new("pubsub|shardchannels", -2, pubsub_shardchannels)
+        .flags(PUBSUB | LOADING | STALE)
+        .acl("@pubsub @slow")
+        .doc(
+            "pubsub",
+            "7.0.0",
+            "List active shard channels",
+            "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).",
+        ),
+    CommandSpec::new("pubsub|shardnumsub", -2, pubsub_shardnumsub)
+        .flags(PUBSUB | LOADING | STALE)
+        .acl("@pubsub @slow")
+        .doc(
+            "pubsub",
+            "7.0.0",
+            "Get the count of subscribers for shard channels",
+            "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels",
         ),
 ];
 
@@ -289,15 +309,20 @@ fn pubsub_help(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// PUBSUB CHANNELS [pattern]: channels with at least one subscriber.
-fn pubsub_channels(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+/// The error of CHANNELS / SHARDCHANNELS with more than a pattern; the subcommand is named as typed.
+fn check_channels_args(args: &[Bytes]) -> CmdResult {
     if args.len() > 3 {
-        // The subcommand is named as typed.
         return Err(CmdError::msg(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
             String::from_utf8_lossy(&args[1])
         )));
     }
+    Ok(())
+}
+
+/// PUBSUB CHANNELS [pattern]: channels with at least one subscriber.
+fn pubsub_channels(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    check_channels_args(args)?;
     let pattern = args.get(2);
     let names: Vec<Bytes> = ctx
         .srv
@@ -331,5 +356,22 @@ fn pubsub_numsub(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn pubsub_numpat(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let n = ctx.srv.pubsub.lock().patterns.len();
     ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// PUBSUB SHARDCHANNELS [pattern]: always empty (see the table row).
+fn pubsub_shardchannels(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    check_channels_args(args)?;
+    ctx.out.array(0);
+    Ok(())
+}
+
+/// PUBSUB SHARDNUMSUB [channel ...]: every shard channel has no subscriber.
+fn pubsub_shardnumsub(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    ctx.out.array((args.len() - 2) * 2);
+    for c in &args[2..] {
+        ctx.out.bulk(c);
+        ctx.out.int(0);
+    }
     Ok(())
 }
