@@ -241,6 +241,37 @@ fn resp3_pushes_and_commands_while_subscribed() {
 }
 
 #[test]
+fn pushes_ignore_client_reply_off_and_skip() {
+    differential(2, |s| {
+        // RESP2: the confirmations and messages still come while replies are off.
+        s.send(SUB, "CLIENT REPLY OFF");
+        s.cmd(SUB, "SUBSCRIBE a b");
+        s.read(SUB, 1);
+        s.cmd(PUB, "PUBLISH a 1");
+        s.read(SUB, 1);
+        s.cmd(SUB, "UNSUBSCRIBE a b");
+        s.read(SUB, 1);
+        s.cmd(SUB, "CLIENT REPLY ON");
+        // RESP3: a message between commands under SKIP, and a self-publish whose reply is dropped.
+        s.cmd_quiet(SUB, "HELLO 3");
+        s.cmd(SUB, "SUBSCRIBE a");
+        s.send(SUB, "CLIENT REPLY SKIP");
+        s.cmd(PUB, "PUBLISH a 2");
+        s.read(SUB, 1);
+        s.send(SUB, "PING");
+        s.send(SUB, "CLIENT REPLY SKIP");
+        s.cmd(SUB, "PUBLISH a 3");
+        s.cmd(SUB, "PING");
+        s.send(SUB, "CLIENT REPLY OFF");
+        s.cmd(SUB, "PUBLISH a 4");
+        s.cmd(SUB, "PSUBSCRIBE x*");
+        s.cmd(PUB, "PUBLISH xa 5");
+        s.read(SUB, 1);
+        s.cmd(SUB, "CLIENT REPLY ON");
+    });
+}
+
+#[test]
 fn several_subscribers_and_receiver_counts() {
     differential(4, |s| {
         s.cmd(0, "SUBSCRIBE ch");

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
-use crate::resp::Proto;
+use crate::resp::{Proto, Reply};
 use crate::server::client::{Client, ClientKind};
 
 static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
@@ -165,15 +165,29 @@ fn update_mode(client: &mut Client) {
     }
 }
 
+/// Writes a push: into the reply, or aside when CLIENT REPLY OFF/SKIP drops the reply (pushes
+/// still reach the client then, as in Redis).
+fn write_push(ctx: &mut Ctx, f: impl FnOnce(&mut Reply<'_>)) {
+    if ctx.client.replies_suppressed() {
+        let proto = ctx.client.proto;
+        f(&mut Reply::new(&mut ctx.client.subs.kept, proto));
+    } else {
+        f(&mut ctx.out);
+    }
+}
+
 /// One (un)subscribe confirmation: `[kind, name, subscriptions left]`, a push in RESP3.
 fn confirm(ctx: &mut Ctx, kind: &[u8], name: Option<&[u8]>) {
-    ctx.out.push(3);
-    ctx.out.bulk(kind);
-    match name {
-        Some(n) => ctx.out.bulk(n),
-        None => ctx.out.null(),
-    }
-    ctx.out.int(ctx.client.subs.count() as i64);
+    let count = ctx.client.subs.count() as i64;
+    write_push(ctx, |out| {
+        out.push(3);
+        out.bulk(kind);
+        match name {
+            Some(n) => out.bulk(n),
+            None => out.null(),
+        }
+        out.int(count);
+    });
 }
 
 /// Whether the command works on patterns (PSUBSCRIBE/PUNSUBSCRIBE) or channels.
@@ -278,7 +292,7 @@ fn publish(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .lock()
         .publish(&args[1], &args[2], ctx.client.id, &mut own);
     for m in &own {
-        m.encode(&mut ctx.out);
+        write_push(ctx, |out| m.encode(out));
     }
     ctx.out.int(n as i64);
     Ok(())

@@ -291,6 +291,10 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                         if client.replies_suppressed() {
                             wbuf.truncate(mark);
                         }
+                        if !client.subs.kept.is_empty() {
+                            wbuf.extend_from_slice(&client.subs.kept);
+                            client.subs.kept.clear();
+                        }
                         client.after_command();
                         if client.close_after_reply || wbuf.len() >= FLUSH_AT {
                             break;
@@ -385,7 +389,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
 }
 
 /// Writes a published message and every other one already waiting in the feed, in one write.
-/// CLIENT REPLY OFF drops them, as it drops replies.
+/// CLIENT REPLY OFF does not silence them (Redis sends pushes whatever the reply mode).
 #[allow(clippy::too_many_arguments)]
 async fn deliver_messages<S: ClientStream, F: Future<Output = ()>>(
     srv: &Server,
@@ -397,14 +401,7 @@ async fn deliver_messages<S: ClientStream, F: Future<Output = ()>>(
     rx: Option<&mut tokio::sync::mpsc::UnboundedReceiver<super::pubsub::PubMsg>>,
     stop: Pin<&mut F>,
 ) -> io::Result<()> {
-    if client.replies_suppressed() {
-        if let Some(rx) = rx {
-            while rx.try_recv().is_ok() {}
-        }
-        return Ok(());
-    }
-    let mut out = Reply::new(wbuf, client.proto);
-    first.encode(&mut out);
+    first.encode(&mut Reply::new(wbuf, client.proto));
     if let Some(rx) = rx {
         while wbuf.len() < FLUSH_AT {
             let Ok(m) = rx.try_recv() else { break };

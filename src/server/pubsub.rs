@@ -51,6 +51,10 @@ pub struct ClientSubs {
     pub tx: Option<Feed>,
     /// The receiving end, for the connection to pick up after the batch.
     pub rx: Option<UnboundedReceiver<PubMsg>>,
+    /// Pushes written while CLIENT REPLY OFF/SKIP drops the command's reply: Redis sends
+    /// (un)subscribe confirmations and messages anyway, so the connection appends these after
+    /// dropping the reply.
+    pub kept: bytes::BytesMut,
 }
 
 impl ClientSubs {
