@@ -756,9 +756,12 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "current_eviction_exceeded_time", "0");
     field!(out, "keyspace_hits", "{}", ks.keyspace_hits);
     field!(out, "keyspace_misses", "{}", ks.keyspace_misses);
+    {
+        let reg = srv.pubsub.lock();
+        field!(out, "pubsub_channels", "{}", reg.channels.len());
+        field!(out, "pubsub_patterns", "{}", reg.patterns.len());
+    }
     for f in [
-        "pubsub_channels",
-        "pubsub_patterns",
         "pubsubshard_channels",
         "latest_fork_usec",
         "total_forks",

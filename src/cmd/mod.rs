@@ -20,6 +20,7 @@ pub mod keys;
 pub mod list;
 pub mod meta;
 pub mod persist;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -307,6 +308,10 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         && crate::server::save::writes_denied(ctx.srv)
     {
         reject(ctx, spec, MISCONF);
+        return;
+    }
+    if let Some(text) = pubsub::subscribed_mode_refusal(ctx.client, spec) {
+        reject(ctx, spec, &text);
         return;
     }
     if ctx.client.multi.is_some() {

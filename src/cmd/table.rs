@@ -141,6 +141,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::set::COMMANDS,
         super::zset::COMMANDS,
         super::tx::COMMANDS,
+        super::pubsub::COMMANDS,
     ]
     .into_iter()
     .flatten()

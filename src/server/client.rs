@@ -250,6 +250,8 @@ pub struct Client {
     pub multi: Option<crate::cmd::tx::MultiState>,
     /// Whether this client has keys registered with WATCH (so closing it must unregister them).
     pub watching: bool,
+    /// Pub/sub channels and patterns, and the feed of published messages.
+    pub subs: super::pubsub::ClientSubs,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -275,6 +277,7 @@ impl Client {
             redacted: Vec::new(),
             multi: None,
             watching: false,
+            subs: Default::default(),
             handle,
         }
     }
@@ -332,6 +335,12 @@ impl Client {
         self.user = "default";
         self.authenticated = srv.config.read().requirepass.is_none();
         self.name = None;
+        // RESET leaves every subscription without unsubscribe replies, as Redis does.
+        if self.subs.count() > 0 {
+            srv.pubsub.lock().remove_client(self.id, &self.subs);
+            self.subs.channels.clear();
+            self.subs.patterns.clear();
+        }
         if self.kind == ClientKind::PubSub {
             self.kind = ClientKind::Normal;
         }
@@ -356,6 +365,7 @@ impl Client {
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
         m.user = self.user;
         (m.multi, m.multi_mem) = self.multi_meta();
+        (m.sub, m.psub) = (self.subs.channels.len(), self.subs.patterns.len());
         m
     }
 
@@ -381,6 +391,7 @@ impl Client {
         m.reply_off = matches!(self.reply_mode, ReplyMode::Off);
         m.user = self.user;
         (m.multi, m.multi_mem) = self.multi_meta();
+        (m.sub, m.psub) = (self.subs.channels.len(), self.subs.patterns.len());
         m.qbuf = qbuf;
         m.qbuf_free = qbuf_free;
         m.rbs = rbs;

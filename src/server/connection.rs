@@ -166,6 +166,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
     let mut batch = Batch::default();
     let mut args: Vec<Bytes> = Vec::new();
     let mut monitor_rx: Option<tokio::sync::mpsc::UnboundedReceiver<Bytes>> = None;
+    let mut pubsub_rx: Option<tokio::sync::mpsc::UnboundedReceiver<super::pubsub::PubMsg>> = None;
     // Resolves when the client is killed (CLIENT KILL, `timeout`, and shutdown, which kills every
     // client). Created once and polled by reference: a fresh `notified()` per wake-up would register
     // and unregister a waiter (a mutex round trip) for every request.
@@ -185,6 +186,12 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 // CLIENT REPLY OFF silences the feed too.
                 if client.replies_suppressed() { continue 'conn; }
                 if write_all(&mut stream, &line, stop.as_mut()).await.is_err() { break 'conn; }
+                continue 'conn;
+            }
+            Some(msg) = async { match pubsub_rx.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
+                if deliver_messages(&srv, &handle, &mut stream, &mut wbuf, &client, msg, pubsub_rx.as_mut(), stop.as_mut()).await.is_err() {
+                    break 'conn;
+                }
                 continue 'conn;
             }
             _ = &mut stop => Wake::Close,
@@ -337,6 +344,9 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
             if !client.monitor {
                 monitor_rx = None;
             }
+            if let Some(rx) = client.subs.rx.take() {
+                pubsub_rx = Some(rx);
+            }
             if (wbuf.len() >= FLUSH_AT || client.close_after_reply)
                 && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
                     .await
@@ -368,7 +378,40 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
         srv.remove_monitor(client.id);
     }
     cmd::tx::on_close(&srv, &mut client);
+    if client.subs.count() > 0 {
+        srv.pubsub.lock().remove_client(client.id, &client.subs);
+    }
     let _ = stream.shutdown().await;
+}
+
+/// Writes a published message and every other one already waiting in the feed, in one write.
+/// CLIENT REPLY OFF drops them, as it drops replies.
+#[allow(clippy::too_many_arguments)]
+async fn deliver_messages<S: ClientStream, F: Future<Output = ()>>(
+    srv: &Server,
+    handle: &ClientHandle,
+    stream: &mut S,
+    wbuf: &mut BytesMut,
+    client: &Client,
+    first: super::pubsub::PubMsg,
+    rx: Option<&mut tokio::sync::mpsc::UnboundedReceiver<super::pubsub::PubMsg>>,
+    stop: Pin<&mut F>,
+) -> io::Result<()> {
+    if client.replies_suppressed() {
+        if let Some(rx) = rx {
+            while rx.try_recv().is_ok() {}
+        }
+        return Ok(());
+    }
+    let mut out = Reply::new(wbuf, client.proto);
+    first.encode(&mut out);
+    if let Some(rx) = rx {
+        while wbuf.len() < FLUSH_AT {
+            let Ok(m) = rx.try_recv() else { break };
+            m.encode(&mut Reply::new(wbuf, client.proto));
+        }
+    }
+    flush(srv, handle, stream, wbuf, stop).await
 }
 
 /// Parses up to [`BATCH_MAX`] complete commands from `rbuf` into `batch`. Returns the end of the last

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod connection;
 pub mod listen;
+pub mod pubsub;
 pub mod save;
 
 use bytes::Bytes;
@@ -235,6 +236,8 @@ pub struct Server {
     pub bound_port: AtomicU64,
     /// CLIENT PAUSE: connections hold paused commands back until it ends.
     pub pause: client::PauseState,
+    /// Pub/sub channel and pattern subscribers (taken after `core`).
+    pub pubsub: Mutex<pubsub::Registry>,
     monitors: Mutex<Vec<(u64, mpsc::UnboundedSender<Bytes>)>>,
     monitor_count: AtomicUsize,
     shutdown_tx: watch::Sender<bool>,
@@ -302,6 +305,7 @@ impl Server {
             bgsave_failed: std::sync::atomic::AtomicBool::new(false),
             bound_port: AtomicU64::new(0),
             pause: client::PauseState::default(),
+            pubsub: Mutex::new(pubsub::Registry::default()),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             shutdown_tx,
