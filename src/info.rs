@@ -611,8 +611,9 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
 
 fn persistence(out: &mut String, srv: &Server, core: &Core) {
     out.push_str("# Persistence\r\n");
+    let loading = srv.loading.is_loading();
+    field!(out, "loading", "{}", loading as u8);
     for f in [
-        "loading",
         "async_loading",
         "current_cow_peak",
         "current_cow_size",
@@ -677,6 +678,12 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "aof_last_cow_size", "0");
     field!(out, "module_fork_in_progress", "0");
     field!(out, "module_fork_last_cow_size", "0");
+    // Redis appends the progress of a running load at the end of the section.
+    if loading {
+        for (name, value) in srv.loading.info_fields() {
+            field!(out, name, "{}", value);
+        }
+    }
 }
 
 fn stats(out: &mut String, srv: &Server, core: &Core) {

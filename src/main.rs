@@ -401,11 +401,30 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
             tracing::info!("Running mode=standalone, port={}.", srv.port());
         }
         tracing::warn!("Server initialized");
-        if let Err(e) = ferredis::server::save::load_at_startup(&srv) {
-            tracing::warn!("{}", e);
-            return 1;
+        let has_listeners = !listeners.is_empty();
+        // Clients are served while the dump file loads (they get -LOADING until it is in place).
+        let mut serving = tokio::spawn(ferredis::server::listen::run(
+            Arc::clone(&srv),
+            listeners,
+            unix,
+        ));
+        tokio::select! {
+            res = ferredis::server::save::load_at_startup(Arc::clone(&srv)) => {
+                if let Err(e) = res {
+                    tracing::warn!("{}", e);
+                    return 1;
+                }
+            }
+            // A SHUTDOWN or signal during the load (which saves nothing while loading).
+            _ = &mut serving => {
+                if write_pidfile {
+                    let _ = std::fs::remove_file(&pidfile);
+                }
+                tracing::warn!("ferredis is now ready to exit, bye bye...");
+                return 0;
+            }
         }
-        if !listeners.is_empty() {
+        if has_listeners {
             tracing::info!("Ready to accept connections");
         }
         if let Some(path) = &unixsocket {
@@ -426,7 +445,7 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
                 maxmemory
             );
         }
-        ferredis::server::listen::run(Arc::clone(&srv), listeners, unix).await;
+        let _ = serving.await;
         if supervised == Some(Supervisor::Systemd) {
             sd_notify("STOPPING=1\n");
         }
