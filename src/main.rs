@@ -402,26 +402,36 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
         }
         tracing::warn!("Server initialized");
         let has_listeners = !listeners.is_empty();
-        // Clients are served while the dump file loads (they get -LOADING until it is in place).
+        // Clients are served while the dump file loads (they get -LOADING until it is in place):
+        // the loading state is set before the first connection is accepted.
+        let pending = match ferredis::server::save::load_at_startup(&srv) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("{}", e);
+                return 1;
+            }
+        };
         let mut serving = tokio::spawn(ferredis::server::listen::run(
             Arc::clone(&srv),
             listeners,
             unix,
         ));
-        tokio::select! {
-            res = ferredis::server::save::load_at_startup(Arc::clone(&srv)) => {
-                if let Err(e) = res {
-                    tracing::warn!("{}", e);
-                    return 1;
+        if let Some(pending) = pending {
+            tokio::select! {
+                res = pending.finish() => {
+                    if let Err(e) = res {
+                        tracing::warn!("{}", e);
+                        return 1;
+                    }
                 }
-            }
-            // A SHUTDOWN or signal during the load (which saves nothing while loading).
-            _ = &mut serving => {
-                if write_pidfile {
-                    let _ = std::fs::remove_file(&pidfile);
+                // A SHUTDOWN or signal during the load (which saves nothing while loading).
+                _ = &mut serving => {
+                    if write_pidfile {
+                        let _ = std::fs::remove_file(&pidfile);
+                    }
+                    tracing::warn!("ferredis is now ready to exit, bye bye...");
+                    return 0;
                 }
-                tracing::warn!("ferredis is now ready to exit, bye bye...");
-                return 0;
             }
         }
         if has_listeners {

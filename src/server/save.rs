@@ -409,14 +409,18 @@ fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
 /// lock, and swapped in only once complete. Meanwhile `srv.loading` is set, so clients get
 /// -LOADING. A file that cannot be loaded stops the start (the caller exits non-zero) and is left
 /// as it is; nothing of it is ever served.
-pub async fn load_at_startup(srv: Arc<Server>) -> Result<(), String> {
+///
+/// The loading state is set before this returns, so the caller starts accepting connections only
+/// afterwards and no client ever sees the empty keyspace; [`PendingLoad::finish`] then waits for
+/// the loader and swaps the data in.
+pub fn load_at_startup(srv: &Arc<Server>) -> Result<Option<PendingLoad>, String> {
     let (dir, file, verify) = {
         let cfg = srv.config.read();
         (cfg.dir.clone(), cfg.dbfilename.clone(), cfg.rdbchecksum)
     };
     let path = crate::persistence::dump_path(&dir, &file);
     let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(());
+        return Ok(None);
     };
     let start = Instant::now();
     let st = &srv.loading;
@@ -436,7 +440,7 @@ pub async fn load_at_startup(srv: Arc<Server>) -> Result<(), String> {
     // A plain thread rather than the runtime's blocking pool: a shutdown during the load must not
     // wait for it.
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let srv2 = srv.clone();
+    let srv2 = Arc::clone(srv);
     let spawned = std::thread::Builder::new()
         .name("rdb-load".into())
         .spawn(move || {
@@ -453,33 +457,62 @@ pub async fn load_at_startup(srv: Arc<Server>) -> Result<(), String> {
     if let Err(e) = spawned {
         return Err(format!("Can't start the loading thread: {e}"));
     }
-    let (loaded, fresh) = match rx.await {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err("The loading thread stopped unexpectedly".into()),
-    };
-    {
-        let mut core = srv.core.lock();
-        let mut fresh = fresh;
-        // CONFIG SET (allowed while loading) may have changed the limits meanwhile.
-        fresh.thresholds = core.ks.thresholds;
-        fresh.active_expire_effort = core.ks.active_expire_effort;
-        core.ks = fresh;
-        let mut save = srv.save.lock();
-        save.last_load_keys_loaded = loaded.keys;
-        save.last_load_keys_expired = loaded.expired_skipped;
-        st.loaded_bytes
-            .store(st.total_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
-        st.active.store(false, Ordering::SeqCst);
+    Ok(Some(PendingLoad {
+        srv: srv.clone(),
+        rx,
+        start,
+    }))
+}
+
+/// Result of the loader thread: what it found and the keyspace it filled.
+type LoadOutcome =
+    Result<(crate::persistence::Loaded, crate::db::Keyspace), crate::persistence::LoadError>;
+
+/// A start-up load under way on its own thread.
+pub struct PendingLoad {
+    srv: Arc<Server>,
+    rx: tokio::sync::oneshot::Receiver<LoadOutcome>,
+    start: Instant,
+}
+
+impl PendingLoad {
+    /// Waits for the loader; on success swaps the loaded keyspace in and leaves the loading state.
+    pub async fn finish(self) -> Result<(), String> {
+        let PendingLoad { srv, rx, start } = self;
+        let st = &srv.loading;
+        let (loaded, fresh) = match rx.await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("The loading thread stopped unexpectedly".into()),
+        };
+        {
+            let mut core = srv.core.lock();
+            let mut fresh = fresh;
+            // CONFIG SET (allowed while loading) may have changed the limits meanwhile.
+            fresh.thresholds = core.ks.thresholds;
+            fresh.active_expire_effort = core.ks.active_expire_effort;
+            fresh.propagate_expired = core.ks.propagate_expired;
+            // WATCH is allowed while loading: its registrations, and the counters the cron kept
+            // meanwhile, carry over to the loaded keyspace.
+            std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
+            std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
+            core.ks = fresh;
+            let mut save = srv.save.lock();
+            save.last_load_keys_loaded = loaded.keys;
+            save.last_load_keys_expired = loaded.expired_skipped;
+            st.loaded_bytes
+                .store(st.total_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+            st.active.store(false, Ordering::SeqCst);
+        }
+        tracing::info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            loaded.keys,
+            loaded.expired_skipped
+        );
+        tracing::info!(
+            "DB loaded from disk: {:.3} seconds",
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
-    tracing::info!(
-        "Done loading RDB, keys loaded: {}, keys expired: {}.",
-        loaded.keys,
-        loaded.expired_skipped
-    );
-    tracing::info!(
-        "DB loaded from disk: {:.3} seconds",
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
