@@ -653,18 +653,17 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "rdb_saves", "{}", st.saves);
     // No fork, so no copy-on-write: the snapshot's extra memory is its pre-images.
     field!(out, "rdb_last_cow_size", "0");
-    field!(
-        out,
-        "rdb_last_load_keys_expired",
-        "{}",
-        st.last_load_keys_expired
-    );
-    field!(
-        out,
-        "rdb_last_load_keys_loaded",
-        "{}",
-        st.last_load_keys_loaded
-    );
+    // While loading, the counts so far.
+    let (keys_expired, keys_loaded) = if loading {
+        (
+            srv.loading.keys_expired.load(Ordering::Relaxed),
+            srv.loading.keys_loaded.load(Ordering::Relaxed),
+        )
+    } else {
+        (st.last_load_keys_expired, st.last_load_keys_loaded)
+    };
+    field!(out, "rdb_last_load_keys_expired", "{}", keys_expired);
+    field!(out, "rdb_last_load_keys_loaded", "{}", keys_loaded);
     drop(st);
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");

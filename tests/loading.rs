@@ -161,6 +161,10 @@ fn serves_loading_errors_and_progress_then_the_whole_dataset() {
     assert!((0.0..=100.0).contains(&perc), "perc {perc}");
     assert!(num("loading_eta_seconds") >= 0.0);
     num("loading_rdb_used_mem");
+    // The key counts run up with the load.
+    let keys_so_far = num("rdb_last_load_keys_loaded") as u64;
+    assert!(keys_so_far <= dump.keys);
+    assert_eq!(num("rdb_last_load_keys_expired"), 0.0);
 
     // Progress moves on, then the dataset appears whole.
     wait_for("the load to finish", Duration::from_secs(300), || {

@@ -339,6 +339,10 @@ pub struct LoadingState {
     pub rdb_used_mem: AtomicU64,
     /// File offset reached so far (`loading_loaded_bytes`).
     pub loaded_bytes: AtomicU64,
+    /// Keys loaded and keys skipped as expired so far: Redis's `rdb_last_load_keys_*` count up
+    /// during the load.
+    pub keys_loaded: AtomicU64,
+    pub keys_expired: AtomicU64,
 }
 
 impl LoadingState {
@@ -429,6 +433,8 @@ pub fn load_at_startup(srv: &Arc<Server>) -> Result<Option<PendingLoad>, String>
     st.total_bytes.store(meta.len(), Ordering::Relaxed);
     st.loaded_bytes.store(0, Ordering::Relaxed);
     st.rdb_used_mem.store(0, Ordering::Relaxed);
+    st.keys_loaded.store(0, Ordering::Relaxed);
+    st.keys_expired.store(0, Ordering::Relaxed);
     st.active.store(true, Ordering::SeqCst);
     let mut fresh = {
         let core = srv.core.lock();
@@ -441,14 +447,28 @@ pub fn load_at_startup(srv: &Arc<Server>) -> Result<Option<PendingLoad>, String>
     // wait for it.
     let (tx, rx) = tokio::sync::oneshot::channel();
     let srv2 = Arc::clone(srv);
+    let is_replica = fresh.is_replica;
+    let now = crate::util::now_ms();
     let spawned = std::thread::Builder::new()
         .name("rdb-load".into())
         .spawn(move || {
             let st = &srv2.loading;
             let res =
                 crate::persistence::load_into_tracked(&path, &mut fresh, verify, |item, pos| {
-                    if let crate::rdb::decode::Item::Aux(k, v) = item {
-                        log_aux(st, k, v);
+                    match item {
+                        crate::rdb::decode::Item::Aux(k, v) => log_aux(st, k, v),
+                        // The same rule as the loader's: a master skips keys already expired.
+                        crate::rdb::decode::Item::Key { expire_ms, .. }
+                            if *expire_ms != crate::db::NO_EXPIRE
+                                && *expire_ms <= now
+                                && !is_replica =>
+                        {
+                            st.keys_expired.fetch_add(1, Ordering::Relaxed);
+                        }
+                        crate::rdb::decode::Item::Key { .. } => {
+                            st.keys_loaded.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
                     }
                     st.loaded_bytes.store(pos as u64, Ordering::Relaxed);
                 });
