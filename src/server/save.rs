@@ -90,6 +90,13 @@ pub fn save_sync(srv: &Server, core: &mut Core) -> Result<(), String> {
     save_sync_counted(srv, core, true)
 }
 
+/// The save DEBUG RELOAD makes before reloading: stops a running BGSAVE, and (as in Redis) does not
+/// count in `rdb_saves`.
+pub fn save_for_reload(srv: &Server, core: &mut Core) -> Result<(), String> {
+    abort_bgsave(srv, core);
+    save_sync_counted(srv, core, false)
+}
+
 /// FLUSHALL with save points: Redis stops a running BGSAVE and saves the now empty dataset at once
 /// (this save does not count in `rdb_saves`).
 pub fn save_after_flushall(srv: &Server, core: &mut Core) {
