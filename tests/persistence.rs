@@ -475,7 +475,11 @@ fn debug_reload_counts_like_redis() {
         assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), b"+OK\r\n");
     }
     for field in ["rdb_changes_since_last_save", "rdb_saves"] {
-        assert_eq!(d.r.info_field("persistence", field), d.f.info_field("persistence", field), "{field}");
+        assert_eq!(
+            d.r.info_field("persistence", field),
+            d.f.info_field("persistence", field),
+            "{field}"
+        );
     }
     d.run(&["DEBUG", "DIGEST"]);
     d.run(&["LRANGE", "l", "0", "-1"]);

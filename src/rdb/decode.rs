@@ -383,6 +383,16 @@ pub fn load(
     verify_checksum: bool,
     mut sink: impl FnMut(Item) -> Result<(), RdbError>,
 ) -> Result<LoadSummary, RdbErrorAt> {
+    load_tracked(data, verify_checksum, |item, _| sink(item))
+}
+
+/// [`load`], also telling the sink the input offset just past each item, so a caller can report
+/// progress (INFO `loading_loaded_bytes`) without the decoder knowing about it.
+pub fn load_tracked(
+    data: &[u8],
+    verify_checksum: bool,
+    mut sink: impl FnMut(Item, usize) -> Result<(), RdbError>,
+) -> Result<LoadSummary, RdbErrorAt> {
     let mut inp = Input::new(data);
     let at = |inp: &Input, err: RdbError| RdbErrorAt {
         offset: inp.pos,
@@ -448,13 +458,13 @@ pub fn load(
             op::RESIZEDB => {
                 let size = inp.read_len().map_err(|e| at(&inp, e))?;
                 let expires = inp.read_len().map_err(|e| at(&inp, e))?;
-                sink(Item::ResizeDb { db, size, expires }).map_err(|e| at(&inp, e))?;
+                sink(Item::ResizeDb { db, size, expires }, inp.pos).map_err(|e| at(&inp, e))?;
                 continue;
             }
             op::AUX => {
                 let k = inp.string().map_err(|e| at(&inp, e))?;
                 let v = inp.string().map_err(|e| at(&inp, e))?;
-                sink(Item::Aux(k, v)).map_err(|e| at(&inp, e))?;
+                sink(Item::Aux(k, v), inp.pos).map_err(|e| at(&inp, e))?;
                 continue;
             }
             op::MODULE_AUX => {
@@ -497,14 +507,17 @@ pub fn load(
                     offset: start,
                     err: e,
                 })?;
-                sink(Item::Key {
-                    db,
-                    key,
-                    value,
-                    expire_ms,
-                    idle,
-                    freq,
-                })
+                sink(
+                    Item::Key {
+                        db,
+                        key,
+                        value,
+                        expire_ms,
+                        idle,
+                        freq,
+                    },
+                    inp.pos,
+                )
                 .map_err(|e| at(&inp, e))?;
                 summary.keys += 1;
                 expire_ms = -1;
