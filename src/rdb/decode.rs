@@ -527,3 +527,36 @@ pub fn load_tracked(
         }
     }
 }
+
+#[cfg(test)]
+mod tracked_tests {
+    use super::*;
+    use crate::rdb::encode::{put_db_header, put_footer, put_header, put_key, Options};
+
+    #[test]
+    fn offsets_grow_and_end_before_the_eof_opcode() {
+        let mut data = Vec::new();
+        put_header(&mut data, &[("redis-ver", "7.0.15".into())]);
+        put_db_header(&mut data, 0, 3, 0);
+        let opts = Options {
+            compress: false,
+            thresholds: Default::default(),
+        };
+        for i in 0..3 {
+            let v = Value::Int(i);
+            put_key(&mut data, format!("k{i}").as_bytes(), &v, -1, &opts);
+        }
+        let body_end = data.len();
+        let crc = crate::rdb::crc64(0, &data);
+        put_footer(&mut data, crc, true);
+        let mut offsets = Vec::new();
+        let summary = load_tracked(&data, true, |_, pos| {
+            offsets.push(pos);
+            Ok(())
+        })
+        .expect("valid file");
+        assert_eq!(summary.keys, 3);
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+        assert_eq!(offsets.last().copied(), Some(body_end));
+    }
+}

@@ -543,3 +543,33 @@ impl PendingLoad {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loading_progress_fields() {
+        let st = LoadingState::default();
+        st.start_time
+            .store(crate::util::now_ms() / 1000 + 5, Ordering::Relaxed);
+        st.total_bytes.store(199, Ordering::Relaxed);
+        st.loaded_bytes.store(50, Ordering::Relaxed);
+        st.rdb_used_mem.store(1024, Ordering::Relaxed);
+        let f = st.info_fields();
+        let get = |n: &str| f.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("loading_total_bytes"), Some("199"));
+        assert_eq!(get("loading_rdb_used_mem"), Some("1024"));
+        assert_eq!(get("loading_loaded_bytes"), Some("50"));
+        // loaded / (total + 1), as Redis computes it.
+        assert_eq!(get("loading_loaded_perc"), Some("25.00"));
+        // No second elapsed yet: the estimate is 1.
+        assert_eq!(get("loading_eta_seconds"), Some("1"));
+        st.start_time
+            .store(crate::util::now_ms() / 1000 - 100, Ordering::Relaxed);
+        let f = st.info_fields();
+        let eta: i64 = f[5].1.parse().expect("eta");
+        // 100 s for 50 bytes, 149 to go: about 292 s.
+        assert!((290..=300).contains(&eta), "{eta}");
+    }
+}
