@@ -611,8 +611,9 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
 
 fn persistence(out: &mut String, srv: &Server, core: &Core) {
     out.push_str("# Persistence\r\n");
+    let loading = srv.loading.is_loading();
+    field!(out, "loading", "{}", loading as u8);
     for f in [
-        "loading",
         "async_loading",
         "current_cow_peak",
         "current_cow_size",
@@ -652,18 +653,17 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "rdb_saves", "{}", st.saves);
     // No fork, so no copy-on-write: the snapshot's extra memory is its pre-images.
     field!(out, "rdb_last_cow_size", "0");
-    field!(
-        out,
-        "rdb_last_load_keys_expired",
-        "{}",
-        st.last_load_keys_expired
-    );
-    field!(
-        out,
-        "rdb_last_load_keys_loaded",
-        "{}",
-        st.last_load_keys_loaded
-    );
+    // While loading, the counts so far.
+    let (keys_expired, keys_loaded) = if loading {
+        (
+            srv.loading.keys_expired.load(Ordering::Relaxed),
+            srv.loading.keys_loaded.load(Ordering::Relaxed),
+        )
+    } else {
+        (st.last_load_keys_expired, st.last_load_keys_loaded)
+    };
+    field!(out, "rdb_last_load_keys_expired", "{}", keys_expired);
+    field!(out, "rdb_last_load_keys_loaded", "{}", keys_loaded);
     drop(st);
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");
@@ -677,6 +677,12 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "aof_last_cow_size", "0");
     field!(out, "module_fork_in_progress", "0");
     field!(out, "module_fork_last_cow_size", "0");
+    // Redis appends the progress of a running load at the end of the section.
+    if loading {
+        for (name, value) in srv.loading.info_fields() {
+            field!(out, name, "{}", value);
+        }
+    }
 }
 
 fn stats(out: &mut String, srv: &Server, core: &Core) {

@@ -401,11 +401,40 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
             tracing::info!("Running mode=standalone, port={}.", srv.port());
         }
         tracing::warn!("Server initialized");
-        if let Err(e) = ferredis::server::save::load_at_startup(&srv) {
-            tracing::warn!("{}", e);
-            return 1;
+        let has_listeners = !listeners.is_empty();
+        // Clients are served while the dump file loads (they get -LOADING until it is in place):
+        // the loading state is set before the first connection is accepted.
+        let pending = match ferredis::server::save::load_at_startup(&srv) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("{}", e);
+                return 1;
+            }
+        };
+        let mut serving = tokio::spawn(ferredis::server::listen::run(
+            Arc::clone(&srv),
+            listeners,
+            unix,
+        ));
+        if let Some(pending) = pending {
+            tokio::select! {
+                res = pending.finish() => {
+                    if let Err(e) = res {
+                        tracing::warn!("{}", e);
+                        return 1;
+                    }
+                }
+                // A SHUTDOWN or signal during the load (which saves nothing while loading).
+                _ = &mut serving => {
+                    if write_pidfile {
+                        let _ = std::fs::remove_file(&pidfile);
+                    }
+                    tracing::warn!("ferredis is now ready to exit, bye bye...");
+                    return 0;
+                }
+            }
         }
-        if !listeners.is_empty() {
+        if has_listeners {
             tracing::info!("Ready to accept connections");
         }
         if let Some(path) = &unixsocket {
@@ -426,7 +455,7 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
                 maxmemory
             );
         }
-        ferredis::server::listen::run(Arc::clone(&srv), listeners, unix).await;
+        let _ = serving.await;
         if supervised == Some(Supervisor::Systemd) {
             sd_notify("STOPPING=1\n");
         }

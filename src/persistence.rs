@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db::{Keyspace, NO_EXPIRE};
-use crate::rdb::decode::{load, Item, RdbErrorAt};
+use crate::rdb::decode::{load_tracked, Item, RdbErrorAt};
 use crate::rdb::encode::{put_db_header, put_footer, put_header, put_key, Options};
 
 /// Why a load failed.
@@ -50,6 +50,17 @@ pub fn load_into(
     ks: &mut Keyspace,
     verify_checksum: bool,
 ) -> Result<Loaded, LoadError> {
+    load_into_tracked(path, ks, verify_checksum, |_, _| {})
+}
+
+/// [`load_into`], showing `observe` each item before it is applied, with the file offset just past
+/// it (the start-up load reports progress and logs the AUX fields through this).
+pub fn load_into_tracked(
+    path: &Path,
+    ks: &mut Keyspace,
+    verify_checksum: bool,
+    mut observe: impl FnMut(&Item, usize),
+) -> Result<Loaded, LoadError> {
     let p = path.display().to_string();
     let data = std::fs::read(path).map_err(|source| LoadError::Io {
         path: p.clone(),
@@ -60,7 +71,8 @@ pub fn load_into(
     let now = crate::util::now_ms();
     let is_replica = ks.is_replica;
     let mut too_many = false;
-    let res = load(&data, verify_checksum, |item| {
+    let res = load_tracked(&data, verify_checksum, |item, pos| {
+        observe(&item, pos);
         match item {
             Item::Aux(k, v) => out.aux.push((k, v)),
             Item::ResizeDb { .. } => {}

@@ -463,3 +463,25 @@ fn kill_during_bgsave_keeps_the_previous_dump() {
     assert_eq!(digest(&mut c), old_digest);
     assert_eq!(c.cmd(&["GET", "generation"]), b"$1\r\n1\r\n");
 }
+
+/// DEBUG RELOAD saves and reloads without counting the save in `rdb_saves`, and leaves no changes
+/// pending, as Redis does.
+#[test]
+fn debug_reload_counts_like_redis() {
+    let mut d = Diff::new(&[]);
+    for c in [&mut d.r, &mut d.f] {
+        c.cmd(&["SET", "a", "1"]);
+        c.cmd(&["RPUSH", "l", "x", "y"]);
+        assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), b"+OK\r\n");
+    }
+    for field in ["rdb_changes_since_last_save", "rdb_saves"] {
+        assert_eq!(
+            d.r.info_field("persistence", field),
+            d.f.info_field("persistence", field),
+            "{field}"
+        );
+    }
+    d.run(&["DEBUG", "DIGEST"]);
+    d.run(&["LRANGE", "l", "0", "-1"]);
+    d.assert_clean();
+}

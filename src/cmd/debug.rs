@@ -372,37 +372,15 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ));
         }
     }
-    let (dir, file, compress, checksum) = {
-        let c = ctx.srv.config.read();
-        (
-            c.dir.clone(),
-            c.dbfilename.clone(),
-            c.rdbcompression,
-            c.rdbchecksum,
-        )
-    };
     if save {
-        let opts = crate::rdb::encode::Options {
-            compress,
-            ..Default::default()
-        };
-        let data = crate::persistence::encode_keyspace(
-            &ctx.core.ks,
-            &crate::persistence::standard_aux(0),
-            &opts,
-            checksum,
-        );
-        if let Err(e) = crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &data) {
-            tracing::warn!("Failed saving the DB: {}", e);
-            // Redis answers with its bare shared error here.
-            return Err(CmdError::msg("ERR"));
-        }
-        ctx.core.ks.dirty = 0;
-        ctx.srv.lastsave.store(
-            (crate::util::now_ms() / 1000) as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        // Redis answers with its bare shared error when the save fails.
+        crate::server::save::save_for_reload(ctx.srv, ctx.core)
+            .map_err(|_| CmdError::msg("ERR"))?;
     }
+    let (dir, file) = {
+        let c = ctx.srv.config.read();
+        (c.dir.clone(), c.dbfilename.clone())
+    };
     let mut loaded = crate::db::Keyspace::new(ctx.core.ks.dbs.len());
     loaded.thresholds = ctx.core.ks.thresholds;
     loaded.is_replica = ctx.core.ks.is_replica;

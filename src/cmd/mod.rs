@@ -261,6 +261,9 @@ fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
 /// The error for writes after a failed save (`stop-writes-on-bgsave-error`).
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+/// The error for commands without the `loading` flag while the dump file loads.
+pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
+
 /// Runs one command for a client: the checks of Redis's `processCommand`, then the handler, then the
 /// accounting. The reply (or error) goes to `ctx.out`.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
@@ -312,6 +315,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
     }
     if let Some(text) = pubsub::subscribed_mode_refusal(ctx.client, spec) {
         reject(ctx, spec, &text);
+        return;
+    }
+    // While the dump file loads at start-up only commands flagged `loading` run (one atomic load
+    // on the hot path).
+    if spec.flags & flags::LOADING == 0 && ctx.srv.loading.is_loading() {
+        reject(ctx, spec, LOADING_ERR);
         return;
     }
     if ctx.client.multi.is_some() {

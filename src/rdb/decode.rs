@@ -383,6 +383,16 @@ pub fn load(
     verify_checksum: bool,
     mut sink: impl FnMut(Item) -> Result<(), RdbError>,
 ) -> Result<LoadSummary, RdbErrorAt> {
+    load_tracked(data, verify_checksum, |item, _| sink(item))
+}
+
+/// [`load`], also telling the sink the input offset just past each item, so a caller can report
+/// progress (INFO `loading_loaded_bytes`) without the decoder knowing about it.
+pub fn load_tracked(
+    data: &[u8],
+    verify_checksum: bool,
+    mut sink: impl FnMut(Item, usize) -> Result<(), RdbError>,
+) -> Result<LoadSummary, RdbErrorAt> {
     let mut inp = Input::new(data);
     let at = |inp: &Input, err: RdbError| RdbErrorAt {
         offset: inp.pos,
@@ -448,13 +458,13 @@ pub fn load(
             op::RESIZEDB => {
                 let size = inp.read_len().map_err(|e| at(&inp, e))?;
                 let expires = inp.read_len().map_err(|e| at(&inp, e))?;
-                sink(Item::ResizeDb { db, size, expires }).map_err(|e| at(&inp, e))?;
+                sink(Item::ResizeDb { db, size, expires }, inp.pos).map_err(|e| at(&inp, e))?;
                 continue;
             }
             op::AUX => {
                 let k = inp.string().map_err(|e| at(&inp, e))?;
                 let v = inp.string().map_err(|e| at(&inp, e))?;
-                sink(Item::Aux(k, v)).map_err(|e| at(&inp, e))?;
+                sink(Item::Aux(k, v), inp.pos).map_err(|e| at(&inp, e))?;
                 continue;
             }
             op::MODULE_AUX => {
@@ -497,14 +507,17 @@ pub fn load(
                     offset: start,
                     err: e,
                 })?;
-                sink(Item::Key {
-                    db,
-                    key,
-                    value,
-                    expire_ms,
-                    idle,
-                    freq,
-                })
+                sink(
+                    Item::Key {
+                        db,
+                        key,
+                        value,
+                        expire_ms,
+                        idle,
+                        freq,
+                    },
+                    inp.pos,
+                )
                 .map_err(|e| at(&inp, e))?;
                 summary.keys += 1;
                 expire_ms = -1;
@@ -512,5 +525,38 @@ pub fn load(
                 freq = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tracked_tests {
+    use super::*;
+    use crate::rdb::encode::{put_db_header, put_footer, put_header, put_key, Options};
+
+    #[test]
+    fn offsets_grow_and_end_before_the_eof_opcode() {
+        let mut data = Vec::new();
+        put_header(&mut data, &[("redis-ver", "7.0.15".into())]);
+        put_db_header(&mut data, 0, 3, 0);
+        let opts = Options {
+            compress: false,
+            thresholds: Default::default(),
+        };
+        for i in 0..3 {
+            let v = Value::Int(i);
+            put_key(&mut data, format!("k{i}").as_bytes(), &v, -1, &opts);
+        }
+        let body_end = data.len();
+        let crc = crate::rdb::crc64(0, &data);
+        put_footer(&mut data, crc, true);
+        let mut offsets = Vec::new();
+        let summary = load_tracked(&data, true, |_, pos| {
+            offsets.push(pos);
+            Ok(())
+        })
+        .expect("valid file");
+        assert_eq!(summary.keys, 3);
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+        assert_eq!(offsets.last().copied(), Some(body_end));
     }
 }

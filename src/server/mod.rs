@@ -232,6 +232,9 @@ pub struct Server {
     pub save: Mutex<save::SaveState>,
     /// The last save failed: with `stop-writes-on-bgsave-error`, writes get -MISCONF.
     pub bgsave_failed: std::sync::atomic::AtomicBool,
+    /// The start-up load of the dump file: while it runs, commands without the `loading` flag get
+    /// -LOADING and INFO persistence shows its progress.
+    pub loading: save::LoadingState,
     /// Ports actually bound (port 0 in tests binds an ephemeral one).
     pub bound_port: AtomicU64,
     /// CLIENT PAUSE: connections hold paused commands back until it ends.
@@ -303,6 +306,7 @@ impl Server {
             lastsave: AtomicU64::new((crate::util::now_ms() / 1000) as u64),
             save: Mutex::new(save::SaveState::default()),
             bgsave_failed: std::sync::atomic::AtomicBool::new(false),
+            loading: save::LoadingState::default(),
             bound_port: AtomicU64::new(0),
             pause: client::PauseState::default(),
             pubsub: Mutex::new(pubsub::Registry::default()),

@@ -7,7 +7,7 @@
 //! writes throughout; the extra memory is the pre-images of keys written meanwhile.
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -90,6 +90,13 @@ pub fn save_sync(srv: &Server, core: &mut Core) -> Result<(), String> {
     save_sync_counted(srv, core, true)
 }
 
+/// The save DEBUG RELOAD makes before reloading: stops a running BGSAVE, and (as in Redis) does not
+/// count in `rdb_saves`.
+pub fn save_for_reload(srv: &Server, core: &mut Core) -> Result<(), String> {
+    abort_bgsave(srv, core);
+    save_sync_counted(srv, core, false)
+}
+
 /// FLUSHALL with save points: Redis stops a running BGSAVE and saves the now empty dataset at once
 /// (this save does not count in `rdb_saves`).
 pub fn save_after_flushall(srv: &Server, core: &mut Core) {
@@ -101,6 +108,12 @@ pub fn save_after_flushall(srv: &Server, core: &mut Core) {
 }
 
 fn save_sync_counted(srv: &Server, core: &mut Core, count: bool) -> Result<(), String> {
+    // Saving now would overwrite the dump file with the part loaded so far: Redis turns the final
+    // save of a SHUTDOWN during a load into NOSAVE.
+    if srv.loading.is_loading() {
+        tracing::warn!("Not saving the DB while it is still loading");
+        return Ok(());
+    }
     let (opts, checksum, dir, file) = encode_options(srv);
     let aux = crate::persistence::standard_aux(crate::alloc::used_memory());
     let image = crate::persistence::encode_keyspace(&core.ks, &aux, &opts, checksum);
@@ -319,41 +332,244 @@ pub fn check_save_points(srv: &Arc<Server>, core: &mut Core) {
     }
 }
 
-/// Loads the dump file at start-up, if there is one. A file that cannot be loaded stops the start
-/// (the caller exits non-zero) and is left as it is.
-pub fn load_at_startup(srv: &Server) -> Result<(), String> {
+/// Progress of the start-up load, read lock-free by dispatch and INFO while a loader thread fills
+/// a fresh keyspace.
+#[derive(Debug, Default)]
+pub struct LoadingState {
+    /// Redis's `server.loading`: checked by every command, so a single atomic load.
+    pub active: AtomicBool,
+    /// Unix seconds when the load started (`loading_start_time`).
+    pub start_time: AtomicI64,
+    /// Size of the dump file (`loading_total_bytes`).
+    pub total_bytes: AtomicU64,
+    /// The `used-mem` AUX field of the file (`loading_rdb_used_mem`).
+    pub rdb_used_mem: AtomicU64,
+    /// File offset reached so far (`loading_loaded_bytes`).
+    pub loaded_bytes: AtomicU64,
+    /// Keys loaded and keys skipped as expired so far: Redis's `rdb_last_load_keys_*` count up
+    /// during the load.
+    pub keys_loaded: AtomicU64,
+    pub keys_expired: AtomicU64,
+}
+
+impl LoadingState {
+    pub fn is_loading(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// The INFO persistence fields Redis adds while a load runs, in its order.
+    pub fn info_fields(&self) -> Vec<(&'static str, String)> {
+        let start = self.start_time.load(Ordering::Relaxed);
+        let total = self.total_bytes.load(Ordering::Relaxed);
+        let loaded = self.loaded_bytes.load(Ordering::Relaxed);
+        let perc = loaded as f64 / (total as f64 + 1.0) * 100.0;
+        let elapsed = crate::util::now_ms() / 1000 - start;
+        let remaining = total.saturating_sub(loaded) as i64;
+        // As Redis: with no second elapsed yet the estimate is 1.
+        let eta = if elapsed <= 0 {
+            1
+        } else {
+            elapsed.saturating_mul(remaining) / (loaded as i64 + 1)
+        };
+        vec![
+            ("loading_start_time", start.to_string()),
+            ("loading_total_bytes", total.to_string()),
+            (
+                "loading_rdb_used_mem",
+                self.rdb_used_mem.load(Ordering::Relaxed).to_string(),
+            ),
+            ("loading_loaded_bytes", loaded.to_string()),
+            ("loading_loaded_perc", format!("{perc:.2}")),
+            ("loading_eta_seconds", eta.to_string()),
+        ]
+    }
+}
+
+/// Logs what Redis logs of a dump file's AUX fields as it reads them.
+fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
+    let num = || {
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    match k {
+        b"redis-ver" => tracing::info!(
+            "Loading RDB produced by version {}",
+            String::from_utf8_lossy(v)
+        ),
+        b"ctime" => {
+            if let Some(ctime) = num() {
+                tracing::info!("RDB age {} seconds", crate::util::now_ms() / 1000 - ctime);
+            }
+        }
+        b"used-mem" => {
+            if let Some(mem) = num() {
+                st.rdb_used_mem.store(mem.max(0) as u64, Ordering::Relaxed);
+                tracing::info!(
+                    "RDB memory usage when created {:.2} Mb",
+                    mem as f64 / (1024.0 * 1024.0)
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Loads the dump file at start-up, if there is one, while the server already accepts
+/// connections: the file is decoded into a fresh keyspace on a thread of its own, off the core
+/// lock, and swapped in only once complete. Meanwhile `srv.loading` is set, so clients get
+/// -LOADING. A file that cannot be loaded stops the start (the caller exits non-zero) and is left
+/// as it is; nothing of it is ever served.
+///
+/// The loading state is set before this returns, so the caller starts accepting connections only
+/// afterwards and no client ever sees the empty keyspace; [`PendingLoad::finish`] then waits for
+/// the loader and swaps the data in.
+pub fn load_at_startup(srv: &Arc<Server>) -> Result<Option<PendingLoad>, String> {
     let (dir, file, verify) = {
         let cfg = srv.config.read();
         (cfg.dir.clone(), cfg.dbfilename.clone(), cfg.rdbchecksum)
     };
     let path = crate::persistence::dump_path(&dir, &file);
-    if !path.exists() {
-        return Ok(());
-    }
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
     let start = Instant::now();
-    let mut core = srv.core.lock();
-    match crate::persistence::load_into(&path, &mut core.ks, verify) {
-        Ok(loaded) => {
-            let mut st = srv.save.lock();
-            st.last_load_keys_loaded = loaded.keys;
-            st.last_load_keys_expired = loaded.expired_skipped;
-            drop(st);
-            tracing::info!(
-                "Done loading RDB, keys loaded: {}, keys expired: {}.",
-                loaded.keys,
-                loaded.expired_skipped
-            );
-            tracing::info!(
-                "DB loaded from disk: {:.3} seconds",
-                start.elapsed().as_secs_f64()
-            );
-            Ok(())
+    let st = &srv.loading;
+    st.start_time
+        .store(crate::util::now_ms() / 1000, Ordering::Relaxed);
+    st.total_bytes.store(meta.len(), Ordering::Relaxed);
+    st.loaded_bytes.store(0, Ordering::Relaxed);
+    st.rdb_used_mem.store(0, Ordering::Relaxed);
+    st.keys_loaded.store(0, Ordering::Relaxed);
+    st.keys_expired.store(0, Ordering::Relaxed);
+    st.active.store(true, Ordering::SeqCst);
+    let mut fresh = {
+        let core = srv.core.lock();
+        let mut ks = crate::db::Keyspace::new(core.ks.dbs.len());
+        ks.is_replica = core.ks.is_replica;
+        ks.thresholds = core.ks.thresholds;
+        ks
+    };
+    // A plain thread rather than the runtime's blocking pool: a shutdown during the load must not
+    // wait for it.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let srv2 = Arc::clone(srv);
+    let is_replica = fresh.is_replica;
+    let now = crate::util::now_ms();
+    let spawned = std::thread::Builder::new()
+        .name("rdb-load".into())
+        .spawn(move || {
+            let st = &srv2.loading;
+            let res =
+                crate::persistence::load_into_tracked(&path, &mut fresh, verify, |item, pos| {
+                    match item {
+                        crate::rdb::decode::Item::Aux(k, v) => log_aux(st, k, v),
+                        // The same rule as the loader's: a master skips keys already expired.
+                        crate::rdb::decode::Item::Key { expire_ms, .. }
+                            if *expire_ms != crate::db::NO_EXPIRE
+                                && *expire_ms <= now
+                                && !is_replica =>
+                        {
+                            st.keys_expired.fetch_add(1, Ordering::Relaxed);
+                        }
+                        crate::rdb::decode::Item::Key { .. } => {
+                            st.keys_loaded.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                    st.loaded_bytes.store(pos as u64, Ordering::Relaxed);
+                });
+            let _ = tx.send(res.map(|loaded| (loaded, fresh)));
+        });
+    if let Err(e) = spawned {
+        return Err(format!("Can't start the loading thread: {e}"));
+    }
+    Ok(Some(PendingLoad {
+        srv: srv.clone(),
+        rx,
+        start,
+    }))
+}
+
+/// Result of the loader thread: what it found and the keyspace it filled.
+type LoadOutcome =
+    Result<(crate::persistence::Loaded, crate::db::Keyspace), crate::persistence::LoadError>;
+
+/// A start-up load under way on its own thread.
+pub struct PendingLoad {
+    srv: Arc<Server>,
+    rx: tokio::sync::oneshot::Receiver<LoadOutcome>,
+    start: Instant,
+}
+
+impl PendingLoad {
+    /// Waits for the loader; on success swaps the loaded keyspace in and leaves the loading state.
+    pub async fn finish(self) -> Result<(), String> {
+        let PendingLoad { srv, rx, start } = self;
+        let st = &srv.loading;
+        let (loaded, fresh) = match rx.await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("The loading thread stopped unexpectedly".into()),
+        };
+        {
+            let mut core = srv.core.lock();
+            let mut fresh = fresh;
+            // CONFIG SET (allowed while loading) may have changed the limits meanwhile.
+            fresh.thresholds = core.ks.thresholds;
+            fresh.active_expire_effort = core.ks.active_expire_effort;
+            fresh.propagate_expired = core.ks.propagate_expired;
+            // WATCH is allowed while loading: its registrations, and the counters the cron kept
+            // meanwhile, carry over to the loaded keyspace.
+            std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
+            std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
+            core.ks = fresh;
+            let mut save = srv.save.lock();
+            save.last_load_keys_loaded = loaded.keys;
+            save.last_load_keys_expired = loaded.expired_skipped;
+            st.loaded_bytes
+                .store(st.total_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+            st.active.store(false, Ordering::SeqCst);
         }
-        Err(e) => {
-            // Nothing half-loaded stays: start from an empty keyspace (the process exits anyway).
-            let n = core.ks.dbs.len();
-            core.ks = crate::db::Keyspace::new(n);
-            Err(e.to_string())
-        }
+        tracing::info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            loaded.keys,
+            loaded.expired_skipped
+        );
+        tracing::info!(
+            "DB loaded from disk: {:.3} seconds",
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loading_progress_fields() {
+        let st = LoadingState::default();
+        st.start_time
+            .store(crate::util::now_ms() / 1000 + 5, Ordering::Relaxed);
+        st.total_bytes.store(199, Ordering::Relaxed);
+        st.loaded_bytes.store(50, Ordering::Relaxed);
+        st.rdb_used_mem.store(1024, Ordering::Relaxed);
+        let f = st.info_fields();
+        let get = |n: &str| f.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("loading_total_bytes"), Some("199"));
+        assert_eq!(get("loading_rdb_used_mem"), Some("1024"));
+        assert_eq!(get("loading_loaded_bytes"), Some("50"));
+        // loaded / (total + 1), as Redis computes it.
+        assert_eq!(get("loading_loaded_perc"), Some("25.00"));
+        // No second elapsed yet: the estimate is 1.
+        assert_eq!(get("loading_eta_seconds"), Some("1"));
+        st.start_time
+            .store(crate::util::now_ms() / 1000 - 100, Ordering::Relaxed);
+        let f = st.info_fields();
+        let eta: i64 = f[5].1.parse().expect("eta");
+        // 100 s for 50 bytes, 149 to go: about 292 s.
+        assert!((290..=300).contains(&eta), "{eta}");
     }
 }
