@@ -241,6 +241,19 @@ fn resp3_pushes_and_commands_while_subscribed() {
 }
 
 #[test]
+fn messages_come_before_the_replies_of_later_commands() {
+    differential(2, |s| {
+        s.cmd_quiet(SUB, "HELLO 3");
+        s.cmd(SUB, "SUBSCRIBE a");
+        for i in 0..20 {
+            s.cmd(PUB, &format!("PUBLISH a m{i}"));
+            s.send(SUB, "PING");
+            s.read(SUB, 2);
+        }
+    });
+}
+
+#[test]
 fn pushes_ignore_client_reply_off_and_skip() {
     differential(2, |s| {
         // RESP2: the confirmations and messages still come while replies are off.

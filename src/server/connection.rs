@@ -277,6 +277,16 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                             break;
                         }
                         i += 1;
+                        // Messages published before this command (publishers hold the core lock)
+                        // go ahead of its reply, as they would in Redis's output buffer.
+                        if let Some(rx) = client.subs.rx.take() {
+                            pubsub_rx = Some(rx);
+                        }
+                        if let Some(rx) = pubsub_rx.as_mut() {
+                            while let Ok(m) = rx.try_recv() {
+                                m.encode(&mut Reply::new(&mut wbuf, client.proto));
+                            }
+                        }
                         // CLIENT REPLY OFF/SKIP: decided after the command ran, since CLIENT REPLY
                         // ON itself must be answered.
                         let mark = wbuf.len();
