@@ -15,6 +15,8 @@
 //!   its replies therefore blocks its own connection task, which then stops reading its requests:
 //!   backpressure instead of unbounded output buffers.
 //! - Both buffers are given back after a huge request or reply (more than [`SHRINK_ABOVE`] bytes).
+//! - Exception: published messages wait in the subscriber's unbounded feed (`server::pubsub`), so a
+//!   subscriber that never reads grows it; the publisher is never held back.
 
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
