@@ -291,7 +291,9 @@ pub fn render(srv: &Server, core: &Core, sections: &[&str]) -> String {
             "memory" => memory(&mut out, srv, core),
             "persistence" => persistence(&mut out, srv, core),
             "stats" => stats(&mut out, srv, core),
-            "replication" => replication(&mut out),
+            "replication" => core
+                .repl
+                .info(&mut out, &srv.config.read(), crate::util::now_ms()),
             "cpu" => cpu(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(&mut out, core),
@@ -338,18 +340,6 @@ fn build_id() -> String {
         h = h.wrapping_mul(0x100_0000_01b3);
     }
     format!("{:x}", h >> 4)
-}
-
-/// The replication id this master reports; random per start, like Redis's.
-fn master_replid() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        use rand::Rng;
-        let mut rng = rand::thread_rng();
-        (0..40)
-            .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
-            .collect()
-    })
 }
 
 fn server(out: &mut String, srv: &Server) {
@@ -722,8 +712,18 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         "{}",
         st.net_output_bytes.load(Ordering::Relaxed)
     );
-    field!(out, "total_net_repl_input_bytes", "0");
-    field!(out, "total_net_repl_output_bytes", "0");
+    field!(
+        out,
+        "total_net_repl_input_bytes",
+        "{}",
+        core.repl.stats.net_repl_input_bytes
+    );
+    field!(
+        out,
+        "total_net_repl_output_bytes",
+        "{}",
+        core.repl.stats.net_repl_output_bytes
+    );
     field!(out, "instantaneous_input_kbps", "{kin:.2}");
     field!(out, "instantaneous_output_kbps", "{kout:.2}");
     field!(out, "instantaneous_input_repl_kbps", "0.00");
@@ -734,9 +734,19 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
         "{}",
         st.rejected_connections.load(Ordering::Relaxed)
     );
-    field!(out, "sync_full", "0");
-    field!(out, "sync_partial_ok", "0");
-    field!(out, "sync_partial_err", "0");
+    field!(out, "sync_full", "{}", core.repl.stats.sync_full);
+    field!(
+        out,
+        "sync_partial_ok",
+        "{}",
+        core.repl.stats.sync_partial_ok
+    );
+    field!(
+        out,
+        "sync_partial_err",
+        "{}",
+        core.repl.stats.sync_partial_err
+    );
     field!(out, "expired_keys", "{}", ks.expired_keys);
     field!(
         out,
@@ -813,21 +823,6 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
     ] {
         field!(out, f, "0");
     }
-}
-
-fn replication(out: &mut String) {
-    out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", "0");
-    field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", "{}", master_replid());
-    field!(out, "master_replid2", "{}", "0".repeat(40));
-    field!(out, "master_repl_offset", "0");
-    field!(out, "second_repl_offset", "-1");
-    field!(out, "repl_backlog_active", "0");
-    field!(out, "repl_backlog_size", "1048576");
-    field!(out, "repl_backlog_first_byte_offset", "0");
-    field!(out, "repl_backlog_histlen", "0");
 }
 
 fn rusage(who: i32) -> (libc::timeval, libc::timeval) {

@@ -21,6 +21,7 @@ pub mod list;
 pub mod meta;
 pub mod persist;
 pub mod pubsub;
+pub mod repl;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -346,8 +347,19 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
         ctx.core.ks.tick();
     }
     let start = std::time::Instant::now();
+    ctx.core.prop.enter(ctx.core.ks.dirty);
     let result = (spec.handler)(ctx, args);
     let elapsed_us = start.elapsed().as_micros() as u64;
+    // The one choke point of replication: what the command changed is recorded here, and written
+    // to the stream when the outermost command (EXEC with its queue) ends.
+    let core = &mut *ctx.core;
+    let from_master = ctx.client.kind == crate::server::client::ClientKind::Master;
+    if core
+        .prop
+        .leave(&mut core.ks, ctx.client.db, args, from_master)
+    {
+        core.prop.flush(&mut core.repl);
+    }
     let failed = match result {
         Ok(()) => false,
         Err(e) => {

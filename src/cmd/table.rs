@@ -142,6 +142,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::zset::COMMANDS,
         super::tx::COMMANDS,
         super::pubsub::COMMANDS,
+        super::repl::COMMANDS,
     ]
     .into_iter()
     .flatten()

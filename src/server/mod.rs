@@ -94,9 +94,23 @@ pub struct Core {
     pub latency_threshold_ms: u64,
     /// All-time highest latency per event since its last reset (LATENCY LATEST, GRAPH).
     pub latency_max: BTreeMap<String, u64>,
+    /// Replication identity, offsets, backlog, replicas and the link to our master.
+    pub repl: crate::replication::ReplState,
+    /// What the running command propagates (see [`crate::replication`]).
+    pub prop: crate::replication::Propagation,
 }
 
 impl Core {
+    /// Turns recording of the replication stream on (a backlog exists) or off: the commands'
+    /// propagation and the queueing of expired keys' DELs go together.
+    pub fn set_propagation_active(&mut self, on: bool) {
+        self.prop.active = on;
+        self.ks.propagate_expired = on;
+        if !on {
+            self.ks.expired_pending.clear();
+        }
+    }
+
     /// Accounting after a command ran: commandstats, slowlog, latency monitor.
     pub fn record_call(
         &mut self,
@@ -285,6 +299,8 @@ impl Server {
             latency: BTreeMap::new(),
             latency_threshold_ms: config.latency_monitor_threshold,
             latency_max: BTreeMap::new(),
+            repl: crate::replication::ReplState::default(),
+            prop: crate::replication::Propagation::default(),
         };
         let (shutdown_tx, _) = watch::channel(false);
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
