@@ -76,6 +76,8 @@ pub struct ReplState {
     pub appended: Arc<tokio::sync::Notify>,
     /// Master side: the replicas attached to us, by client id.
     pub replicas: BTreeMap<u64, master::ReplicaInfo>,
+    /// Master side: snapshots under way for replicas, heartbeat and backlog-ttl bookkeeping.
+    pub master: master::MasterState,
     /// Replica side: the link to our master; None while we are a master.
     pub link: Option<replica::LinkInfo>,
     pub stats: ReplStats,
@@ -92,6 +94,7 @@ impl Default for ReplState {
             stream_db: None,
             appended: Arc::new(tokio::sync::Notify::new()),
             replicas: BTreeMap::new(),
+            master: master::MasterState::default(),
             link: None,
             stats: ReplStats::default(),
         }

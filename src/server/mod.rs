@@ -497,6 +497,7 @@ pub async fn cron(srv: Arc<Server>) {
         {
             let mut core = srv.core.lock();
             save::check_save_points(&srv, &mut core);
+            crate::replication::master::cron(&srv, &mut core);
         }
         if last_clients_check.elapsed() >= Duration::from_secs(1) {
             last_clients_check = Instant::now();
