@@ -786,6 +786,16 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let popped = modify_list(ks, db, key, |l| pop_range(l, end, count)).unwrap_or_default();
         ks.dirty += popped.len() as u64;
         // propagate: as `LPOP key n` / `RPOP key n` with n the number popped.
+        let n = popped.len();
+        ctx.core.prop.replace_with(|| {
+            let pop: &[u8] = if matches!(end, End::Left) {
+                b"LPOP"
+            } else {
+                b"RPOP"
+            };
+            let mut b = itoa::Buffer::new();
+            crate::replication::argv(&[pop, key, b.format(n).as_bytes()])
+        });
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());

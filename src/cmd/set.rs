@@ -458,6 +458,11 @@ fn spop_one(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     delete_if_empty(&mut ctx.core.ks, db, key);
     ctx.core.ks.dirty += 1;
     // propagate: as `SREM key <member>`.
+    if let Some(m) = &popped {
+        ctx.core
+            .prop
+            .replace_with(|| crate::replication::argv(&[b"SREM", key, m]));
+    }
     match popped {
         Some(m) => ctx.out.bulk(&m),
         None => ctx.out.null(),
@@ -500,6 +505,9 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         }
         ctx.core.ks.remove_entry(db, key);
         // propagate: as `DEL key`.
+        ctx.core
+            .prop
+            .replace_with(|| crate::replication::argv(&[b"DEL", key]));
         return Ok(());
     }
     let count = count as usize;
@@ -515,6 +523,9 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         for p in sample_positions(size, count) {
             s.remove_member(&all[p]);
             ctx.out.bulk(&all[p]);
+            ctx.core.prop.also_with(Some(db), || {
+                crate::replication::argv(&[b"SREM", key, &all[p]])
+            });
         }
     } else {
         // Few stay: the kept members form a new set (its encoding chosen afresh); the popped ones
@@ -533,10 +544,14 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         }
         for m in walk_order(&popped, s.intset) {
             ctx.out.bulk(m);
+            ctx.core
+                .prop
+                .also_with(Some(db), || crate::replication::argv(&[b"SREM", key, m]));
         }
         *s = SetValue::from_set(kept, &th);
     }
-    // propagate: as one `SREM key <member>` per popped member.
+    // propagate: as one `SREM key <member>` per popped member (recorded above).
+    ctx.core.prop.prevent();
     Ok(())
 }
 

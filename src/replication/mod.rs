@@ -303,6 +303,11 @@ impl ReplState {
     }
 }
 
+/// An argv for [`Propagation::replace`]/[`Propagation::also`], copied from slices.
+pub fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
+    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+}
+
 /// Encodes a command as a RESP multibulk.
 pub fn encode_command<'a>(buf: &mut BytesMut, args: impl ExactSizeIterator<Item = &'a [u8]>) {
     let mut itoa = itoa::Buffer::new();
@@ -345,6 +350,22 @@ impl Propagation {
     pub fn replace(&mut self, argv: Vec<Bytes>) {
         if self.active {
             self.frame.replaced = Some(argv);
+        }
+    }
+
+    /// [`Propagation::replace`] with an argv built only when something records the stream.
+    #[inline]
+    pub fn replace_with(&mut self, argv: impl FnOnce() -> Vec<Bytes>) {
+        if self.active {
+            self.frame.replaced = Some(argv());
+        }
+    }
+
+    /// [`Propagation::also`] with an argv built only when something records the stream.
+    #[inline]
+    pub fn also_with(&mut self, db: Option<usize>, argv: impl FnOnce() -> Vec<Bytes>) {
+        if self.active {
+            self.ops.push((db, argv()));
         }
     }
 
