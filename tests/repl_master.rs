@@ -77,7 +77,7 @@ fn populate(c: &mut RawClient) {
         c.cmd(&["ZADD", "zset", "1", "a", "2.5", "b"]);
         c.cmd(&["EXPIRE", "hash", far]);
         for i in 0..300 {
-            let (k, v) = (format!("m{i}"), format!("{}", "x".repeat(i % 70)));
+            let (k, v) = (format!("m{i}"), "x".repeat(i % 70));
             c.cmd(&["RPUSH", "biglist", &v]);
             c.cmd(&["HSET", "bighash", &k, &v]);
             c.cmd(&["SADD", "bigset", &k]);
