@@ -341,11 +341,12 @@ fn a_replica_dropped_during_the_transfer_frees_the_snapshot() {
     mc.cmd(&["DEBUG", "POPULATE", "40000", "key", "1000"]);
     // A replica that asks for a diskless sync and never reads.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).expect("connect");
-    s.write_all(b"REPLCONF capa eof capa psync2\r\nPSYNC ? -1\r\n")
+    s.write_all(b"REPLCONF capa eof capa psync2\r\n")
         .expect("write");
     let mut first = [0u8; 5];
     s.read_exact(&mut first).expect("read");
     assert_eq!(&first, b"+OK\r\n");
+    s.write_all(b"PSYNC ? -1\r\n").expect("write");
     wait_for("replica attached", T, || {
         info(&mut mc, "replication", "slave0").contains("state=wait_bgsave")
     });
@@ -381,4 +382,87 @@ fn replconf_errors_match_redis() {
          PSYNC ? x\n",
     );
     d.assert_clean();
+}
+
+/// A hand-made replica: REPLCONF then PSYNC, reads the diskless payload to its end mark and
+/// acknowledges once; returns the socket.
+fn fake_replica(port: u16) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    s.write_all(b"REPLCONF listening-port 1 capa eof capa psync2\r\n")
+        .expect("write");
+    let mut ok = [0u8; 5];
+    s.read_exact(&mut ok).expect("read");
+    assert_eq!(&ok, b"+OK\r\n");
+    s.write_all(b"PSYNC ? -1\r\n").expect("write");
+    let mut got: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 65536];
+    let mark = loop {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed during the handshake");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(i) = text.find("$EOF:") {
+            if text.len() >= i + 5 + 40 {
+                break got[i + 5..i + 45].to_vec();
+            }
+        }
+    };
+    // The mark opens the payload and closes it.
+    while got.windows(40).filter(|w| *w == mark.as_slice()).count() < 2 {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed during the transfer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(&RawClient::encode(&[b"REPLCONF", b"ACK", b"0"]))
+        .expect("write");
+    s
+}
+
+#[test]
+fn a_replica_that_stops_acknowledging_times_out() {
+    let m = master(&["--repl-diskless-sync-delay", "0", "--repl-timeout", "2"]);
+    let mut mc = m.client();
+    mc.cmd(&["SET", "a", "1"]);
+    let _s = fake_replica(m.port);
+    wait_for("replica online", T, || {
+        info(&mut mc, "replication", "slave0").contains("state=online")
+    });
+    wait_for("timed-out replica dropped", T, || {
+        info(&mut mc, "replication", "connected_slaves") == "0"
+    });
+    assert!(m
+        .log_text()
+        .contains("Disconnecting timedout replica (streaming sync): 127.0.0.1:1"));
+}
+
+#[test]
+fn a_replica_over_its_output_limit_is_dropped() {
+    let m = master(&[
+        "--repl-diskless-sync-delay",
+        "0",
+        "--client-output-buffer-limit",
+        "replica 1mb 0 0",
+    ]);
+    let mut mc = m.client();
+    let s = fake_replica(m.port);
+    wait_for("replica online", T, || {
+        info(&mut mc, "replication", "slave0").contains("state=online")
+    });
+    // The replica reads nothing more: the stream piles up past the hard limit.
+    let big = "x".repeat(64 * 1024);
+    for i in 0..400 {
+        mc.cmd(&["SET", &format!("big{}", i % 10), &big]);
+        if info(&mut mc, "replication", "connected_slaves") == "0" {
+            break;
+        }
+    }
+    wait_for("replica over the limit dropped", T, || {
+        info(&mut mc, "replication", "connected_slaves") == "0"
+    });
+    assert!(m
+        .log_text()
+        .contains("scheduled to be closed ASAP for overcoming of output buffer limits."));
+    drop(s);
 }

@@ -290,6 +290,12 @@ pub fn sync_command(
             ));
         }
     }
+    // Replies of earlier commands still unsent would mix with the replication stream.
+    if out.begin_deferred() > 0 {
+        return Err(SyncError::Reply(
+            "ERR SYNC and PSYNC are invalid with pending output".into(),
+        ));
+    }
     let conf = client.repl_conf.clone();
     if conf.req != 0 && !conf.capa_eof {
         return Err(SyncError::Reply(
