@@ -287,7 +287,7 @@ pub fn render(srv: &Server, core: &Core, sections: &[&str]) -> String {
         }
         match *s {
             "server" => server(&mut out, srv),
-            "clients" => clients(&mut out, srv),
+            "clients" => clients(&mut out, srv, core.repl.replicas.len()),
             "memory" => memory(&mut out, srv, core),
             "persistence" => persistence(&mut out, srv, core),
             "stats" => stats(&mut out, srv, core),
@@ -384,7 +384,8 @@ fn server(out: &mut String, srv: &Server) {
     field!(out, "ferredis_version", "{}", env!("CARGO_PKG_VERSION"));
 }
 
-fn clients(out: &mut String, srv: &Server) {
+/// `replicas`: attached replicas, which Redis does not count as connected clients.
+fn clients(out: &mut String, srv: &Server, replicas: usize) {
     let maxclients = srv.config.read().maxclients;
     let st = &srv.stats;
     out.push_str("# Clients\r\n");
@@ -392,7 +393,9 @@ fn clients(out: &mut String, srv: &Server) {
         out,
         "connected_clients",
         "{}",
-        st.connected_clients.load(Ordering::Relaxed)
+        st.connected_clients
+            .load(Ordering::Relaxed)
+            .saturating_sub(replicas)
     );
     field!(out, "cluster_connections", "0");
     field!(out, "maxclients", "{maxclients}");
@@ -587,9 +590,18 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
     );
     field!(out, "mem_fragmentation_bytes", "{}", diff(m.rss, m.used));
     field!(out, "mem_not_counted_for_evict", "0");
-    field!(out, "mem_replication_backlog", "0");
-    field!(out, "mem_total_replication_buffers", "0");
-    field!(out, "mem_clients_slaves", "0");
+    // The shared replication buffer: what exceeds repl-backlog-size while replicas are attached
+    // counts as the replicas' memory, as Redis 7.0 splits it.
+    let repl_buf = core.repl.backlog.as_ref().map_or(0, |b| b.histlen());
+    let backlog_size = core.repl.backlog.as_ref().map_or(0, |b| b.backlog_size());
+    let (backlog_mem, slaves_mem) = if !core.repl.replicas.is_empty() && repl_buf > backlog_size {
+        (backlog_size, repl_buf - backlog_size)
+    } else {
+        (repl_buf, 0)
+    };
+    field!(out, "mem_replication_backlog", "{backlog_mem}");
+    field!(out, "mem_total_replication_buffers", "{repl_buf}");
+    field!(out, "mem_clients_slaves", "{slaves_mem}");
     field!(out, "mem_clients_normal", "{}", m.clients_normal);
     field!(out, "mem_cluster_links", "0");
     field!(out, "mem_aof_buffer", "0");

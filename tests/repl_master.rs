@@ -466,3 +466,37 @@ fn a_replica_over_its_output_limit_is_dropped() {
         .contains("scheduled to be closed ASAP for overcoming of output buffer limits."));
     drop(s);
 }
+
+#[test]
+fn rdb_del_sync_files_removes_the_file_made_for_a_disk_sync() {
+    let m = master(&["--repl-diskless-sync", "no", "--rdb-del-sync-files", "yes"]);
+    let mut mc = m.client();
+    populate(&mut mc);
+    let r = replica_of(&m);
+    wait_in_sync(&m, &r);
+    wait_for("sync file removed", T, || {
+        m.log_text()
+            .contains("Removing the RDB file used to feed replicas in a persistence-less instance")
+    });
+    assert!(!m.dir.join("dump.rdb").exists());
+}
+
+#[test]
+fn the_backlog_is_freed_after_repl_backlog_ttl() {
+    let m = master(&["--repl-diskless-sync-delay", "0", "--repl-backlog-ttl", "1"]);
+    let mut mc = m.client();
+    mc.cmd(&["SET", "a", "1"]);
+    let mut r = replica_of(&m);
+    wait_in_sync(&m, &r);
+    assert_eq!(info(&mut mc, "replication", "repl_backlog_active"), "1");
+    let id = info(&mut mc, "replication", "master_replid");
+    r.kill();
+    wait_for("backlog freed", T, || {
+        info(&mut mc, "replication", "repl_backlog_active") == "0"
+    });
+    assert!(m
+        .log_text()
+        .contains("Replication backlog freed after 1 seconds without connected replicas."));
+    // A new history: the old id cannot be continued.
+    assert_ne!(info(&mut mc, "replication", "master_replid"), id);
+}

@@ -390,8 +390,10 @@ pub fn sync_command(
         (cfg.repl_diskless_sync, cfg.repl_diskless_sync_delay)
     };
     let bgsave_running = srv.save.lock().bgsave.is_some();
-    if let Some(job) = &core.repl.master.disk_job {
-        if job.req == req {
+    if core.repl.master.disk_job.is_some() || bgsave_running {
+        // A disk BGSAVE runs: attach to it if it was started for replicas like this one.
+        let job = core.repl.master.disk_job.as_ref().filter(|j| j.req == req);
+        if let Some(job) = job {
             // The file being written is good for this replica too: the stream since its offset
             // is still in the shared buffer (the job pins it).
             let start = SyncStart {
@@ -417,10 +419,6 @@ pub fn sync_command(
         tracing::info!("Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC");
     } else if diskless && eof && delay > 0 {
         tracing::info!("Delay next BGSAVE for diskless SYNC");
-    } else if bgsave_running {
-        tracing::info!(
-            "No BGSAVE in progress, but another BG operation is active. BGSAVE for replication delayed"
-        );
     } else {
         start_pending(srv, core, true);
     }
@@ -520,8 +518,9 @@ fn start_pending(srv: &Server, core: &mut Core, now_anyway: bool) {
         return;
     }
     let socket = (diskless || req != 0) && mincapa_eof;
-    if !socket && srv.save.lock().bgsave.is_some() {
-        // A BGSAVE not made for replication runs: wait for it to end.
+    if srv.save.lock().bgsave.is_some() {
+        // A BGSAVE not made for replication runs: wait for it to end, as Redis waits for its
+        // child.
         return;
     }
     tracing::info!(
@@ -840,8 +839,14 @@ pub async fn serve_replica<S: ClientStream, F: Future<Output = ()>>(
     };
     let _ = input.run(&srv, client);
     let _ = run_replica(&srv, stream, client, &mut input, handover, stop.as_mut()).await;
+    detach(&srv, client.id);
+}
+
+/// Forgets a replica whose connection ended: its entry, its pin on the buffer (and, through its
+/// dropped channels, its share of a diskless snapshot).
+pub fn detach(srv: &Server, client_id: u64) {
     let mut core = srv.core.lock();
-    if let Some(r) = core.repl.replicas.remove(&client.id) {
+    if let Some(r) = core.repl.replicas.remove(&client_id) {
         tracing::warn!("Connection with replica {} lost.", r.name);
     }
     if core.repl.replicas.is_empty() {
@@ -1238,8 +1243,8 @@ fn check_output_limits(srv: &Server, core: &mut Core, now: i64) {
         let mut soft = false;
         if lim.soft > 0 && unsent >= lim.soft {
             let since = *r.soft_limit_since_ms.get_or_insert(now);
-            soft = (now - since) / 1000 > lim.soft_seconds as i64
-                || (lim.soft_seconds == 0 && now >= since);
+            // As Redis: the first time it is seen does not count; then more than the seconds.
+            soft = (now - since) / 1000 > lim.soft_seconds as i64;
         } else {
             r.soft_limit_since_ms = None;
         }

@@ -385,6 +385,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                         .await
                         .is_err()
                 {
+                    crate::replication::master::detach(&srv, client.id);
                     break 'conn;
                 }
                 client.publish_meta(0, 0, 0, 0);
