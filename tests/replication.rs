@@ -53,3 +53,36 @@ fn master_info_replication_fields_match() {
         assert_eq!(lines(&ferredis), lines(&redis), "args {args:?}");
     }
 }
+
+/// The fault proxy the replication tests put between a replica and its master: bytes pass both
+/// ways, `cut` closes the open connections, `refuse` turns new ones away, `stall` holds bytes back.
+#[test]
+fn fault_proxy_forwards_cuts_refuses_and_stalls() {
+    use common::proxy::Proxy;
+    let srv = Server::start(Kind::Ferredis, &[]);
+    let proxy = Proxy::start(srv.port);
+    let mut c = RawClient::connect(proxy.port);
+    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
+    assert!(proxy.forwarded() > 0);
+    proxy.cut();
+    c.send_raw(b"PING\r\n");
+    assert_eq!(c.try_read_reply(), None, "a cut link reads EOF");
+    proxy.refuse(true);
+    let mut refused = RawClient::connect(proxy.port);
+    refused.send_raw(b"PING\r\n");
+    assert_eq!(
+        refused.try_read_reply(),
+        None,
+        "a refused connection is closed"
+    );
+    proxy.refuse(false);
+    let mut c = RawClient::connect(proxy.port);
+    proxy.stall(true);
+    c.send_raw(b"PING\r\n");
+    let before = proxy.forwarded();
+    proxy.stall(false);
+    assert_eq!(c.read_reply(), b"+PONG\r\n");
+    assert!(proxy.forwarded() > before);
+    assert_eq!(proxy.accepted(), 2);
+}
