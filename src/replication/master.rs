@@ -1131,23 +1131,9 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
     }
 }
 
-/// Writes the DELs of keys the active expiry (or eviction) removed outside any command, one op
-/// each, as Redis propagates them.
-pub fn propagate_expired(core: &mut Core) {
-    if core.ks.expired_pending.is_empty() {
-        return;
-    }
-    let pending = std::mem::take(&mut core.ks.expired_pending);
-    for (db, key) in pending {
-        core.repl
-            .propagate_now(Some(db), &[Bytes::from_static(b"DEL"), key]);
-    }
-}
-
 /// Replication's part of the server cron, under the core lock: called every tick.
 pub fn cron(srv: &Server, core: &mut Core) {
     let now = crate::util::now_ms();
-    propagate_expired(core);
     start_pending(srv, core, false);
     check_output_limits(srv, core, now);
     if now - core.repl.master.last_second_ms < 1000 {
