@@ -1157,7 +1157,11 @@ pub fn cron(srv: &Server, core: &mut Core) {
             b.set_backlog_size(size);
         }
     }
-    if !repl.replicas.is_empty() && now - repl.master.last_ping_ms >= period * 1000 {
+    // Only a top-level master writes its own PINGs: a replica forwards its master's stream as is.
+    if !repl.replicas.is_empty()
+        && repl.link.is_none()
+        && now - repl.master.last_ping_ms >= period * 1000
+    {
         repl.master.last_ping_ms = now;
         repl.propagate_now(None, &[Bytes::from_static(b"PING")]);
     }
@@ -1254,6 +1258,15 @@ fn check_output_limits(srv: &Server, core: &mut Core, now: i64) {
         core.repl.master.no_replicas_since_ms = now;
     }
     core.repl.trim_backlog();
+}
+
+/// Disconnects every attached replica (Redis's `disconnectSlaves`: our history changed, so they
+/// must sync again, as when this server starts following another master).
+pub fn disconnect_all(srv: &Server, core: &mut Core) {
+    let ids: Vec<u64> = core.repl.replicas.keys().copied().collect();
+    for id in ids {
+        kill(srv, id);
+    }
 }
 
 fn kill(srv: &Server, id: u64) {
