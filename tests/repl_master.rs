@@ -507,3 +507,52 @@ fn the_backlog_is_freed_after_repl_backlog_ttl() {
     // A new history: the old id cannot be continued.
     assert_ne!(info(&mut mc, "replication", "master_replid"), id);
 }
+
+/// Writes keep coming while the snapshot is produced: the replica must end with exactly the
+/// master's data (the snapshot and the stream after it meet at the same offset).
+fn sync_under_writes(mode_args: &[&str]) {
+    let m = master(mode_args);
+    let mut mc = m.client();
+    mc.cmd(&["DEBUG", "POPULATE", "150000", "key", "100"]);
+    populate(&mut mc);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = m.port;
+    let stop2 = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = RawClient::connect(port);
+        let mut seed = 100;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            random_writes(&mut c, seed, 50);
+            // Overwrite and delete keys the snapshot may not have visited yet.
+            for i in 0..50 {
+                let k = format!("key:{}", (seed as usize * 577 + i * 613) % 150000);
+                c.cmd(&["SET", &k, "changed"]);
+                c.cmd(&["DEL", &format!("key:{}", (seed as usize * 131 + i) % 150000)]);
+            }
+            seed += 1;
+        }
+    });
+    let r = replica_of(&m);
+    let mut rc = r.client();
+    wait_for("replica link up", T, || {
+        info(&mut rc, "replication", "master_link_status") == "up"
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    wait_in_sync(&m, &r);
+}
+
+#[test]
+fn diskless_sync_under_writes() {
+    sync_under_writes(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+}
+
+#[test]
+fn disk_sync_under_writes() {
+    sync_under_writes(&["--repl-diskless-sync", "no"]);
+}
