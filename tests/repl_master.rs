@@ -386,7 +386,9 @@ fn replconf_errors_match_redis() {
          REPLCONF listening-port x\n\
          REPLCONF rdb-filter-only xx\n\
          REPLCONF ip-address 1.2.3.4 capa eof capa psync2 capa zz\n\
-         PSYNC ? x\n",
+         PSYNC ? x\n\
+         COMMAND INFO psync sync replconf role\n\
+         COMMAND DOCS psync sync replconf role\n",
     );
     d.assert_clean();
 }
@@ -527,7 +529,10 @@ fn sync_under_writes(mode_args: &[&str]) {
             for i in 0..50 {
                 let k = format!("key:{}", (seed as usize * 577 + i * 613) % 150000);
                 c.cmd(&["SET", &k, "changed"]);
-                c.cmd(&["DEL", &format!("key:{}", (seed as usize * 131 + i) % 150000)]);
+                c.cmd(&[
+                    "DEL",
+                    &format!("key:{}", (seed as usize * 131 + i) % 150000),
+                ]);
             }
             seed += 1;
         }

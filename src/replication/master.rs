@@ -335,7 +335,7 @@ pub fn sync_command(
             ));
         };
         let replid = String::from_utf8_lossy(&args[1]).into_owned();
-        if let Some(pos) = try_partial(core, &replid, offset, &name) {
+        if let Some(pos) = try_partial(&core.repl, &replid, offset, &name) {
             let repl = &mut core.repl;
             repl.stats.sync_partial_ok += 1;
             let line = if conf.capa_psync2 {
@@ -427,8 +427,7 @@ pub fn sync_command(
 
 /// Redis's `masterTryPartialResynchronization`: the buffer position to continue from, if the
 /// replica's history is ours and the offset is still held.
-fn try_partial(core: &mut Core, replid: &str, psync_offset: i64, name: &str) -> Option<u64> {
-    let repl = &core.repl;
+fn try_partial(repl: &ReplState, replid: &str, psync_offset: i64, name: &str) -> Option<u64> {
     let same = replid.eq_ignore_ascii_case(&repl.replid);
     let second = replid.eq_ignore_ascii_case(&repl.replid2);
     if !same && (!second || psync_offset > repl.second_replid_offset) {
@@ -1296,5 +1295,41 @@ mod tests {
         );
         let keys: Vec<_> = aux.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["redis-ver", "repl-stream-db", "repl-id", "aof-base"]);
+    }
+
+    #[test]
+    fn psync_continues_only_within_our_history_and_the_buffer() {
+        let mut repl = ReplState::default();
+        // No backlog yet: nothing can be continued.
+        let id = repl.replid.clone();
+        assert_eq!(try_partial(&repl, &id, 1, "r"), None);
+        repl.ensure_backlog(16);
+        repl.feed_raw(&[b'x'; 100]);
+        // PSYNC names the first byte wanted (1-based): 101 is "nothing missed".
+        assert_eq!(try_partial(&repl, &id, 101, "r"), Some(100));
+        assert_eq!(try_partial(&repl, &id, 1, "r"), Some(0));
+        assert_eq!(try_partial(&repl, &id, 102, "r"), None);
+        assert_eq!(try_partial(&repl, "?", 1, "r"), None);
+        assert_eq!(try_partial(&repl, &"a".repeat(40), 1, "r"), None);
+        // After a shift, the old id is good up to the switch point only.
+        repl.shift_replid();
+        repl.feed_raw(&[b'y'; 10]);
+        assert_eq!(try_partial(&repl, &id, 101, "r"), Some(100));
+        assert_eq!(try_partial(&repl, &id, 102, "r"), None);
+        assert_eq!(
+            try_partial(&repl, &repl.replid.clone(), 111, "r"),
+            Some(110)
+        );
+        // History trimmed out of the buffer cannot be served.
+        let cur = repl.replid.clone();
+        for _ in 0..100 {
+            repl.feed_raw(&[b'z'; 1000]);
+        }
+        if let Some(b) = repl.backlog.as_mut() {
+            b.trim(None);
+        }
+        assert_eq!(try_partial(&repl, &cur, 1, "r"), None);
+        let end = repl.offset() as i64;
+        assert_eq!(try_partial(&repl, &cur, end + 1, "r"), Some(end as u64));
     }
 }
