@@ -561,3 +561,27 @@ fn diskless_sync_under_writes() {
 fn disk_sync_under_writes() {
     sync_under_writes(&["--repl-diskless-sync", "no"]);
 }
+
+#[test]
+fn diskless_sync_starts_once_max_replicas_are_waiting() {
+    // A long delay that only repl-diskless-sync-max-replicas can cut short.
+    let m = master(&[
+        "--repl-diskless-sync-delay",
+        "600",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+    ]);
+    let mut mc = m.client();
+    populate(&mut mc);
+    let r1 = replica_of(&m);
+    let r2 = replica_of(&m);
+    wait_in_sync(&m, &r1);
+    wait_in_sync(&m, &r2);
+    let log = m.log_text();
+    assert!(log.contains("Delay next BGSAVE for diskless SYNC"), "{log}");
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC with target: replicas sockets")
+            .count(),
+        1
+    );
+}
