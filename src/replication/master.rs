@@ -1225,9 +1225,14 @@ fn check_output_limits(srv: &Server, core: &mut Core, now: i64) {
     };
     let lim = srv.config.read().client_output_buffer_limit.replica;
     let mut over = Vec::new();
+    let clients = srv.clients.lock();
     for (id, r) in repl.replicas.iter_mut() {
         let Some(needed) = r.needed else { continue };
         let unsent = end.saturating_sub(needed);
+        // CLIENT LIST `omem=` of a replica: its unsent part of the shared buffer, as in Redis.
+        if let Some(h) = clients.get(id) {
+            h.meta.lock().obuf = unsent as usize;
+        }
         let hard = lim.hard > 0 && unsent >= lim.hard;
         let mut soft = false;
         if lim.soft > 0 && unsent >= lim.soft {
@@ -1241,6 +1246,7 @@ fn check_output_limits(srv: &Server, core: &mut Core, now: i64) {
             over.push(*id);
         }
     }
+    drop(clients);
     for id in over {
         let h = srv.clients.lock().get(&id).cloned();
         if let Some(h) = h {
