@@ -265,7 +265,8 @@ pub fn sync_command(
     out: &mut crate::resp::Reply,
 ) -> Result<(), SyncError> {
     use crate::server::client::ClientKind;
-    if client.kind == ClientKind::Replica {
+    // Already a replica, or a MONITOR (which Redis flags as a replica too): ignored.
+    if client.kind == ClientKind::Replica || client.monitor {
         return Err(SyncError::Ignore);
     }
     let is_psync = args[0].eq_ignore_ascii_case(b"psync");
