@@ -55,6 +55,9 @@ struct Metrics {
     ops: Metric,
     net_in: Metric,
     net_out: Metric,
+    /// Replication bytes received from our master and sent to replicas.
+    repl_in: Metric,
+    repl_out: Metric,
 }
 
 /// Server-wide figures INFO needs that are neither counters under the core lock nor config: the
@@ -118,7 +121,14 @@ pub async fn metrics_cron(srv: Arc<Server>) {
             );
         }
         tick += 1;
-        let ops = srv.core.lock().stats.total_commands_processed;
+        let (ops, repl_in, repl_out) = {
+            let core = srv.core.lock();
+            (
+                core.stats.total_commands_processed,
+                core.repl.stats.net_repl_input_bytes,
+                core.repl.stats.net_repl_output_bytes,
+            )
+        };
         let now = Instant::now();
         {
             let mut s = m.metrics.lock();
@@ -127,6 +137,8 @@ pub async fn metrics_cron(srv: Arc<Server>) {
                 .track(now, srv.stats.net_input_bytes.load(Ordering::Relaxed));
             s.net_out
                 .track(now, srv.stats.net_output_bytes.load(Ordering::Relaxed));
+            s.repl_in.track(now, repl_in);
+            s.repl_out.track(now, repl_out);
         }
         m.update_peak();
         tokio::select! {
@@ -690,12 +702,14 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
 fn stats(out: &mut String, srv: &Server, core: &Core) {
     let st = &srv.stats;
     let ks = &core.ks.stats;
-    let (ops, kin, kout) = {
+    let (ops, kin, kout, krin, krout) = {
         let m = srv.inst_metrics.metrics.lock();
         (
             m.ops.rate(),
             m.net_in.rate() as f64 / 1024.0,
             m.net_out.rate() as f64 / 1024.0,
+            m.repl_in.rate() as f64 / 1024.0,
+            m.repl_out.rate() as f64 / 1024.0,
         )
     };
     out.push_str("# Stats\r\n");
@@ -738,8 +752,8 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
     );
     field!(out, "instantaneous_input_kbps", "{kin:.2}");
     field!(out, "instantaneous_output_kbps", "{kout:.2}");
-    field!(out, "instantaneous_input_repl_kbps", "0.00");
-    field!(out, "instantaneous_output_repl_kbps", "0.00");
+    field!(out, "instantaneous_input_repl_kbps", "{krin:.2}");
+    field!(out, "instantaneous_output_repl_kbps", "{krout:.2}");
     field!(
         out,
         "rejected_connections",
