@@ -1087,8 +1087,19 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
         let notified = appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let hard = srv.config.read().client_output_buffer_limit.replica.hard;
         let n = {
             let mut core = srv.core.lock();
+            // A sender that falls behind the writers (not only one blocked on a full socket)
+            // is over the limit as soon as its unsent part is.
+            let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
+            if hard > 0 && end.saturating_sub(pos) >= hard {
+                if let Some(h) = srv.clients.lock().get(&id) {
+                    h.meta.lock().obuf = end.saturating_sub(pos) as usize;
+                }
+                drop_over_limit(srv, &mut core, id);
+                return Err(Stop::Closed);
+            }
             let repl = &mut core.repl;
             let Some(r) = repl.replicas.get_mut(&id) else {
                 return Err(Stop::Closed);
@@ -1117,7 +1128,7 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
         }
         let timeout = Duration::from_secs(srv.config.read().repl_timeout.max(1) as u64);
         for b in bufs.drain(..) {
-            send(stream, &b, stop.as_mut(), timeout).await?;
+            send_stream(srv, stream, &b, stop.as_mut(), timeout, id, pos, &appended).await?;
         }
         pos += n as u64;
         {
@@ -1249,21 +1260,78 @@ fn check_output_limits(srv: &Server, core: &mut Core, now: i64) {
     }
     drop(clients);
     for id in over {
-        let h = srv.clients.lock().get(&id).cloned();
-        if let Some(h) = h {
-            let line = crate::server::client::info_line(&h, &h.meta.lock(), None);
-            tracing::warn!(
-                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                line
-            );
-        }
-        kill(srv, id);
-        core.repl.replicas.remove(&id);
-    }
-    if core.repl.replicas.is_empty() && core.repl.master.no_replicas_since_ms == 0 {
-        core.repl.master.no_replicas_since_ms = now;
+        drop_over_limit(srv, core, id);
     }
     core.repl.trim_backlog();
+}
+
+/// Disconnects a replica over its output limit, logging its client line (with `omem=`) as Redis
+/// does; it stops pinning the buffer at once.
+fn drop_over_limit(srv: &Server, core: &mut Core, id: u64) {
+    let h = srv.clients.lock().get(&id).cloned();
+    if let Some(h) = h {
+        let line = crate::server::client::info_line(&h, &h.meta.lock(), None);
+        tracing::warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            line
+        );
+    }
+    kill(srv, id);
+    if let Some(r) = core.repl.replicas.get_mut(&id) {
+        r.needed = None;
+    }
+}
+
+/// While a write to a replica is blocked, whether the stream appended since puts it over the
+/// hard output limit (checked on every append, as Redis checks on every write to a replica).
+fn over_hard_limit(srv: &Server, id: u64, pos: u64) -> bool {
+    let hard = srv.config.read().client_output_buffer_limit.replica.hard;
+    if hard == 0 {
+        return false;
+    }
+    let mut core = srv.core.lock();
+    let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
+    let unsent = end.saturating_sub(pos);
+    if unsent < hard {
+        return false;
+    }
+    if let Some(h) = srv.clients.lock().get(&id) {
+        h.meta.lock().obuf = unsent as usize;
+    }
+    drop_over_limit(srv, &mut core, id);
+    true
+}
+
+/// [`send`] for the stream: also gives up when the replica goes over its hard output limit while
+/// the write is blocked.
+#[allow(clippy::too_many_arguments)]
+async fn send_stream<S: ClientStream, F: Future<Output = ()>>(
+    srv: &Server,
+    stream: &mut S,
+    bytes: &[u8],
+    mut stop: Pin<&mut F>,
+    timeout: Duration,
+    id: u64,
+    pos: u64,
+    appended: &tokio::sync::Notify,
+) -> Res<()> {
+    let write = tokio::time::timeout(timeout, stream.write_all(bytes));
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut write => return match r {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(Stop::Closed),
+            },
+            _ = stop.as_mut() => return Err(Stop::Closed),
+            _ = appended.notified() => {
+                if over_hard_limit(srv, id, pos) {
+                    return Err(Stop::Closed);
+                }
+            }
+        }
+    }
 }
 
 /// Disconnects every attached replica (Redis's `disconnectSlaves`: our history changed, so they
