@@ -389,8 +389,10 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
                     NO_EXPIRE,
                 );
                 ks.dirty += outputlen as u64;
+                ks.notify(crate::db::notify::class::LIST, "sortstore", db, &dst);
             } else if ks.delete(db, &dst) {
                 ks.dirty += 1;
+                ks.notify(crate::db::notify::class::GENERIC, "del", db, &dst);
             }
             ctx.out.int(outputlen as i64);
         }

@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod notify;
 pub mod snapshot;
 pub mod table;
 pub mod value;
@@ -123,6 +124,9 @@ pub struct Keyspace {
     /// WATCHed keys and the clients that saw one change (see [`watch`]); every write path below
     /// signals it through [`Keyspace::signal_modified`] / [`Keyspace::signal_db_replaced`].
     pub watches: watch::Watches,
+    /// Keyspace notifications: the configured classes and the events raised by the running
+    /// command, published after it (see [`notify`]).
+    pub notify: notify::Notifier,
 }
 
 impl Keyspace {
@@ -146,6 +150,7 @@ impl Keyspace {
             thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
+            notify: notify::Notifier::default(),
         }
     }
 
@@ -154,6 +159,14 @@ impl Keyspace {
     pub fn tick(&mut self) {
         self.now_ms = crate::util::now_ms();
         self.lru_now = ((self.now_ms / 1000) & 0xFF_FFFF) as u32;
+    }
+
+    /// Raises a keyspace notification (`class` from [`notify::class`]); one branch when the class
+    /// is off. Handlers that have a `Ctx` use `ctx.notify` instead, which also places the event
+    /// right in the raising client's own reply stream.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        self.notify.raise(class, event, db, key);
     }
 
     #[inline]
@@ -233,6 +246,7 @@ impl Keyspace {
     fn delete_expired(&mut self, db: usize, key: &[u8]) {
         if let Some((k, _)) = self.remove_entry(db, key) {
             self.stats.expired_keys += 1;
+            self.notify.raise(notify::class::EXPIRED, "expired", db, &k);
             if self.propagate_expired {
                 self.expired_pending.push((db, k));
             }
@@ -244,6 +258,8 @@ impl Keyspace {
     pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         if self.expire_if_needed(db, key) {
             self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
         let lru = self.lru_now;
@@ -255,6 +271,8 @@ impl Keyspace {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                self.notify
+                    .raise(notify::class::KEY_MISS, "keymiss", db, key);
                 None
             }
         }
@@ -297,18 +315,18 @@ impl Keyspace {
     pub fn lookup_read_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         if self.expire_if_needed(db, key) {
             self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
-        match self.dbs[db].table.get(key) {
-            Some(e) => {
-                self.stats.keyspace_hits += 1;
-                Some(e)
-            }
-            None => {
-                self.stats.keyspace_misses += 1;
-                None
-            }
+        if self.dbs[db].table.get(key).is_none() {
+            self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
+            return None;
         }
+        self.stats.keyspace_hits += 1;
+        self.dbs[db].table.get(key)
     }
 
     /// Looks a key up the way a write command does before deciding whether to change it: an expired
@@ -397,6 +415,7 @@ impl Keyspace {
             }
             None => {
                 d.table.insert(key.clone(), entry);
+                self.notify.raise(notify::class::NEW, "new", db, &key);
                 false
             }
         };
@@ -425,6 +444,7 @@ impl Keyspace {
                 e.lru = lru;
             }
             None => {
+                self.notify.raise(notify::class::NEW, "new", db, &key);
                 self.dbs[db].table.insert(
                     key,
                     Entry {

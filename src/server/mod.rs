@@ -13,6 +13,7 @@
 pub mod client;
 pub mod connection;
 pub mod listen;
+pub mod notify;
 pub mod pubsub;
 pub mod save;
 
@@ -289,6 +290,7 @@ impl Server {
     pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
         let mut ks = Keyspace::new(config.databases);
         ks.thresholds = crate::cmd::server::thresholds(&config);
+        ks.notify.set_flags(config.notify_keyspace_events.0);
         let core = Core {
             ks,
             stats: CoreStats::default(),
@@ -492,7 +494,9 @@ pub async fn cron(srv: Arc<Server>) {
         if active_expire && srv.pause.current() == client::PauseKind::Off {
             // Redis gives the slow cycle 25% of the period.
             let budget = period.as_micros() as u64 / 4;
-            srv.core.lock().ks.active_expire_cycle(budget);
+            let mut core = srv.core.lock();
+            core.ks.active_expire_cycle(budget);
+            notify::deliver_detached(&srv, &mut core.ks);
         }
         {
             let mut core = srv.core.lock();
