@@ -701,7 +701,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, seconds: bool) 
         ctx.notify(nc::GENERIC, "del", key);
     } else {
         ctx.core.ks.set_expire(db, key, when);
-        ctx.notify(nc::GENERIC, "expire", key);
+        ctx.notify_after_reply(nc::GENERIC, "expire", key);
     }
     ctx.core.ks.dirty += 1;
     ctx.out.int(1);
@@ -832,7 +832,7 @@ pub fn idle_seconds(lru_now: u32, lru: u32) -> u64 {
 /// OBJECT's lookup: no LRU refresh, statistics counted; a missing key replies null.
 fn object_lookup<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a crate::db::Entry> {
     let db = ctx.db();
-    ctx.core.ks.lookup_read_notouch(db, key)
+    ctx.core.ks.lookup_read_nonotify(db, key)
 }
 
 fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {

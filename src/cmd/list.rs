@@ -327,7 +327,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) ->
     }
     let n = push_into(ks, db, &args[1], &args[2..], end);
     ks.dirty += (args.len() - 2) as u64;
-    ctx.notify(nc::LIST, end.push_event(), &args[1]);
+    ctx.notify_after_reply(nc::LIST, end.push_event(), &args[1]);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -393,7 +393,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
             let popped =
                 modify_list(ks, db, key, |l| pop_range(l, end, c as usize)).unwrap_or_default();
             ks.dirty += popped.len() as u64;
-            ks.notify(nc::LIST, end.pop_event(), db, key);
+            ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
             ks.notify_del_if_gone(db, key);
             ctx.out.array(popped.len());
             for el in &popped {
@@ -403,7 +403,7 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
         None => {
             let popped = modify_list(ks, db, key, |l| pop_range(l, end, 1)).unwrap_or_default();
             ks.dirty += popped.len() as u64;
-            ks.notify(nc::LIST, end.pop_event(), db, key);
+            ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
             ks.notify_del_if_gone(db, key);
             match popped.first() {
                 Some(el) => ctx.out.bulk(el),
@@ -532,7 +532,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     });
     ks.dirty += 1;
-    ctx.notify(nc::LIST, "lset", &args[1]);
+    ctx.notify_after_reply(nc::LIST, "lset", &args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -755,7 +755,7 @@ fn move_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
             Some(el) => {
                 ks.dirty += 1;
                 ks.notify(nc::LIST, to.push_event(), db, dst);
-                ks.notify(nc::LIST, from.pop_event(), db, src);
+                ks.notify_after_reply(nc::LIST, from.pop_event(), db, src);
                 ctx.out.bulk(&el);
             }
             None => ctx.out.null(),
@@ -773,7 +773,7 @@ fn move_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
     push_into(ks, db, dst, std::slice::from_ref(&el), to);
     ks.dirty += 1;
     ks.notify(nc::LIST, to.push_event(), db, dst);
-    ks.notify(nc::LIST, from.pop_event(), db, src);
+    ks.notify_after_reply(nc::LIST, from.pop_event(), db, src);
     ks.notify_del_if_gone(db, src);
     ctx.out.bulk(&el);
     Ok(())
@@ -822,7 +822,7 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         let popped = modify_list(ks, db, key, |l| pop_range(l, end, count)).unwrap_or_default();
         ks.dirty += popped.len() as u64;
-        ks.notify(nc::LIST, end.pop_event(), db, key);
+        ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
         ks.notify_del_if_gone(db, key);
         // propagate: as `LPOP key n` / `RPOP key n` with n the number popped.
         ctx.out.array(2);

@@ -146,6 +146,14 @@ impl Ctx<'_> {
         self.notify_db(class, event, db, key);
     }
 
+    /// As [`Ctx::notify`], for an event Redis raises after writing the reply (see
+    /// [`crate::db::notify::AFTER_REPLY`]).
+    #[inline]
+    pub fn notify_after_reply(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.core.ks.notify_after_reply(class, event, db, key);
+    }
+
     /// As [`Ctx::notify`], for a key of another database (MOVE, ...).
     #[inline]
     pub fn notify_db(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {

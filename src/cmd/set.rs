@@ -471,7 +471,10 @@ fn spop_one(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     delete_if_empty(&mut ctx.core.ks, db, key);
     ctx.core.ks.dirty += 1;
     ctx.core.ks.notify(nc::SET, "spop", db, key);
-    ctx.core.ks.notify_del_if_gone(db, key);
+    // Redis raises the `del` of an emptied set after its reply.
+    if ctx.core.ks.notify.wants(nc::GENERIC) && !ctx.core.ks.exists(db, key) {
+        ctx.core.ks.notify_after_reply(nc::GENERIC, "del", db, key);
+    }
     // propagate: as `SREM key <member>`.
     match popped {
         Some(m) => ctx.out.bulk(&m),
@@ -515,7 +518,7 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
             }
         }
         ctx.core.ks.remove_entry(db, key);
-        ctx.core.ks.notify(nc::GENERIC, "del", db, key);
+        ctx.core.ks.notify_after_reply(nc::GENERIC, "del", db, key);
         // propagate: as `DEL key`.
         return Ok(());
     }
@@ -688,10 +691,10 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], members: Members, intset: bool, event
             NO_EXPIRE,
         );
         ks.dirty += 1;
-        ks.notify(nc::SET, event, db, dst);
+        ks.notify_after_reply(nc::SET, event, db, dst);
     } else if ks.remove_entry(db, dst).is_some() {
         ks.dirty += 1;
-        ks.notify(nc::GENERIC, "del", db, dst);
+        ks.notify_after_reply(nc::GENERIC, "del", db, dst);
     }
     ctx.out.int(n as i64);
 }
@@ -712,7 +715,13 @@ fn inter_generic(ctx: &mut Ctx, keys: &[Bytes], mode: InterMode) -> CmdResult {
             InterMode::Members => ctx.out.set(0),
             InterMode::Card(_) => ctx.out.int(0),
             InterMode::Store(dst) => {
-                store_result(ctx, dst, Members::default(), false, "sinterstore")
+                // As store_result with an empty result, but Redis raises `del` before replying
+                // on this path.
+                if ctx.core.ks.remove_entry(db, dst).is_some() {
+                    ctx.core.ks.dirty += 1;
+                    ctx.notify(nc::GENERIC, "del", dst);
+                }
+                ctx.out.int(0);
             }
         }
         return Ok(());

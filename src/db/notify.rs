@@ -16,7 +16,8 @@
 //! A client subscribed to its own events (RESP3) receives them within its own reply stream, where
 //! Redis would have written them: an event raised by a handler through [`crate::cmd::Ctx::notify`]
 //! remembers how long the reply buffer was at that point; one raised inside the keyspace inherits
-//! the position of the event before it (or the start of the command).
+//! the position of the event before it (or the start of the command); one raised with
+//! `notify_after_reply` goes after the command's whole reply, where Redis raises it after replying.
 //!
 //! The class bits are Redis's (see [`crate::config::notify`], re-exported here as [`class`]).
 
@@ -126,6 +127,52 @@ fn channel(prefix: &[u8], db: usize, tail: &[u8]) -> Vec<u8> {
     c
 }
 
+/// The reply position of an event raised after the command's reply was written: delivered to the
+/// raising client after its reply.
+pub const AFTER_REPLY: usize = usize::MAX;
+
+impl super::Keyspace {
+    /// Raises an event that Redis raises after writing the command's reply (RPUSH, EXPIRE, ...):
+    /// a client subscribed to its own events reads it after the reply. Elsewhere as
+    /// [`super::Keyspace::notify`].
+    #[inline]
+    pub fn notify_after_reply(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        self.notify.raise_at(class, event, db, key, AFTER_REPLY);
+    }
+
+    /// Raises `del` for `key` if it is no longer stored: called after a command's own event when
+    /// its removal may have emptied a collection (which the keyspace then deleted), as Redis raises
+    /// `lpop` then `del`.
+    #[inline]
+    pub fn notify_del_if_gone(&mut self, db: usize, key: &[u8]) {
+        if self.notify.flags & class::GENERIC != 0 && self.dbs[db].table.get(key).is_none() {
+            self.notify.push("del", db, key, None);
+        }
+    }
+
+    /// [`super::Keyspace::lookup_read_notouch`] without the `keymiss` event (Redis's
+    /// `LOOKUP_NONOTIFY`, used by OBJECT); expiry and statistics as usual.
+    pub fn lookup_read_nonotify(&mut self, db: usize, key: &[u8]) -> Option<&super::Entry> {
+        let saved = self.notify.flags;
+        self.notify.flags &= !class::KEY_MISS;
+        let found = self.lookup_read_notouch(db, key).is_some();
+        self.notify.flags = saved;
+        if found {
+            self.dbs[db].table.get(key)
+        } else {
+            None
+        }
+    }
+
+    /// As [`super::Keyspace::notify_del_if_gone`], for a `del` Redis raises after the reply.
+    #[inline]
+    pub fn notify_del_if_gone_after_reply(&mut self, db: usize, key: &[u8]) {
+        if self.notify.flags & class::GENERIC != 0 && self.dbs[db].table.get(key).is_none() {
+            self.notify.push("del", db, key, Some(AFTER_REPLY));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,17 +200,5 @@ mod tests {
     fn channel_names() {
         assert_eq!(keyspace_channel(0, b"foo"), b"__keyspace@0__:foo");
         assert_eq!(keyevent_channel(12, "del"), b"__keyevent@12__:del");
-    }
-}
-
-impl super::Keyspace {
-    /// Raises `del` for `key` if it is no longer stored: called after a command's own event when
-    /// its removal may have emptied a collection (which the keyspace then deleted), as Redis raises
-    /// `lpop` then `del`.
-    #[inline]
-    pub fn notify_del_if_gone(&mut self, db: usize, key: &[u8]) {
-        if self.notify.flags & class::GENERIC != 0 && self.dbs[db].table.get(key).is_none() {
-            self.notify.push("del", db, key, None);
-        }
     }
 }

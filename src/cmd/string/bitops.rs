@@ -808,7 +808,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
     };
     ks.dirty += changes;
     if changes > 0 {
-        ks.notify(crate::db::notify::class::STRING, "setbit", db, key);
+        ks.notify_after_reply(crate::db::notify::class::STRING, "setbit", db, key);
     }
     Ok(())
 }

@@ -492,10 +492,10 @@ pub(crate) fn store_result(ctx: &mut Ctx, dst: &[u8], mut z: ZSet, event: &'stat
             NO_EXPIRE,
         );
         ctx.core.ks.dirty += 1;
-        ctx.notify(nc::ZSET, event, dst);
+        ctx.notify_after_reply(nc::ZSET, event, dst);
     } else if ctx.core.ks.delete(db, dst) {
         ctx.core.ks.dirty += 1;
-        ctx.notify(nc::GENERIC, "del", dst);
+        ctx.notify_after_reply(nc::GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
 }
@@ -737,7 +737,7 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> CmdResult {
     }
     ctx.core.ks.dirty += (added + updated) as u64;
     if added + updated > 0 {
-        ctx.notify(nc::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+        ctx.notify_after_reply(nc::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
     if f.incr {
         if processed > 0 {
@@ -875,10 +875,15 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)
         }
     });
     ctx.core.ks.dirty += popped.len() as u64;
+    popped
+}
+
+/// The events of a pop: Redis raises `zpopmin`/`zpopmax` once the reply's array header is written
+/// (a client subscribed to its own events reads it there), and `del` after the reply.
+fn notify_popped(ctx: &mut Ctx, key: &[u8], max: bool) {
     ctx.notify(nc::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     let db = ctx.db();
-    ctx.core.ks.notify_del_if_gone(db, key);
-    popped
+    ctx.core.ks.notify_del_if_gone_after_reply(db, key);
 }
 
 fn zpop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
@@ -906,6 +911,7 @@ fn zpop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     } else {
         2 * popped.len()
     });
+    notify_popped(ctx, key, max);
     for (m, s) in &popped {
         if nested {
             ctx.out.array(2);
@@ -980,6 +986,7 @@ fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());
+        notify_popped(ctx, key, max);
         for (m, s) in &popped {
             ctx.out.array(2);
             ctx.out.bulk(m);
