@@ -526,8 +526,11 @@ fn expired_and_new_events_match() {
     let mut n = NDiff::new("KEAn");
     n.script(EXPIRY);
     n.script(GENERIC);
+    n.script(STRINGS);
     n.script(LISTS);
+    n.script(HASHES);
     n.script(SETS);
+    n.script(ZSETS);
     n.assert_clean();
 }
 
@@ -907,4 +910,74 @@ fn resp3_self_subscriber_sees_pushes_where_redis_writes_them() {
     for script in [GENERIC, STRINGS, LISTS, HASHES, SETS, ZSETS] {
         resp3_self_script("KEA", script);
     }
+    // Inside EXEC each command's pushes land within the EXEC reply, where Redis writes them.
+    resp3_self_script(
+        "KEA",
+        "multi\nset a 1\nrpush l x y\nlpop l\nexpire a 100\nzadd z 1 m\nzpopmin z\nexec\nget a",
+    );
+}
+
+/// The server's clock, ms (TIME).
+fn server_ms(c: &mut RawClient) -> i64 {
+    let r = String::from_utf8_lossy(&c.cmd(&["TIME"])).into_owned();
+    let parts: Vec<&str> = r.split("\r\n").collect();
+    let s: i64 = parts[2].parse().expect("TIME seconds");
+    let us: i64 = parts[4].parse().expect("TIME micros");
+    s * 1000 + us / 1000
+}
+
+#[test]
+fn lazy_expiry_raises_expired_before_the_commands_events() {
+    let mut n = NDiff::new("KEAn");
+    n.run_str("debug set-active-expire 0");
+    for cmd in [
+        "lpush k x",
+        "set k v",
+        "incr k",
+        "sadd k a",
+        "hset k f v",
+        "zadd k 1 a",
+        "del k",
+        "rename k k2",
+        "expire k 100",
+        "append k x",
+        "get k",
+        "exists k",
+        "setrange k 0 x",
+        "rpoplpush k k3",
+        "copy k k4",
+    ] {
+        n.run_str("set k 1");
+        n.run_str("pexpire k 30");
+        // Wait on each server's own clock until the TTL has passed, touching nothing.
+        for c in [&mut n.d.r, &mut n.d.f] {
+            let at = {
+                let r = c.cmd(&["PEXPIRETIME", "k"]);
+                String::from_utf8_lossy(&r[1..r.len() - 2])
+                    .parse::<i64>()
+                    .expect("PEXPIRETIME")
+            };
+            wait_for("the TTL to pass", Duration::from_secs(10), || {
+                server_ms(c) > at
+            });
+        }
+        n.run_str(cmd);
+    }
+    n.run_str("debug set-active-expire 1");
+    n.assert_clean();
+}
+
+#[test]
+fn debug_populate_and_reload_raise_what_redis_raises() {
+    let mut n = NDiff::new("KEAn");
+    n.script(
+        r#"
+        debug populate 3
+        debug populate 3 p 10
+        set x 1
+        debug reload
+        get x
+        "#,
+    );
+    n.assert_clean();
 }
