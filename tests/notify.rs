@@ -981,3 +981,35 @@ fn debug_populate_and_reload_raise_what_redis_raises() {
     );
     n.assert_clean();
 }
+
+#[test]
+fn restore_raises_restore_and_new() {
+    for flags in ["KEA", "KEAn"] {
+        let mut n = NDiff::new(flags);
+        n.run_str("rpush src a b c");
+        // Redis's own DUMP payload, restored on both servers.
+        let dump = n.d.r.cmd(&["DUMP", "src"]);
+        let payload = parse_bulk_bytes(&dump);
+        for line in [
+            &[&b"RESTORE"[..], b"dst", b"0", &payload][..],
+            &[b"RESTORE", b"dst", b"0", &payload],
+            &[b"RESTORE", b"dst", b"0", &payload, b"REPLACE"],
+            &[b"RESTORE", b"dst", b"1", &payload, b"REPLACE", b"ABSTTL"],
+            &[b"RESTORE", b"dst2", b"100000", &payload],
+            &[b"RESTORE", b"dst2", b"1", &payload, b"REPLACE", b"ABSTTL"],
+        ] {
+            n.run(line);
+        }
+        n.assert_clean();
+    }
+}
+
+/// The payload of a `$n` bulk reply, as bytes.
+fn parse_bulk_bytes(r: &[u8]) -> Vec<u8> {
+    let nl = r.iter().position(|&b| b == b'\n').expect("bulk header");
+    let n: usize = std::str::from_utf8(&r[1..nl - 1])
+        .expect("utf-8 length")
+        .parse()
+        .expect("bulk length");
+    r[nl + 1..nl + 1 + n].to_vec()
+}
