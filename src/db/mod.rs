@@ -319,14 +319,18 @@ impl Keyspace {
                 .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
-        if self.dbs[db].table.get(key).is_none() {
-            self.stats.keyspace_misses += 1;
-            self.notify
-                .raise(notify::class::KEY_MISS, "keymiss", db, key);
-            return None;
+        match self.dbs[db].table.get(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                self.notify
+                    .raise(notify::class::KEY_MISS, "keymiss", db, key);
+                None
+            }
         }
-        self.stats.keyspace_hits += 1;
-        self.dbs[db].table.get(key)
     }
 
     /// Looks a key up the way a write command does before deciding whether to change it: an expired

@@ -201,4 +201,37 @@ mod tests {
         assert_eq!(keyspace_channel(0, b"foo"), b"__keyspace@0__:foo");
         assert_eq!(keyevent_channel(12, "del"), b"__keyevent@12__:del");
     }
+
+    #[test]
+    fn the_keyspace_raises_new_expired_keymiss_and_del_if_gone() {
+        use crate::db::{Keyspace, Value, NO_EXPIRE};
+        let mut ks = Keyspace::new(2);
+        ks.notify
+            .set_flags(class::ALL | class::NEW | class::KEY_MISS | class::KEYEVENT);
+        ks.set(1, Bytes::from_static(b"a"), Value::Int(1), NO_EXPIRE);
+        ks.set(1, Bytes::from_static(b"a"), Value::Int(2), NO_EXPIRE);
+        ks.set(0, Bytes::from_static(b"x"), Value::Int(1), ks.now_ms - 1);
+        assert!(ks.lookup_read(0, b"x").is_none());
+        assert!(ks.lookup_read_nonotify(0, b"nosuch").is_none());
+        ks.notify_del_if_gone(1, b"a");
+        ks.notify_del_if_gone(1, b"gone");
+        ks.notify_after_reply(class::LIST, "lpush", 1, b"l");
+        let got: Vec<(usize, &str, &[u8], Option<usize>)> = ks
+            .notify
+            .pending
+            .iter()
+            .map(|e| (e.db, e.event, &e.key[..], e.reply_pos))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "new", &b"a"[..], None),
+                (0, "new", b"x", None),
+                (0, "expired", b"x", None),
+                (0, "keymiss", b"x", None),
+                (1, "del", b"gone", None),
+                (1, "lpush", b"l", Some(AFTER_REPLY)),
+            ]
+        );
+    }
 }
