@@ -1013,3 +1013,36 @@ fn parse_bulk_bytes(r: &[u8]) -> Vec<u8> {
         .expect("bulk length");
     r[nl + 1..nl + 1 + n].to_vec()
 }
+
+/// With CLIENT REPLY OFF/SKIP a RESP3 client still gets the pushes of its own events.
+#[test]
+fn pushes_reach_a_client_whose_replies_are_off() {
+    let d = Diff::new(&["--notify-keyspace-events", "KEA"]);
+    let mut outs = Vec::new();
+    for s in [&d.redis, &d.ferredis] {
+        let mut c = s.client();
+        c.cmd(&["HELLO", "3"]);
+        let mut t = c.cmd(&["PSUBSCRIBE", "__keyevent*"]);
+        for a in [
+            &["CLIENT", "REPLY", "OFF"][..],
+            &["SET", "a", "1"],
+            &["RPUSH", "l", "x"],
+            &["CLIENT", "REPLY", "SKIP"],
+            &["DEL", "a"],
+            &["CLIENT", "REPLY", "ON"],
+            &["PING"],
+        ] {
+            let a: Vec<&[u8]> = a.iter().map(|x| x.as_bytes()).collect();
+            c.send_raw(&RawClient::encode(&a));
+        }
+        loop {
+            let m = c.read_reply();
+            t.extend(&m);
+            if m == b"+PONG\r\n" {
+                break;
+            }
+        }
+        outs.push(String::from_utf8_lossy(&t).into_owned());
+    }
+    assert_eq!(outs[0], outs[1]);
+}
