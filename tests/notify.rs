@@ -90,6 +90,13 @@ impl NDiff {
         let want = Self::drain(&mut self.rs, self.seq);
         let got = Self::drain(&mut self.fs, self.seq);
         self.events_seen += want.len();
+        if std::env::var_os("NOTIFY_TRACE").is_some() {
+            eprintln!(
+                "{what}\n   redis:    [{}]\n   ferredis: [{}]",
+                show(&want),
+                show(&got)
+            );
+        }
         if want != got {
             self.mismatches.push(format!(
                 "{what}\n   redis:    [{}]\n   ferredis: [{}]",
@@ -477,6 +484,63 @@ hset e5 f v
 pexpire e5 30
 @gone e5
 "#;
+
+const EDGES: &str = r#"
+append a ""
+append a x
+append a ""
+setrange b 0 ""
+set n 10
+incrby n 0
+incrbyfloat n 0
+decrby n 0
+rpush l a
+set l2 x
+set l2 y get
+lpush s x
+set s y get
+hset h f 1
+hincrby h f 0
+hincrbyfloat h f 0
+hset h f 1
+hsetnx h f 1
+sadd st a
+sadd st a
+srem st b
+zadd z 1 a
+zadd z 1 a
+zincrby z 0 a
+zadd z incr 0 a
+zadd z gt 0 a
+zadd z xx ch 1 a
+zrem z b
+zremrangebyscore z 5 6
+expire nosuch 10
+persist n
+getex n persist
+ltrim l 0 -1
+ltrim l 1 0
+lrem l 0 nothing
+linsert l before a a
+lset l 0 a
+move nosuch 2
+copy nosuch x
+rename l l
+del nosuch
+unlink nosuch
+sort nosuch store d
+smove st st a
+smove st st2 a
+smove st2 st2 a
+"#;
+
+#[test]
+fn edge_cases_match() {
+    let mut n = NDiff::new("KEAn");
+    n.script(EDGES);
+    n.assert_clean();
+    resp3_self_script("KEA", EDGES);
+}
 
 #[test]
 fn generic_events_match() {
@@ -949,18 +1013,26 @@ fn lazy_expiry_raises_expired_before_the_commands_events() {
     ] {
         n.run_str("set k 1");
         n.run_str("pexpire k 30");
-        // Wait on each server's own clock until the TTL has passed, touching nothing.
-        for c in [&mut n.d.r, &mut n.d.f] {
-            let at = {
+        // Read both expiry times first (PEXPIRETIME on an expired key would expire it), then wait
+        // on each server's own clock until the TTL has passed, touching nothing.
+        let before = [&mut n.d.r, &mut n.d.f].map(|c| c.info_field("stats", "expired_keys"));
+        let ats: Vec<i64> = [&mut n.d.r, &mut n.d.f]
+            .into_iter()
+            .map(|c| {
                 let r = c.cmd(&["PEXPIRETIME", "k"]);
                 String::from_utf8_lossy(&r[1..r.len() - 2])
                     .parse::<i64>()
                     .expect("PEXPIRETIME")
-            };
+            })
+            .collect();
+        for (c, at) in [&mut n.d.r, &mut n.d.f].into_iter().zip(ats) {
             wait_for("the TTL to pass", Duration::from_secs(10), || {
                 server_ms(c) > at
             });
         }
+        // Nothing expired it yet: the command's own lookup will.
+        let after = [&mut n.d.r, &mut n.d.f].map(|c| c.info_field("stats", "expired_keys"));
+        assert_eq!(before, after, "the key expired before {cmd}");
         n.run_str(cmd);
     }
     n.run_str("debug set-active-expire 1");

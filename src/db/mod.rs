@@ -400,6 +400,10 @@ impl Keyspace {
     }
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
+    ///
+    /// An old value that is logically expired counts as deleted by expiry first, as Redis's
+    /// `setKey` expires it in its write lookup (`expired_keys`, the `expired` and `new` events,
+    /// the DEL for replication), without a second lookup here.
     pub fn set(&mut self, db: usize, key: Bytes, value: Value, expire: i64) {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
@@ -410,11 +414,22 @@ impl Keyspace {
             version,
             lru: self.lru_now,
         };
+        let (now, may_expire) = (self.now_ms, !(self.is_replica && self.serving_master));
         let d = &mut self.dbs[db];
         let had_expire = match d.table.get_mut(&key) {
             Some(old) => {
                 let had = old.expire != NO_EXPIRE;
+                let was_expired = had && old.expire <= now && may_expire;
                 *old = entry;
+                if was_expired {
+                    self.stats.expired_keys += 1;
+                    self.notify
+                        .raise(notify::class::EXPIRED, "expired", db, &key);
+                    if self.propagate_expired {
+                        self.expired_pending.push((db, key.clone()));
+                    }
+                    self.notify.raise(notify::class::NEW, "new", db, &key);
+                }
                 had
             }
             None => {
@@ -978,5 +993,22 @@ mod tests {
         m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
         assert_eq!(m.random_key(0), None);
         assert_eq!(m.dbs[0].len(), 0);
+    }
+
+    #[test]
+    fn set_over_an_expired_key_counts_it_as_expired() {
+        let mut k = ks();
+        k.propagate_expired = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        k.set(0, key("a"), Value::Int(2), NO_EXPIRE);
+        assert_eq!(k.stats.expired_keys, 1);
+        assert_eq!(k.expired_pending, vec![(0, key("a"))]);
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        // The master's stream on a replica sees the key as live: a plain overwrite.
+        k.is_replica = true;
+        k.serving_master = true;
+        k.set(0, key("b"), Value::Int(1), k.now_ms - 1);
+        k.set(0, key("b"), Value::Int(2), NO_EXPIRE);
+        assert_eq!(k.stats.expired_keys, 1);
     }
 }
