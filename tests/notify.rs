@@ -1010,9 +1010,25 @@ fn lazy_expiry_raises_expired_before_the_commands_events() {
         "setrange k 0 x",
         "rpoplpush k k3",
         "copy k k4",
+        // Empty results stored over an expired destination.
+        "zunionstore k 1 nosuch",
+        "zinterstore k 1 nosuch",
+        "zrangestore k nosuch 0 -1",
+        "sunionstore k nosuch",
+        "sinterstore k nosuch",
+        "sdiffstore k nosuch",
+        "bitop and k nosuch",
+        "sort nosuch store k",
+        "getex k persist",
+        "getdel k",
+        "restore k 0 nosuchpayload",
+        "move k 1",
+        "smove k x a",
+        "lmove k x left left",
     ] {
         n.run_str("set k 1");
-        n.run_str("pexpire k 30");
+        // Long enough that a loaded machine still reads both TTLs before they pass.
+        n.run_str("pexpire k 150");
         // Read both expiry times first (PEXPIRETIME on an expired key would expire it), then wait
         // on each server's own clock until the TTL has passed, touching nothing.
         let before = [&mut n.d.r, &mut n.d.f].map(|c| c.info_field("stats", "expired_keys"));

@@ -408,7 +408,7 @@ pub fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         );
         ks.dirty += 1;
         ks.notify(crate::db::notify::class::STRING, "set", db, dest);
-    } else if ks.delete(db, dest) {
+    } else if ks.remove_entry(db, dest).is_some() {
         // An all-empty result removes the destination.
         ks.dirty += 1;
         ks.notify(crate::db::notify::class::GENERIC, "del", db, dest);

@@ -493,7 +493,8 @@ pub(crate) fn store_result(ctx: &mut Ctx, dst: &[u8], mut z: ZSet, event: &'stat
         );
         ctx.core.ks.dirty += 1;
         ctx.notify_after_reply(nc::ZSET, event, dst);
-    } else if ctx.core.ks.delete(db, dst) {
+    } else if ctx.core.ks.remove_entry(db, dst).is_some() {
+        // Removed whatever is stored, even logically expired, as Redis's dbDelete does (`del`).
         ctx.core.ks.dirty += 1;
         ctx.notify_after_reply(nc::GENERIC, "del", dst);
     }
