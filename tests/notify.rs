@@ -725,6 +725,23 @@ const TEMPLATES: &[&str] = &[
     "touch K",
     "get K",
     "exists K",
+    "setex K 100 V",
+    "set K V px 100000",
+    "getex K ex 100",
+    "expire K 100 nx",
+    "zadd K gt 5 M",
+    "zadd K lt 0 M",
+    "bitfield K incrby u8 0 1",
+    "sadd K 1 2 3",
+    "sinterstore K K K K",
+    "hget K M",
+    "lrange K 0 -1",
+    "zscore K M",
+    "type K",
+    "ttl K",
+    "strlen K",
+    "move K 1",
+    "copy K K db 1",
 ];
 
 #[test]
@@ -732,12 +749,21 @@ fn random_stream_matches() {
     let keys = ["k1", "k2", "k3", "k4", "k5", "k6"];
     let members = ["a", "b", "c", "1", "2"];
     let values = ["1", "2", "x", "10", "3.5"];
-    for (flags, seed, min_events) in [
+    let mut runs = vec![
         ("KEA", 0x9e3779b97f4a7c15u64, 500),
         ("KEAn", 42, 500),
         ("Elzx", 7, 30),
         ("Kg$shm", 1234567, 200),
-    ] {
+    ];
+    // More seeds on demand: NOTIFY_SEEDS=1,2,3 (each run with KEAnm).
+    if let Ok(seeds) = std::env::var("NOTIFY_SEEDS") {
+        runs = seeds
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .map(|s| ("KEAnm", s, 100))
+            .collect();
+    }
+    for (flags, seed, min_events) in runs {
         let mut n = NDiff::new(flags);
         let mut rng = Rng(seed);
         for _ in 0..800 {
