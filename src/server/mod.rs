@@ -103,7 +103,9 @@ pub struct Core {
 impl Core {
     /// Turns recording of the replication stream on (a backlog exists) or off: the commands'
     /// propagation and the queueing of expired keys' DELs go together.
+    /// A replica never records its own commands (it forwards its master's stream as it is).
     pub fn set_propagation_active(&mut self, on: bool) {
+        let on = on && self.repl.link.is_none();
         self.prop.active = on;
         self.ks.propagate_expired = on;
         if !on {

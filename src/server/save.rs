@@ -386,7 +386,7 @@ impl LoadingState {
 }
 
 /// Logs what Redis logs of a dump file's AUX fields as it reads them.
-fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
+pub(crate) fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
     let num = || {
         std::str::from_utf8(v)
             .ok()
