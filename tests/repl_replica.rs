@@ -344,9 +344,9 @@ fn kill_master_and_child(master: &mut Server) {
     let log = master.log_text();
     let child = log
         .lines()
+        .rev()
         .filter_map(|l| l.split("started by pid ").nth(1))
-        .filter_map(|p| p.trim().parse::<i32>().ok())
-        .last();
+        .find_map(|p| p.trim().parse::<i32>().ok());
     master.kill();
     if let Some(pid) = child {
         // SAFETY: signals the sync child forked by the redis-server this test started.
