@@ -9,6 +9,7 @@
 
 mod common;
 use common::*;
+use common::proxy;
 
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -520,4 +521,92 @@ fn replica_info_fields_while_down_match_redis() {
         s.ends_with(":-1\r\n") && s.starts_with("*5\r\n$5\r\nslave\r\n"),
         "{s:?}"
     );
+}
+
+#[test]
+fn wait_is_acknowledged_and_a_silent_link_times_out_then_continues() {
+    let master = Server::start(Kind::Redis, &["--repl-diskless-sync", "no"]);
+    let mut m = master.client();
+    fill_dataset(&mut m);
+    let proxy = proxy::Proxy::start(master.port);
+    let replica = ferredis(&["--repl-timeout", "2"]);
+    let mut r = replica.client();
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]),
+        b"+OK\r\n"
+    );
+    assert_same_data(&mut m, &mut r);
+    // WAIT makes the master send REPLCONF GETACK: the replica answers with its offset.
+    random_writes(&mut m, 200, 3);
+    assert_eq!(m.cmd(&["WAIT", "1", "20000"]), b":1\r\n");
+    // No byte (not even the master's PINGs) for longer than repl-timeout: the link is dropped.
+    proxy.stall(true);
+    wait_for("the replica gives up on the silent master", LONG, || {
+        log_has(&replica, "MASTER timeout: no data nor PING received...")
+    });
+    random_writes(&mut m, 200, 4);
+    proxy.stall(false);
+    assert_same_data(&mut m, &mut r);
+    assert!(log_has(&replica, "Successful partial resynchronization with master."));
+    assert_eq!(
+        m.info_field("stats", "sync_full").unwrap_or_default(),
+        "1",
+        "the reconnection must not need a full sync"
+    );
+}
+
+#[test]
+fn a_full_sync_signals_watched_keys() {
+    let master = Server::start(Kind::Redis, &[]);
+    let mut m = master.client();
+    m.cmd(&["SET", "k", "from-master"]);
+    let replica = ferredis(&[]);
+    let mut r = replica.client();
+    let mut watcher = replica.client();
+    r.cmd(&["SET", "k", "mine"]);
+    assert_eq!(watcher.cmd(&["WATCH", "k"]), b"+OK\r\n");
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        b"+OK\r\n"
+    );
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(watcher.cmd(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(watcher.cmd(&["GET", "k"]), b"+QUEUED\r\n");
+    assert_eq!(watcher.cmd(&["EXEC"]), b"*-1\r\n");
+}
+
+#[test]
+fn psync2_continues_from_a_promoted_replica_under_its_new_id() {
+    // M → (real replica P, ferredis replica F); then P is promoted and F follows P.
+    let master = Server::start(Kind::Redis, &["--repl-diskless-sync", "no"]);
+    let mut m = master.client();
+    fill_dataset(&mut m);
+    let mport = master.port.to_string();
+    let promoted = Server::start(Kind::Redis, &["--replicaof", "127.0.0.1", &mport]);
+    let mut p = promoted.client();
+    let replica = ferredis(&["--replicaof", "127.0.0.1", &mport]);
+    let mut f = replica.client();
+    random_writes(&mut m, 300, 21);
+    assert_same_data(&mut m, &mut p);
+    assert_same_data(&mut m, &mut f);
+    let old_id = info(&mut m, "master_replid");
+    assert_eq!(p.cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    let new_id = info(&mut p, "master_replid");
+    assert_ne!(new_id, old_id);
+    assert_eq!(
+        f.cmd(&["REPLICAOF", "127.0.0.1", &promoted.port.to_string()]),
+        b"+OK\r\n"
+    );
+    random_writes(&mut p, 300, 22);
+    assert_same_data(&mut p, &mut f);
+    assert_eq!(info(&mut f, "master_replid"), new_id);
+    assert_eq!(info(&mut f, "master_replid2"), old_id);
+    assert_eq!(
+        p.info_field("stats", "sync_partial_ok").unwrap_or_default(),
+        "1"
+    );
+    assert!(log_has(
+        &replica,
+        &format!("Master replication ID changed to {new_id}")
+    ));
 }
