@@ -8,8 +8,8 @@
 //! equals the master's `master_repl_offset`, after which both `DEBUG DIGEST`s must be equal.
 
 mod common;
-use common::*;
 use common::proxy;
+use common::*;
 
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -547,7 +547,10 @@ fn wait_is_acknowledged_and_a_silent_link_times_out_then_continues() {
     random_writes(&mut m, 200, 4);
     proxy.stall(false);
     assert_same_data(&mut m, &mut r);
-    assert!(log_has(&replica, "Successful partial resynchronization with master."));
+    assert!(log_has(
+        &replica,
+        "Successful partial resynchronization with master."
+    ));
     assert_eq!(
         m.info_field("stats", "sync_full").unwrap_or_default(),
         "1",

@@ -1292,6 +1292,8 @@ impl Link {
             scratch: BytesMut::new(),
             acks: BytesMut::new(),
             unaccounted: 0,
+            cmds: Vec::new(),
+            ranges: Vec::new(),
         };
         let killed = handle.kill_notify.notified();
         tokio::pin!(killed);
@@ -1385,19 +1387,19 @@ impl Link {
         let mut parsed = crate::resp::request::ParsedCommand::default();
         let mut args: Vec<Bytes> = Vec::new();
         loop {
-            // Up to BATCH_MAX commands: (end offset, argument ranges).
-            let mut cmds: Vec<(usize, Vec<std::ops::Range<usize>>)> = Vec::new();
+            // Up to BATCH_MAX commands: (end offset, first range, number of ranges).
+            st.cmds.clear();
+            st.ranges.clear();
             let mut pos = 0;
-            while cmds.len() < crate::server::connection::BATCH_MAX {
+            while st.cmds.len() < crate::server::connection::BATCH_MAX {
                 match st.parser.parse(&conn.buf, pos, &limits, &mut parsed) {
                     Ok(Some(end)) => {
                         // A master only sends multibulk; an inline line is a keep-alive.
-                        let ranges = if parsed.owned.is_some() {
-                            Vec::new()
-                        } else {
-                            std::mem::take(&mut parsed.args)
-                        };
-                        cmds.push((end, ranges));
+                        let first = st.ranges.len();
+                        if parsed.owned.is_none() {
+                            st.ranges.append(&mut parsed.args);
+                        }
+                        st.cmds.push((end, first, st.ranges.len() - first));
                         pos = end;
                     }
                     Ok(None) => break,
@@ -1425,17 +1427,20 @@ impl Link {
             if !gen_ok {
                 return Err(Flow::Stop);
             }
-            if cmds.is_empty() {
+            if st.cmds.is_empty() {
                 return Ok(());
             }
             let prev_pending = st.pending.len() as u64;
             let mut applied = base;
             let mut boundary: Option<usize> = None;
-            let mut start = 0;
             core.ks.serving_master = true;
-            for (end, ranges) in &cmds {
+            for &(end, first, n) in &st.cmds {
                 args.clear();
-                args.extend(ranges.iter().map(|r| chunk.slice(r.clone())));
+                args.extend(
+                    st.ranges[first..first + n]
+                        .iter()
+                        .map(|r| chunk.slice(r.clone())),
+                );
                 if let Some(name) = args.first() {
                     if name.eq_ignore_ascii_case(b"replconf") {
                         replconf(core, client, &args, applied, &mut st.acks);
@@ -1460,13 +1465,11 @@ impl Link {
                 }
                 // The offset only moves outside a transaction: a MULTI block counts at its EXEC.
                 if client.multi.is_none() {
-                    boundary = Some(*end);
-                    applied = base + prev_pending + *end as u64;
+                    boundary = Some(end);
+                    applied = base + prev_pending + end as u64;
                 }
-                start = *end;
             }
             core.ks.serving_master = false;
-            let _ = start;
             match boundary {
                 Some(b) => {
                     if !st.pending.is_empty() {
@@ -1512,6 +1515,10 @@ struct StreamState {
     acks: BytesMut,
     /// Bytes read since the last accounting (`slave_read_repl_offset`, INFO stats).
     unaccounted: usize,
+    /// The batch being parsed: per command (end offset, first range, number of ranges), and the
+    /// argument ranges of all of them, back to back (kept to reuse their allocations).
+    cmds: Vec<(usize, usize, usize)>,
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 /// REPLCONF from the master: GETACK is answered with our applied offset (before this command, as
