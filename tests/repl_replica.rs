@@ -613,3 +613,37 @@ fn psync2_continues_from_a_promoted_replica_under_its_new_id() {
         &format!("Master replication ID changed to {new_id}")
     ));
 }
+
+#[test]
+fn a_restarted_replica_continues_from_the_history_its_dump_records() {
+    let master = Server::start(Kind::Redis, &["--repl-diskless-sync", "no"]);
+    let mut m = master.client();
+    fill_dataset(&mut m);
+    let port = master.port.to_string();
+    let mut first = ferredis(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = first.client();
+    random_writes(&mut m, 300, 31);
+    assert_same_data(&mut m, &mut r);
+    drop(r);
+    // The dump file is the master's snapshot (with its repl-id and repl-offset); no save at exit.
+    let dir = first.dir.clone();
+    first.terminate(Duration::from_secs(20));
+    random_writes(&mut m, 300, 32);
+    let dir_s = dir.to_str().expect("utf-8").to_string();
+    let again = ferredis(&["--replicaof", "127.0.0.1", &port, "--dir", &dir_s]);
+    let mut r = again.client();
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(
+        m.info_field("stats", "sync_partial_ok").unwrap_or_default(),
+        "1"
+    );
+    assert_eq!(m.info_field("stats", "sync_full").unwrap_or_default(), "1");
+    // With `--dir` the log file (a relative name) is written in that directory.
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    assert!(
+        log.contains("Trying a partial resynchronization (request ")
+            && log
+                .contains("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization."),
+        "{log}"
+    );
+}

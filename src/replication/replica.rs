@@ -313,6 +313,36 @@ pub fn init_from_config(srv: &Server) {
     crate::log::set_role(b'S');
 }
 
+/// After the start-up load of a replica: a dump that records a replication history (`repl-id`,
+/// `repl-offset`, `repl-stream-db`, as a master's snapshot does) becomes our identity and the
+/// cached master, so the first PSYNC can continue where that snapshot was taken.
+pub fn restore_from_rdb(core: &mut Core, aux: &[(Bytes, Bytes)]) {
+    if core.repl.link.is_none() {
+        return;
+    }
+    let get = |name: &[u8]| aux.iter().find(|(k, _)| &k[..] == name).map(|(_, v)| v);
+    let num = |name: &[u8]| get(name).and_then(|v| crate::util::parse_i64(v));
+    let (Some(id), Some(offset), Some(db)) = (
+        get(b"repl-id").filter(|v| v.len() == 40),
+        num(b"repl-offset").filter(|o| *o >= 0),
+        num(b"repl-stream-db").filter(|d| *d >= 0),
+    ) else {
+        return;
+    };
+    let id = String::from_utf8_lossy(id).into_owned();
+    core.repl.replid = id.clone();
+    core.repl.set_offset(offset as u64);
+    tracing::info!("Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");
+    let databases = core.ks.dbs.len();
+    if let Some(l) = core.repl.link.as_mut() {
+        l.cached = Some(CachedMaster {
+            replid: id,
+            reploff: offset as u64,
+            db: (db as usize).min(databases.saturating_sub(1)),
+        });
+    }
+}
+
 /// Starts the link of a `replicaof` directive once the server accepts connections.
 pub fn start_from_config(srv: &Arc<Server>) {
     let core = srv.core.lock();
@@ -1276,8 +1306,13 @@ impl Link {
             srv: self.srv.clone(),
             id: handle.id,
         };
+        // Stream bytes that came with the end of the handshake or the payload were read already.
+        let early = conn.buf.len() as u64;
         if self
-            .with_link(|l| l.master_client = Some(handle.clone()))
+            .with_link(|l| {
+                l.master_client = Some(handle.clone());
+                l.read_reploff += early;
+            })
             .is_none()
         {
             return Flow::Stop;

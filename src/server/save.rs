@@ -524,6 +524,8 @@ impl PendingLoad {
             std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
             std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
             core.ks = fresh;
+            // A replica continues the replication history its dump records.
+            crate::replication::replica::restore_from_rdb(&mut core, &loaded.aux);
             let mut save = srv.save.lock();
             save.last_load_keys_loaded = loaded.keys;
             save.last_load_keys_expired = loaded.expired_skipped;
