@@ -568,8 +568,9 @@ fn a_full_sync_signals_watched_keys() {
     let mut watcher = replica.client();
     r.cmd(&["SET", "k", "mine"]);
     assert_eq!(watcher.cmd(&["WATCH", "k"]), b"+OK\r\n");
+    // A host name, resolved by the link task.
     assert_eq!(
-        r.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        r.cmd(&["REPLICAOF", "localhost", &master.port.to_string()]),
         b"+OK\r\n"
     );
     assert_same_data(&mut m, &mut r);

@@ -645,32 +645,41 @@ impl Link {
         };
         let timeout = self.repl_timeout();
         let lookup = tokio::net::lookup_host((host.clone(), port));
-        let addr = match self.until(lookup).await {
+        let addrs: Vec<std::net::SocketAddr> = match self.until(lookup).await {
             Err(_) => return Flow::Stop,
             Ok(Err(e)) => {
                 tracing::warn!("Unable to connect to MASTER: {}", io_text(&e));
                 return Flow::Retry;
             }
-            Ok(Ok(mut addrs)) => match addrs.next() {
-                Some(a) => a,
-                None => {
-                    tracing::warn!("Unable to connect to MASTER: no address for {}", host);
-                    return Flow::Retry;
-                }
-            },
+            Ok(Ok(addrs)) => addrs.collect(),
         };
-        let connect = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr));
-        let sock = match self.until(connect).await {
-            Err(_) => return Flow::Stop,
-            Ok(Err(_)) => {
-                tracing::warn!("Timeout connecting to the MASTER...");
-                return Flow::RetryNow;
+        if addrs.is_empty() {
+            tracing::warn!("Unable to connect to MASTER: no address for {}", host);
+            return Flow::Retry;
+        }
+        // Each address the name resolves to, in order (`localhost` may give ::1 first).
+        let deadline = Instant::now() + timeout;
+        let mut last_err = None;
+        let mut sock = None;
+        for addr in addrs {
+            let connect = tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr));
+            match self.until(connect).await {
+                Err(_) => return Flow::Stop,
+                Ok(Err(_)) => {
+                    tracing::warn!("Timeout connecting to the MASTER...");
+                    return Flow::RetryNow;
+                }
+                Ok(Ok(Err(e))) => last_err = Some(e),
+                Ok(Ok(Ok(s))) => {
+                    sock = Some(s);
+                    break;
+                }
             }
-            Ok(Ok(Err(e))) => {
-                tracing::warn!("Error condition on socket for SYNC: {}", io_text(&e));
-                return Flow::Retry;
-            }
-            Ok(Ok(Ok(s))) => s,
+        }
+        let Some(sock) = sock else {
+            let e = last_err.map(|e| io_text(&e)).unwrap_or_default();
+            tracing::warn!("Error condition on socket for SYNC: {}", e);
+            return Flow::Retry;
         };
         let nodelay = !self.srv.config.read().repl_disable_tcp_nodelay;
         let _ = sock.set_nodelay(nodelay);
