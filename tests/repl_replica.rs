@@ -525,7 +525,16 @@ fn replica_info_fields_while_down_match_redis() {
 
 #[test]
 fn wait_is_acknowledged_and_a_silent_link_times_out_then_continues() {
-    let master = Server::start(Kind::Redis, &["--repl-diskless-sync", "no"]);
+    // Pings every second keep the link busy enough for a 2 s repl-timeout until the stall.
+    let master = Server::start(
+        Kind::Redis,
+        &[
+            "--repl-diskless-sync",
+            "no",
+            "--repl-ping-replica-period",
+            "1",
+        ],
+    );
     let mut m = master.client();
     fill_dataset(&mut m);
     let proxy = proxy::Proxy::start(master.port);
@@ -588,7 +597,7 @@ fn psync2_continues_from_a_promoted_replica_under_its_new_id() {
     let mport = master.port.to_string();
     let promoted = Server::start(Kind::Redis, &["--replicaof", "127.0.0.1", &mport]);
     let mut p = promoted.client();
-    let replica = ferredis(&["--replicaof", "127.0.0.1", &mport]);
+    let replica = ferredis(&["--slaveof", "127.0.0.1", &mport]);
     let mut f = replica.client();
     random_writes(&mut m, 300, 21);
     assert_same_data(&mut m, &mut p);
