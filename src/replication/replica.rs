@@ -1030,14 +1030,12 @@ impl Link {
                 None
             };
         };
+        let usemark = mark.is_some();
         if let Some(mark) = mark {
             if let Err(f) = self.receive_marked(conn, &mut sink, &mark).await {
                 return f;
             }
         }
-        let usemark = self
-            .with_link(|l| l.transfer_size == Some(0))
-            .unwrap_or(false);
         // The snapshot is complete: from here on it replaces the dataset.
         {
             let Some(mut core) = self.lock() else {
@@ -1107,6 +1105,8 @@ impl Link {
                 return Flow::Stop;
             };
             let core = &mut *core;
+            // A BGSAVE started during the load would snapshot the dataset being replaced.
+            crate::server::save::abort_bgsave(&self.srv, core);
             if swapdb {
                 self.attach_to_new_master(core);
                 tracing::info!("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
@@ -1152,7 +1152,7 @@ impl Link {
             if let Err(e) = self.send(conn, &ack(off)).await {
                 return match e {
                     IoErr::Stop => Flow::Stop,
-                    _ => self.lost(0),
+                    _ => self.lost(stream_db),
                 };
             }
         }
