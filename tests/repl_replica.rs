@@ -401,6 +401,13 @@ fn master_killed_during_full_sync_keeps_old_data_then_reconnects() {
     assert_eq!(r.cmd(&["GET", "old7"]), b"$4\r\nkept\r\n");
     assert_eq!(info(&mut r, "master_link_status"), "down");
     assert!(log_has(&replica, "I/O error trying to sync with MASTER"));
+    // The cut transfer's temp file is gone.
+    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
+        .expect("replica dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     // Retried about once a second while nobody listens.
     wait_for("reconnect attempts logged", LONG, || {
         replica
