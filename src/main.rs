@@ -406,10 +406,10 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
         }
         tracing::warn!("Server initialized");
         let has_listeners = !listeners.is_empty();
-        // Clients are served while the dump file loads (they get -LOADING until it is in place):
-        // the loading state is set before the first connection is accepted.
         // A `replicaof` directive: a replica from the start (its load keeps expired keys).
         ferredis::replication::replica::init_from_config(&srv);
+        // Clients are served while the dump file loads (they get -LOADING until it is in place):
+        // the loading state is set before the first connection is accepted.
         let pending = match ferredis::server::save::load_at_startup(&srv) {
             Ok(p) => p,
             Err(e) => {
