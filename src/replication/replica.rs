@@ -1001,14 +1001,14 @@ impl Link {
                 return Flow::RetryNow;
             };
             let to = if diskless { "to parser" } else { "to disk" };
-            if let Some(m) = rest.strip_prefix("EOF:").filter(|m| m.len() >= 40) {
-                let mark = m.as_bytes()[..40].to_vec();
+            // `$EOF:<40-byte mark>`: the diskless form, whose size nobody knows beforehand.
+            if line.len() >= 45 && line.starts_with(b"$EOF:") {
                 tracing::info!(
                     "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {}",
                     to
                 );
                 self.with_link(|l| l.transfer_size = Some(0));
-                break Some(mark);
+                break Some(line[5..45].to_vec());
             }
             // strtol: the leading number, whatever follows.
             let digits: String = rest
@@ -1022,13 +1022,10 @@ impl Link {
                 to
             );
             self.with_link(|l| l.transfer_size = Some(size));
-            let left = size;
-            break {
-                if let Err(f) = self.receive_sized(conn, &mut sink, left).await {
-                    return f;
-                }
-                None
-            };
+            if let Err(f) = self.receive_sized(conn, &mut sink, size).await {
+                return f;
+            }
+            break None;
         };
         let usemark = mark.is_some();
         if let Some(mark) = mark {
