@@ -597,8 +597,17 @@ fn a_full_sync_signals_watched_keys() {
 
 #[test]
 fn psync2_continues_from_a_promoted_replica_under_its_new_id() {
-    // M → (real replica P, ferredis replica F); then P is promoted and F follows P.
-    let master = Server::start(Kind::Redis, &["--repl-diskless-sync", "no"]);
+    // M → (real replica P, ferredis replica F); then P is promoted and F follows P. No PING from
+    // M may land between P's promotion and F's last read, or F would be ahead of P.
+    let master = Server::start(
+        Kind::Redis,
+        &[
+            "--repl-diskless-sync",
+            "no",
+            "--repl-ping-replica-period",
+            "3600",
+        ],
+    );
     let mut m = master.client();
     fill_dataset(&mut m);
     let mport = master.port.to_string();
