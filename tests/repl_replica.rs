@@ -673,3 +673,24 @@ fn a_restarted_replica_continues_from_the_history_its_dump_records() {
         "{log}"
     );
 }
+
+#[test]
+fn client_pause_holds_the_masters_writes_back() {
+    let master = Server::start(Kind::Redis, &[]);
+    let mut m = master.client();
+    let replica = ferredis(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut r = replica.client();
+    m.cmd(&["SET", "before", "1"]);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), b"+OK\r\n");
+    m.cmd(&["SET", "during", "1"]);
+    let target = info(&mut m, "master_repl_offset");
+    wait_for("the write read but not applied", LONG, || {
+        info(&mut r, "slave_read_repl_offset") == target
+    });
+    assert_ne!(info(&mut r, "slave_repl_offset"), target);
+    assert_eq!(r.cmd(&["EXISTS", "during"]), b":0\r\n");
+    assert_eq!(r.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.cmd(&["EXISTS", "during"]), b":1\r\n");
+}

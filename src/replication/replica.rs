@@ -1335,6 +1335,7 @@ impl Link {
             unaccounted: 0,
             cmds: Vec::new(),
             ranges: Vec::new(),
+            paused: false,
         };
         let killed = handle.kill_notify.notified();
         tokio::pin!(killed);
@@ -1366,13 +1367,18 @@ impl Link {
             }
             let ev = {
                 let Link {
-                    cancel, shutdown, ..
+                    cancel,
+                    shutdown,
+                    srv,
+                    ..
                 } = &mut *self;
+                let paused = st.paused;
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => Ev::Stop,
                     _ = shutdown.changed() => Ev::Stop,
                     _ = &mut killed => Ev::Killed,
+                    _ = srv.pause.wait(), if paused => Ev::Unpaused,
                     r = conn.rd.read_buf(&mut conn.buf) => match r {
                         Ok(0) | Err(_) => Ev::Closed,
                         Ok(n) => Ev::Read(n),
@@ -1389,6 +1395,7 @@ impl Link {
                     return self.lost(client.db);
                 }
                 Ev::Closed => return self.lost(client.db),
+                Ev::Unpaused => {}
                 Ev::Read(n) => {
                     st.unaccounted += n;
                     last_io = Instant::now();
@@ -1474,6 +1481,10 @@ impl Link {
             let prev_pending = st.pending.len() as u64;
             let mut applied = base;
             let mut boundary: Option<usize> = None;
+            // Where CLIENT PAUSE held the stream back (the master's client is paused too).
+            let mut held_at: Option<usize> = None;
+            let mut start = 0;
+            st.paused = false;
             core.ks.serving_master = true;
             for &(end, first, n) in &st.cmds {
                 args.clear();
@@ -1482,6 +1493,11 @@ impl Link {
                         .iter()
                         .map(|r| chunk.slice(r.clone())),
                 );
+                if !args.is_empty() && cmd::client::pause_blocks(&self.srv, client, &args) {
+                    held_at = Some(start);
+                    break;
+                }
+                start = end;
                 if let Some(name) = args.first() {
                     if name.eq_ignore_ascii_case(b"replconf") {
                         replconf(core, client, &args, applied, &mut st.acks);
@@ -1511,6 +1527,7 @@ impl Link {
                 }
             }
             core.ks.serving_master = false;
+            let done = held_at.unwrap_or(chunk.len());
             match boundary {
                 Some(b) => {
                     if !st.pending.is_empty() {
@@ -1518,13 +1535,28 @@ impl Link {
                         st.pending.clear();
                     }
                     core.repl.feed_raw(&chunk[..b]);
-                    st.pending.extend_from_slice(&chunk[b..]);
+                    st.pending.extend_from_slice(&chunk[b..done]);
                 }
-                None => st.pending.extend_from_slice(&chunk),
+                None => st.pending.extend_from_slice(&chunk[..done]),
+            }
+            if let Some(at) = held_at {
+                // The held commands go back in front of what is still unparsed, and wait for the
+                // pause to end (the parser's size hint no longer applies).
+                let mut rest =
+                    BytesMut::with_capacity(chunk.len() - at + conn.buf.len() + READ_CHUNK);
+                rest.extend_from_slice(&chunk[at..]);
+                rest.extend_from_slice(&conn.buf);
+                conn.buf = rest;
+                st.parser = RequestParser::new();
+                st.paused = true;
             }
             if let Some(l) = core.repl.link.as_mut() {
                 l.reploff = applied;
                 l.stream_db = client.db;
+            }
+            if st.paused {
+                // CLIENT LIST shows the held command (flag `b`), as `pause_blocks` published it.
+                return Ok(());
             }
             client.publish_meta(
                 conn.buf.len(),
@@ -1539,6 +1571,8 @@ impl Link {
 /// What woke the streaming loop.
 enum Ev {
     Stop,
+    /// CLIENT PAUSE ended (or changed): the held commands may run.
+    Unpaused,
     Killed,
     Closed,
     Read(usize),
@@ -1560,6 +1594,8 @@ struct StreamState {
     /// argument ranges of all of them, back to back (kept to reuse their allocations).
     cmds: Vec<(usize, usize, usize)>,
     ranges: Vec<std::ops::Range<usize>>,
+    /// CLIENT PAUSE holds the next command back.
+    paused: bool,
 }
 
 /// REPLCONF from the master: GETACK is answered with our applied offset (before this command, as
