@@ -386,7 +386,7 @@ impl LoadingState {
 }
 
 /// Logs what Redis logs of a dump file's AUX fields as it reads them.
-fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
+pub(crate) fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
     let num = || {
         std::str::from_utf8(v)
             .ok()
@@ -525,6 +525,8 @@ impl PendingLoad {
             std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
             std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
             core.ks = fresh;
+            // A replica continues the replication history its dump records.
+            crate::replication::replica::restore_from_rdb(&mut core, &loaded.aux);
             let mut save = srv.save.lock();
             save.last_load_keys_loaded = loaded.keys;
             save.last_load_keys_expired = loaded.expired_skipped;
