@@ -585,3 +585,42 @@ fn diskless_sync_starts_once_max_replicas_are_waiting() {
         1
     );
 }
+
+fn ferredis_replica_of(m: &Server) -> Server {
+    let port = m.port.to_string();
+    Server::start(
+        Kind::Ferredis,
+        &[
+            "--enable-debug-command",
+            "yes",
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+        ],
+    )
+}
+
+#[test]
+fn ferredis_replica_of_ferredis_full_then_partial() {
+    for mode in ["yes", "no"] {
+        let m = master(&[
+            "--repl-diskless-sync",
+            mode,
+            "--repl-diskless-sync-delay",
+            "0",
+        ]);
+        let mut mc = m.client();
+        populate(&mut mc);
+        let r = ferredis_replica_of(&m);
+        wait_in_sync(&m, &r);
+        random_writes(&mut mc, 21, 500);
+        wait_in_sync(&m, &r);
+        mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
+        random_writes(&mut mc, 22, 200);
+        wait_for("partial resync accepted", T, || {
+            info(&mut mc, "stats", "sync_partial_ok") == "1"
+        });
+        wait_in_sync(&m, &r);
+        assert_eq!(info(&mut mc, "stats", "sync_full"), "1");
+    }
+}

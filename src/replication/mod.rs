@@ -198,6 +198,10 @@ impl ReplState {
     /// Writes ops to the stream: each preceded by SELECT when its database differs from the
     /// stream's; `db` None for ops that belong to no database (MULTI, EXEC, PING).
     fn write_ops<'a>(&mut self, ops: impl Iterator<Item = (Option<usize>, &'a [Bytes])>) {
+        // A replica's stream is its master's, forwarded by `feed_raw`: nothing of its own goes in.
+        if self.link.is_some() {
+            return;
+        }
         let Some(backlog) = &mut self.backlog else {
             return;
         };
@@ -245,13 +249,14 @@ impl ReplState {
                     if up { "up" } else { "down" },
                     if up { secs_since(l.last_io_ms) } else { -1 },
                     syncing as u8,
-                    l.read_reploff,
-                    l.reploff,
+                    l.info_offsets().0,
+                    l.info_offsets().1,
                 );
                 if syncing {
+                    // -1 until the bulk header arrived, 0 for the diskless `$EOF:` form.
                     let total = l.transfer_size.map(|s| s as i64).unwrap_or(-1);
                     let read = l.transfer_read as i64;
-                    let perc = if total > 0 {
+                    let perc = if total != 0 {
                         read as f64 * 100.0 / total as f64
                     } else {
                         0.0
