@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod sds;
 pub mod snapshot;
 pub mod table;
 pub mod value;
@@ -467,20 +468,18 @@ impl Keyspace {
         self.preserve(db, key);
         let v = self.next_version();
         let d = &mut self.dbs[db];
-        let Some((k, e)) = d.table.get_key_value(key) else {
+        let Some(e) = d.table.get_mut(key) else {
             return false;
         };
-        let (k, had) = (k.clone(), e.expire != NO_EXPIRE);
-        if let Some(e) = d.table.get_mut(key) {
-            e.expire = when;
-            e.version = v;
-        }
+        let had = e.expire != NO_EXPIRE;
+        e.expire = when;
+        e.version = v;
         match (had, when != NO_EXPIRE) {
             (true, false) => {
                 d.expires.swap_remove(key);
             }
             (false, true) => {
-                d.expires.insert(k);
+                d.expires.insert(Bytes::copy_from_slice(key));
             }
             _ => {}
         }
@@ -518,7 +517,10 @@ impl Keyspace {
         loop {
             let (k, expired) = {
                 let (k, e) = self.dbs[db].table.random()?;
-                (k.clone(), e.expire != NO_EXPIRE && e.expire <= self.now_ms)
+                (
+                    Bytes::copy_from_slice(k),
+                    e.expire != NO_EXPIRE && e.expire <= self.now_ms,
+                )
             };
             if !expired {
                 return Some(k);
@@ -724,7 +726,7 @@ mod tests {
         k.set(
             0,
             Bytes::from_static(b"a"),
-            Value::Str(Bytes::from_static(b"x")),
+            Value::Str(Bytes::from_static(b"x").into()),
             k.now_ms - 1,
         );
         assert_eq!(k.dbs[0].expires.len(), 1);
@@ -742,7 +744,7 @@ mod tests {
         k.set(
             0,
             Bytes::from_static(b"a"),
-            Value::Str(Bytes::from_static(b"x")),
+            Value::Str(Bytes::from_static(b"x").into()),
             k.now_ms - 1,
         );
         assert!(k.lookup_read(0, b"a").is_none());

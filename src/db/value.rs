@@ -1,9 +1,12 @@
 //! The value types of the keyspace, one per Redis type.
 //!
-//! Strings are `Bytes` (or an `i64` when Redis would int-encode them, which also makes INCR cheap).
+//! Strings are [`Sds`] (one pointer to a length-prefixed block, see [`super::sds`]), or an `i64` when
+//! Redis would int-encode them, which also makes INCR cheap. Every variant is one word, so a `Value`
+//! is two words: that and the entry's single block are what a million small keys cost.
 //! Collections sit behind `Arc` so that a snapshot can hold on to a value with a refcount bump, and a
 //! write to a value a snapshot still holds copies it first (`Arc::make_mut`).
 
+pub use super::sds::Sds;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use indexmap::IndexSet;
@@ -20,9 +23,9 @@ pub enum Value {
     /// A string Redis stores int-encoded (`OBJECT ENCODING` says `int`).
     Int(i64),
     /// A string as written by a whole-value write (SET, GETSET, ...): `embstr` up to 44 bytes.
-    Str(Bytes),
+    Str(Sds),
     /// A string modified in place (APPEND, SETRANGE, SETBIT, ...): always `raw`, as in Redis.
-    Raw(Bytes),
+    Raw(Sds),
     List(Arc<VecDeque<Bytes>>),
     Hash(Arc<HashValue>),
     Set(Arc<SetValue>),
@@ -297,13 +300,14 @@ impl Value {
     }
 
     /// Builds a string value the way Redis's SET does: int-encoded when the bytes are a canonical i64.
-    pub fn string(b: Bytes) -> Value {
+    pub fn string(b: impl AsRef<[u8]>) -> Value {
+        let b = b.as_ref();
         if b.len() <= 20 {
-            if let Some(i) = crate::util::parse_i64(&b) {
+            if let Some(i) = crate::util::parse_i64(b) {
                 return Value::Int(i);
             }
         }
-        Value::Str(b)
+        Value::Str(Sds::from_slice(b))
     }
 
     /// The type name TYPE prints.
@@ -327,7 +331,7 @@ impl Value {
             Value::Int(i) => Some(Bytes::copy_from_slice(
                 itoa::Buffer::new().format(*i).as_bytes(),
             )),
-            Value::Str(b) | Value::Raw(b) => Some(b.clone()),
+            Value::Str(b) | Value::Raw(b) => Some(b.to_bytes()),
             _ => None,
         }
     }
@@ -341,6 +345,11 @@ impl Value {
         }
     }
 }
+
+// A value is two words; an entry (value, expiry, version, LRU clock) five. Growing either costs a
+// million-key dataset that many bytes per key (see docs/BENCHMARKS.md, memory).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
 
 /// Redis 7.0.15's default encoding thresholds, as the real server reports them
 /// (`hash-max-listpack-entries` 512, `...-value` 64, `set-max-intset-entries` 512,

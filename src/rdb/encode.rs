@@ -326,7 +326,7 @@ mod tests {
         put_string(&mut out, &long, true);
         assert_eq!(out[0], 0xC3, "long repetitive strings are LZF-compressed");
         assert_eq!(
-            round_trip(&Value::Str(long.clone()), true)
+            round_trip(&Value::Str(long.clone().into()), true)
                 .string_bytes()
                 .unwrap(),
             long
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn dump_payload_checks_crc() {
         let d = dump(
-            &Value::Str(Bytes::from_static(b"hello")),
+            &Value::Str(Bytes::from_static(b"hello").into()),
             &Options::default(),
         );
         assert!(undump(&d, true).is_ok());
@@ -394,7 +394,7 @@ mod tests {
         put_key(
             &mut f,
             b"b",
-            &Value::Str(Bytes::from_static(b"x")),
+            &Value::Str(Bytes::from_static(b"x").into()),
             4102444800000,
             &opts,
         );
