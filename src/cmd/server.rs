@@ -1459,7 +1459,7 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
             // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
             if h.listpack {
                 ROBJ + alloc_size(lp_size(
-                    h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]),
+                    h.iter().flat_map(|(f, v)| [f, v]),
                 ))
             } else {
                 let slots = h.len().next_power_of_two();

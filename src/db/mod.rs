@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod hashvalue;
 pub mod sds;
 pub mod snapshot;
 pub mod table;

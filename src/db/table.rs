@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 /// slots are 87.5% full instead of first doubling them.
 pub const SEGMENT_MAX: usize = 896;
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
     *SEED.get_or_init(|| rand::thread_rng().gen())
 }

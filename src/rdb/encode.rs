@@ -160,7 +160,7 @@ fn encode_value_payload(out: &mut Vec<u8>, v: &Value, opts: &Options) -> u8 {
         Value::Hash(h) => {
             // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
             if h.listpack {
-                let lp = listpack_encode(h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]));
+                let lp = listpack_encode(h.iter().flat_map(|(f, v)| [f, v]));
                 put_string(out, &lp, opts.compress);
                 op::HASH_LISTPACK
             } else {
@@ -489,7 +489,7 @@ mod property_tests {
             Value::List(l) => return l.iter().map(|b| b.to_vec()).collect(),
             Value::Hash(h) => h
                 .iter()
-                .map(|(f, v)| [f.as_ref(), b"=", v.as_ref()].concat())
+                .map(|(f, v)| [f, b"=", v].concat())
                 .collect(),
             Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
             Value::ZSet(z) => z
