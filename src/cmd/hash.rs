@@ -531,9 +531,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let out = &mut ctx.out;
     out.array(if withvalues && !resp3 { 2 * n } else { n } as usize);
     let mut emit = |i: usize| {
-        let (f, v) = h
-            .get_index(i)
-            .map_or((&b""[..], &b""[..]), |(f, v)| (f, v));
+        let (f, v) = h.get_index(i).map_or((&b""[..], &b""[..]), |(f, v)| (f, v));
         if withvalues {
             if resp3 {
                 out.array(2);

@@ -39,6 +39,11 @@ pub struct Entry {
     pub lru: u32,
 }
 
+// Five words: with the key's length and bytes it fills a 64-byte block for keys up to 16 bytes (see
+// `table::Node`). A bigger entry costs every key of a large dataset.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Entry>() == 40);
+
 /// One database.
 #[derive(Default)]
 pub struct Db {

@@ -534,6 +534,36 @@ mod tests {
     }
 
     #[test]
+    fn sparse_tables_shrink_and_still_pick_and_iterate() {
+        let mut t = Table::new();
+        for i in 0..50_000u32 {
+            t.insert(format!("key:{i}").as_bytes(), i);
+        }
+        for i in 10..50_000u32 {
+            assert_eq!(
+                t.remove(format!("key:{i}").as_bytes()).map(|(_, v)| v),
+                Some(i)
+            );
+        }
+        assert_eq!(t.len(), 10);
+        for _ in 0..100 {
+            let (k, v) = t.random().expect("non-empty");
+            assert_eq!(k, format!("key:{v}").as_bytes());
+            assert!(*v < 10);
+        }
+        for (_, v) in t.iter_mut() {
+            *v += 100;
+        }
+        let mut got: Vec<u32> = t.iter().map(|(_, v)| *v).collect();
+        got.sort();
+        assert_eq!(got, (100..110).collect::<Vec<_>>());
+        // Replacing keeps one entry; the old value comes back.
+        assert_eq!(t.insert(b"key:3", 7), Some(103));
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.get_key_value(b"key:3"), Some((&b"key:3"[..], &7)));
+    }
+
+    #[test]
     fn random_finds_keys() {
         let mut t = Table::new();
         assert!(t.random().is_none());

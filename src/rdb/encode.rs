@@ -487,10 +487,7 @@ mod property_tests {
     fn content(v: &Value) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = match v {
             Value::List(l) => return l.iter().map(|b| b.to_vec()).collect(),
-            Value::Hash(h) => h
-                .iter()
-                .map(|(f, v)| [f, b"=", v].concat())
-                .collect(),
+            Value::Hash(h) => h.iter().map(|(f, v)| [f, b"=", v].concat()).collect(),
             Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
             Value::ZSet(z) => z
                 .order
