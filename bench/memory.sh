@@ -8,58 +8,18 @@
 #   hash     one hash `bighash` with KEYS fields `f:123456` holding `v:123456` (HSET, 100 per command)
 #   zset     one sorted set `bigzset` with KEYS members `m:123456`, score = N (ZADD, 100 per command)
 #
-# Usage: bench/memory.sh [dataset...]   (env: KEYS=1000000 VALUE=32 FERREDIS=<binary>)
+# Usage: bench/memory.sh [dataset...]   (env: KEYS=1000000 VALUE=32, BIN=<another ferredis binary>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
 
 KEYS=${KEYS:-1000000}
 VALUE=${VALUE:-32}
 DATASETS=("$@")
-[ ${#DATASETS[@]} -eq 0 ] && DATASETS=(strings hash zset)
+if [ ${#DATASETS[@]} -eq 0 ]; then DATASETS=(strings hash zset); fi
 
-for bin in redis-server redis-cli; do
-    command -v "$bin" >/dev/null || { echo "bench: $bin not found" >&2; exit 1; }
-done
-if [ -z "${FERREDIS:-}" ]; then
-    cargo build --release --quiet
-    FERREDIS=$PWD/target/release/ferredis-server
-fi
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/lib.sh
+if [ -n "${BIN:-}" ]; then FERREDIS=$BIN; fi
 
-free_port() {
-    local p
-    for p in $(seq "$1" $(( $1 + 200 ))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "no free port near $1" >&2; exit 1
-}
-
-# start NAME BIN PORT: starts an empty server; echoes the pid.
-start() {
-    local name=$1 bin=$2 port=$3 dir=$WORK/$1
-    rm -rf "$dir"; mkdir -p "$dir"
-    "$bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
-        --logfile "$dir/log" --daemonize no >/dev/null 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1 6000); do
-        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then echo "$pid"; return; fi
-        sleep 0.05
-    done
-    echo "server $name did not start" >&2; exit 1
-}
-
-stop() { kill "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
-
-info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # The RESP commands of a dataset, written once and replayed into each server.
@@ -97,6 +57,7 @@ for ds in "${DATASETS[@]}"; do
     gen "$ds" > "$WORK/$ds.resp"
     for name in ferredis redis; do
         if [ $name = ferredis ]; then bin=$FERREDIS; port=$FPORT; else bin=redis-server; port=$RPORT; fi
+        rm -rf "${WORK:?}/$name"
         pid=$(start $name "$bin" "$port")
         used0=$(info "$port" memory used_memory); rss0=$(rss_kb "$pid")
         redis-cli -p "$port" --pipe < "$WORK/$ds.resp" >/dev/null
