@@ -4,7 +4,9 @@
 # Starts both servers, loads the same MEMBERS members into one key `bigz` of each through
 # `redis-cli --pipe` (ZADD commands of 100 pairs; members `member:<i>`, scores from a fixed
 # pseudo-random sequence, so inserts land all over the order), then prints each server's
-# used_memory and used_memory_rss above what it used before the load, and the ZCARD as a check.
+# used_memory and used_memory_rss above what it used before the load, and the ZCARD as a check;
+# then the requests/s of ZRANK of the middle member and ZRANGE of ten ranks from the middle (one
+# client, so it is the latency of the lookup; both are O(log N) in both servers now).
 # With ORDER=seq the scores grow with i instead (members appended in order).
 #
 # Usage: bench/zset_memory.sh   (env: MEMBERS=1000000 ORDER=random FERREDIS=<binary>)
@@ -83,13 +85,20 @@ start ferredis "$FERREDIS" "$FPORT"
 RPORT=$(free_port $(( FPORT + 1 )))
 start redis "$(command -v redis-server)" "$RPORT"
 echo "$MEMBERS members, $ORDER scores; ferredis $FERREDIS, $(redis-server --version | cut -d' ' -f1-3)"
-printf '%-9s %10s %14s %14s %12s %12s\n' server zcard used_memory used_rss "bytes/member" "rss/member"
+printf '%-9s %10s %14s %14s %12s %12s %10s %10s\n' server zcard used_memory used_rss \
+    "bytes/member" "rss/member" "zrank/s" "zrange/s"
 for server in ferredis redis; do
     port=$FPORT; [ "$server" = redis ] && port=$RPORT
     u0=$(mem "$port" used_memory); r0=$(mem "$port" used_memory_rss)
     redis-cli -p "$port" --pipe <"$WORK/load.resp" >/dev/null
     u1=$(mem "$port" used_memory); r1=$(mem "$port" used_memory_rss)
     card=$(redis-cli -p "$port" zcard bigz)
-    printf '%-9s %10s %14s %14s %12.1f %12.1f\n' "$server" "$card" $(( u1 - u0 )) $(( r1 - r0 )) \
-        "$(echo "($u1 - $u0) / $MEMBERS" | bc -l)" "$(echo "($r1 - $r0) / $MEMBERS" | bc -l)"
+    mid=$(( MEMBERS / 2 ))
+    rank=$(redis-benchmark -p "$port" -c 1 -n 2000 --csv zrank bigz "member:$mid" 2>/dev/null |
+        awk -F'","' 'NR == 2 { print $2 }')
+    range=$(redis-benchmark -p "$port" -c 1 -n 2000 --csv zrange bigz "$mid" "$(( mid + 9 ))" 2>/dev/null |
+        awk -F'","' 'NR == 2 { print $2 }')
+    printf '%-9s %10s %14s %14s %12.1f %12.1f %10s %10s\n' "$server" "$card" $(( u1 - u0 )) $(( r1 - r0 )) \
+        "$(echo "($u1 - $u0) / $MEMBERS" | bc -l)" "$(echo "($r1 - $r0) / $MEMBERS" | bc -l)" \
+        "${rank:-?}" "${range:-?}"
 done
