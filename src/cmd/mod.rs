@@ -22,6 +22,7 @@ pub mod meta;
 pub mod persist;
 pub mod pubsub;
 pub mod repl;
+pub mod replicaof;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -136,6 +137,29 @@ impl Ctx<'_> {
     #[inline]
     pub fn db(&self) -> usize {
         self.client.db
+    }
+
+    /// Raises a keyspace notification for `key` in the client's database (`class` from
+    /// [`crate::db::notify::class`]); one branch when the class is off. See [`crate::db::notify`].
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.notify_db(class, event, db, key);
+    }
+
+    /// As [`Ctx::notify`], for an event Redis raises after writing the reply (see
+    /// [`crate::db::notify::AFTER_REPLY`]).
+    #[inline]
+    pub fn notify_after_reply(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.core.ks.notify_after_reply(class, event, db, key);
+    }
+
+    /// As [`Ctx::notify`], for a key of another database (MOVE, ...).
+    #[inline]
+    pub fn notify_db(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        let pos = self.out.buf.len();
+        self.core.ks.notify.raise_at(class, event, db, key, pos);
     }
 }
 
@@ -259,6 +283,9 @@ fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
 /// The error for writes after a failed save (`stop-writes-on-bgsave-error`).
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+/// The error for writes without enough good replicas (`min-replicas-to-write`).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 /// The error for commands without the `loading` flag while the dump file loads.
 pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
 
@@ -306,8 +333,34 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         reject(ctx, spec, MISCONF);
         return;
     }
+    // Not enough good replicas for `min-replicas-to-write` (one branch when it is off).
+    if ctx.core.repl.min_replicas_to_write > 0
+        && ctx.core.repl.too_few_replicas()
+        && (spec.flags & flags::WRITE != 0 || tx::exec_writes(ctx.client, spec))
+        && ctx.client.kind != crate::server::client::ClientKind::Master
+    {
+        reject(ctx, spec, NOREPLICAS);
+        return;
+    }
+    // A read-only replica refuses writes, except its master's.
+    if ctx.core.ks.is_replica
+        && ctx.client.kind != crate::server::client::ClientKind::Master
+        && (spec.flags & flags::WRITE != 0 || tx::exec_writes(ctx.client, spec))
+        && ctx.srv.config.read().replica_read_only
+    {
+        reject(ctx, spec, crate::replication::replica::READONLY_ERR);
+        return;
+    }
     if let Some(text) = pubsub::subscribed_mode_refusal(ctx.client, spec) {
         reject(ctx, spec, &text);
+        return;
+    }
+    // A replica with its link down serves only `stale` commands under replica-serve-stale-data no.
+    if ctx.core.ks.is_replica
+        && crate::replication::replica::denied_when_stale(ctx.client, spec)
+        && crate::replication::replica::master_down(ctx.srv, ctx.core)
+    {
+        reject(ctx, spec, crate::replication::replica::MASTERDOWN_ERR);
         return;
     }
     // While the dump file loads at start-up only commands flagged `loading` run (one atomic load
@@ -342,7 +395,12 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
         ctx.core.ks.tick_at(start_us / 1000);
     }
     ctx.core.prop.enter(ctx.core.ks.dirty);
+    let reply_mark = ctx.out.buf.len();
     let result = (spec.handler)(ctx, args);
+    // Keyspace notifications the command raised are published now, in order.
+    if ctx.core.ks.notify.has_pending() {
+        crate::server::notify::deliver_after_command(ctx, reply_mark);
+    }
     let elapsed_us = (crate::util::now_us() - start_us).max(0) as u64;
     // The one choke point of replication: what the command changed is recorded here, and written
     // to the stream when the outermost command (EXEC with its queue) ends.

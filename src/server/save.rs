@@ -386,7 +386,7 @@ impl LoadingState {
 }
 
 /// Logs what Redis logs of a dump file's AUX fields as it reads them.
-fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
+pub(crate) fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
     let num = || {
         std::str::from_utf8(v)
             .ok()
@@ -519,11 +519,14 @@ impl PendingLoad {
             fresh.thresholds = core.ks.thresholds;
             fresh.active_expire_effort = core.ks.active_expire_effort;
             fresh.propagate_expired = core.ks.propagate_expired;
+            fresh.notify.set_flags(core.ks.notify.flags);
             // WATCH is allowed while loading: its registrations, and the counters the cron kept
             // meanwhile, carry over to the loaded keyspace.
             std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
             std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
             core.ks = fresh;
+            // A replica continues the replication history its dump records.
+            crate::replication::replica::restore_from_rdb(&mut core, &loaded.aux);
             let mut save = srv.save.lock();
             save.last_load_keys_loaded = loaded.keys;
             save.last_load_keys_expired = loaded.expired_skipped;
