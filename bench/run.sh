@@ -3,11 +3,18 @@
 #
 # Both servers run at once on free ports; redis-benchmark runs against them interleaved
 # (ferredis, redis, ferredis, redis, ...) for ROUNDS rounds, at -P 1 and -P 16, with -c 50, for
-# PING (multibulk), SET, GET, INCR and MSET. Prints every run's requests per second, then per
-# command the median ratio ferredis/redis (> 1.0: ferredis is faster).
+# the string tests (PING multibulk, SET, GET, INCR, MSET) and the collection tests (LPUSH, RPOP,
+# SADD, HSET, ZADD, LRANGE_100, SPOP, ZPOPMIN). Prints every run's requests per second, then per
+# command the median ratio ferredis/redis (> 1.0: ferredis is faster), and the load average at the
+# start and the end.
+#
+# redis-benchmark runs its tests in its own fixed order, so RPOP, SPOP and ZPOPMIN pop what LPUSH,
+# SADD and ZADD of the same run pushed. Its "LPUSH (needed to benchmark LRANGE)" fill is not a test
+# and is left out of the results.
 #
 # Usage: bench/run.sh   (env: ROUNDS=3 N=200000 (x5 when pipelined) CLIENTS=50 PIPELINES="1 16"
-#                        TESTS=ping_mbulk,set,get,incr,mset)
+#                        TESTS=ping_mbulk,set,get,incr,mset,lpush,rpop,sadd,hset,zadd,lrange_100,spop,zpopmin
+#                        FERREDIS=<binary>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -15,15 +22,18 @@ export PATH="$HOME/.cargo/bin:$PATH"
 ROUNDS=${ROUNDS:-3}
 N=${N:-200000}
 CLIENTS=${CLIENTS:-50}
-TESTS=${TESTS:-ping_mbulk,set,get,incr,mset}
+TESTS=${TESTS:-ping_mbulk,set,get,incr,mset,lpush,rpop,sadd,hset,zadd,lrange_100,spop,zpopmin}
 PIPELINES=${PIPELINES:-"1 16"}
 
 for bin in redis-server redis-benchmark redis-cli; do
     command -v "$bin" >/dev/null || { echo "bench: $bin not found (scripts/test.sh installs it)" >&2; exit 1; }
 done
 
-cargo build --release --quiet
-FERREDIS=$PWD/target/release/ferredis-server
+# FERREDIS=<path> benchmarks a binary built earlier (e.g. a baseline) instead of building this tree.
+if [ -z "${FERREDIS:-}" ]; then
+    cargo build --release --quiet
+    FERREDIS=$PWD/target/release/ferredis-server
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -57,7 +67,7 @@ start ferredis "$FERREDIS" "$FPORT"
 RPORT=$(free_port $(( FPORT + 1 )))
 start redis "$(command -v redis-server)" "$RPORT"
 
-echo "ferredis $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $FPORT, $(redis-server --version | cut -d' ' -f1-3) on $RPORT"
+echo "ferredis $FERREDIS (tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')) on $FPORT, $(redis-server --version | cut -d' ' -f1-3) on $RPORT"
 echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); -c $CLIENTS -n $N -t $TESTS; $ROUNDS rounds"
 RESULTS=$WORK/results.txt   # lines: pipeline test server rps
 : > "$RESULTS"
@@ -76,16 +86,17 @@ for round in $(seq 1 "$ROUNDS"); do
             if grep -q "Error from server" "$WORK/run.err" "$out"; then
                 echo "round $round -P $P $server: errors: $(grep -h 'Error from server' "$WORK/run.err" "$out" | head -1)"
             fi
-            # CSV rows: "TEST","rps",...; skip the header.
-            awk -F'","' -v P="$P" -v S="$server" 'NR > 1 {
+            # CSV rows: "TEST","rps",...; skip the header and the LRANGE fill.
+            awk -F'","' -v P="$P" -v S="$server" 'NR > 1 && !/needed to/ {
                     t = $1; gsub(/"/, "", t); gsub(/ .*/, "", t); print P, t, S, $2 }' "$out" >>"$RESULTS"
             printf 'round %s -P %-2s %-8s %s\n' "$round" "$P" "$server" \
-                "$(awk -F'","' 'NR > 1 { t = $1; gsub(/"/, "", t); gsub(/ .*/, "", t); printf "%s=%s ", t, $2 }' "$out")"
+                "$(awk -F'","' 'NR > 1 && !/needed to/ { t = $1; gsub(/"/, "", t); gsub(/ .*/, "", t); printf "%s=%s ", t, $2 }' "$out")"
         done
     done
 done
 
 echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "median requests/s and ratio ferredis/redis (median of per-round ratios)"
 printf '%-4s %-11s %12s %12s %7s\n' "-P" "test" "ferredis" "redis" "ratio"
 for P in $PIPELINES; do

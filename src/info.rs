@@ -7,13 +7,12 @@
 //! latency histograms behind `latencystats`.
 
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::server::{Core, Server};
+use crate::server::{CmdStat, Core, Server};
 
 /// The version tools check (`redis_version`); ferredis answers as the Redis it replaces.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -152,13 +151,16 @@ pub async fn metrics_cron(srv: Arc<Server>) {
 /// sub-buckets), so that percentiles come out exactly as Redis's `latencystats` prints them.
 #[derive(Default, Debug, Clone)]
 pub struct LatencyHist {
-    /// Lowest equivalent value of a bucket → count.
-    buckets: BTreeMap<u64, u64>,
+    /// Count per bucket, by bucket index (see [`LatencyHist::index`]): a flat array, so recording
+    /// is an increment. Empty until the first sample.
+    buckets: Vec<u64>,
     total: u64,
 }
 
 impl LatencyHist {
     const MAX_NS: u64 = 1_000_000_000;
+    /// Values below 256 have a bucket each; above, 128 buckets per power of two up to 2^30.
+    const BUCKETS: usize = 256 + (30 - 8) * 128;
 
     /// (lowest equivalent value, bucket width) of `v`.
     fn bucket(v: u64) -> (u64, u64) {
@@ -167,10 +169,47 @@ impl LatencyHist {
         ((v >> shift) << shift, 1 << shift)
     }
 
+    /// The bucket index of `v` (at most `MAX_NS`); indexes grow with the values.
+    fn index(v: u64) -> usize {
+        let magnitude = 64 - (v | 255).leading_zeros() as u64;
+        if magnitude <= 8 {
+            v as usize
+        } else {
+            let shift = magnitude - 8;
+            256 + (magnitude as usize - 9) * 128 + ((v >> shift) as usize - 128)
+        }
+    }
+
+    /// The lowest value of the bucket at `i` (inverse of [`LatencyHist::index`]).
+    fn low_of(i: usize) -> u64 {
+        if i < 256 {
+            i as u64
+        } else {
+            let magnitude = (i - 256) / 128 + 9;
+            let top = ((i - 256) % 128 + 128) as u64;
+            top << (magnitude - 8)
+        }
+    }
+
+    /// (lowest equivalent value, count) of the buckets that have samples, in value order.
+    fn filled(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != 0)
+            .map(|(i, &n)| (Self::low_of(i), n))
+    }
+
     /// Records one command duration given in microseconds.
+    #[inline]
     pub fn record_us(&mut self, us: u64) {
         let ns = us.saturating_mul(1000).clamp(1, Self::MAX_NS);
-        *self.buckets.entry(Self::bucket(ns).0).or_insert(0) += 1;
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; Self::BUCKETS];
+        }
+        if let Some(b) = self.buckets.get_mut(Self::index(ns)) {
+            *b += 1;
+        }
         self.total += 1;
     }
 
@@ -183,7 +222,7 @@ impl LatencyHist {
         let want = ((p.min(100.0) / 100.0) * self.total as f64 + 0.5) as u64;
         let want = want.max(1);
         let mut seen = 0;
-        for (&low, &n) in &self.buckets {
+        for (low, n) in self.filled() {
             seen += n;
             if seen >= want {
                 let (low, width) = Self::bucket(low);
@@ -200,7 +239,7 @@ impl LatencyHist {
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut seen = 0;
         let mut level: u64 = 1024;
-        for (&low, &n) in &self.buckets {
+        for (low, n) in self.filled() {
             while low > level {
                 level *= 2;
             }
@@ -875,19 +914,15 @@ fn cpu(out: &mut String) {
 }
 
 /// Commands with statistics, in the order Redis lists commands.
-fn stat_names(core: &Core) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = core.stats.cmdstats.keys().copied().collect();
-    names.sort_by_key(|n| (crate::cmd::meta::order_of(n), *n));
-    names
+fn stat_rows(core: &Core) -> Vec<(&'static str, &CmdStat, &LatencyHist)> {
+    let mut rows: Vec<_> = core.stats.cmd_entries().collect();
+    rows.sort_by_key(|(n, _, _)| (crate::cmd::meta::order_of(n), *n));
+    rows
 }
 
 fn commandstats(out: &mut String, core: &Core) {
     out.push_str("# Commandstats\r\n");
-    for name in stat_names(core) {
-        let s = core.stats.cmdstats[name];
-        if s.calls == 0 && s.rejected_calls == 0 && s.failed_calls == 0 {
-            continue;
-        }
+    for (name, s, _) in stat_rows(core) {
         let per = if s.calls == 0 {
             0.0
         } else {
@@ -910,10 +945,7 @@ fn errorstats(out: &mut String, core: &Core) {
 
 fn latencystats(out: &mut String, core: &Core) {
     out.push_str("# Latencystats\r\n");
-    for name in stat_names(core) {
-        let Some(h) = core.stats.latency_hist.get(name) else {
-            continue;
-        };
+    for (name, _, h) in stat_rows(core) {
         if h.total() == 0 {
             continue;
         }
@@ -965,6 +997,19 @@ mod tests {
         let mut h = LatencyHist::default();
         h.record_us(0);
         assert_eq!(h.percentile_ns(99.0), 1);
+    }
+
+    #[test]
+    fn latency_bucket_indexes_are_dense_and_ordered() {
+        let mut last = None;
+        for v in (1..300).chain((300..LatencyHist::MAX_NS).step_by(997)) {
+            let i = LatencyHist::index(v);
+            assert!(i < LatencyHist::BUCKETS, "{v}");
+            assert_eq!(LatencyHist::low_of(i), LatencyHist::bucket(v).0, "{v}");
+            assert!(last.is_none_or(|l| l <= i));
+            last = Some(i);
+        }
+        assert!(LatencyHist::index(LatencyHist::MAX_NS) < LatencyHist::BUCKETS);
     }
 
     #[test]

@@ -1364,3 +1364,118 @@ fn randomized_zset_commands_small_thresholds() {
         random_stream(seed, 3000, seed % 2 == 0, true);
     }
 }
+
+/// Sets of thousands of members (several levels of ferredis's order tree): ranks, rank ranges,
+/// score ranges with LIMIT, lex ranges over equal scores, counts, removals by rank and score, and
+/// pops, mixed with inserts that move members; the digest at the end compares the whole content.
+#[test]
+fn large_sets_ranks_and_ranges() {
+    let mut d = Diff::new(&[]);
+    let mut rng = StdRng::seed_from_u64(77);
+    let n = 3000;
+    let member = |rng: &mut StdRng| format!("m{:05}", rng.gen_range(0..2 * n));
+    for key in ["big", "lex"] {
+        for _ in 0..(n / 100) {
+            let mut cmd = vec!["ZADD".to_string(), key.to_string()];
+            for _ in 0..100 {
+                let score = if key == "lex" {
+                    "0".to_string()
+                } else {
+                    rng.gen_range(-500..500).to_string()
+                };
+                cmd.push(score);
+                cmd.push(member(&mut rng));
+            }
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            d.run(&args);
+        }
+    }
+    for _ in 0..600 {
+        let x = rng.gen_range(-(n as i64)..n as i64).to_string();
+        let y = rng.gen_range(-(n as i64)..n as i64).to_string();
+        let (lo, hi) = {
+            let a = rng.gen_range(-520..520);
+            let b = rng.gen_range(-520..520);
+            (a.min(b).to_string(), format!("({}", a.max(b)))
+        };
+        let bound = |rng: &mut StdRng| {
+            let m = member(rng);
+            if rng.gen() {
+                format!("[{m}")
+            } else {
+                format!("({m}")
+            }
+        };
+        let (l1, l2) = (bound(&mut rng), bound(&mut rng));
+        let off = rng.gen_range(0..40).to_string();
+        let cnt = rng.gen_range(-1..40).to_string();
+        let m = member(&mut rng);
+        let cmd: Vec<String> = match rng.gen_range(0..14) {
+            0 => vec!["ZRANK".into(), "big".into(), m],
+            1 => vec!["ZREVRANK".into(), "big".into(), m],
+            2 => vec!["ZRANGE".into(), "big".into(), x, y, "WITHSCORES".into()],
+            3 => vec!["ZREVRANGE".into(), "big".into(), x, y],
+            4 => vec![
+                "ZRANGEBYSCORE".into(),
+                "big".into(),
+                lo,
+                hi,
+                "LIMIT".into(),
+                off,
+                cnt,
+            ],
+            5 => vec![
+                "ZREVRANGEBYSCORE".into(),
+                "big".into(),
+                hi,
+                lo,
+                "WITHSCORES".into(),
+                "LIMIT".into(),
+                off,
+                cnt,
+            ],
+            6 => vec!["ZCOUNT".into(), "big".into(), lo, hi],
+            7 => vec!["ZLEXCOUNT".into(), "lex".into(), l1, l2],
+            8 => vec![
+                "ZRANGEBYLEX".into(),
+                "lex".into(),
+                l1,
+                l2,
+                "LIMIT".into(),
+                off,
+                cnt,
+            ],
+            9 => vec!["ZREVRANGEBYLEX".into(), "lex".into(), l2, l1],
+            10 => {
+                let s: i64 = rng.gen_range(-(n as i64)..n as i64);
+                vec![
+                    "ZREMRANGEBYRANK".into(),
+                    "big".into(),
+                    s.to_string(),
+                    (s + 2).to_string(),
+                ]
+            }
+            11 => vec![
+                if rng.gen() { "ZPOPMIN" } else { "ZPOPMAX" }.into(),
+                "big".into(),
+                rng.gen_range(1..4).to_string(),
+            ],
+            12 => vec![
+                "ZADD".into(),
+                "big".into(),
+                rng.gen_range(-500..500).to_string(),
+                m,
+            ],
+            _ => vec!["ZREM".into(), "lex".into(), m],
+        };
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        d.run(&args);
+    }
+    for key in ["big", "lex"] {
+        d.run(&["ZCARD", key]);
+        d.run(&["OBJECT", "ENCODING", key]);
+        d.run(&["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+    }
+    d.run(&["DEBUG", "DIGEST"]);
+    d.assert_clean();
+}

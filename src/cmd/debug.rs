@@ -547,8 +547,7 @@ mod tests {
             15
         );
         let mut z = crate::db::value::ZSet::default();
-        z.scores.insert(b("a"), 1.0);
-        z.order.insert((crate::db::value::ScoreKey(1.0), b("a")));
+        z.insert(b"a", 1.0);
         assert_eq!(serialized_length(&Value::ZSet(std::sync::Arc::new(z))), 13);
     }
 

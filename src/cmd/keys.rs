@@ -944,7 +944,7 @@ mod tests {
 
     #[test]
     fn collection_encodings_follow_redis_7_0_defaults() {
-        use crate::db::value::{ScoreKey, ZSet};
+        use crate::db::value::ZSet;
         use std::sync::Arc;
         let b = |s: String| Bytes::from(s);
         let hash = |n: usize, vlen: usize| {
@@ -969,8 +969,7 @@ mod tests {
         let zset = |n: usize| {
             let mut z = ZSet::default();
             for i in 0..n {
-                z.scores.insert(b(format!("m{i}")), i as f64);
-                z.order.insert((ScoreKey(i as f64), b(format!("m{i}"))));
+                z.insert(format!("m{i}").as_bytes(), i as f64);
             }
             z.choose_encoding(&Default::default());
             Value::ZSet(Arc::new(z))

@@ -267,12 +267,9 @@ impl EqIc for str {
 /// discards the transaction and says why.
 fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
     tx::flag_transaction(ctx.client);
-    ctx.core
-        .stats
-        .cmdstats
-        .entry(spec.name)
-        .or_default()
-        .rejected_calls += 1;
+    if let Some((st, _)) = ctx.core.stats.cmd_mut(spec) {
+        st.rejected_calls += 1;
+    }
     if spec.name == "exec" {
         tx::exec_abort(ctx, text);
         return;
@@ -301,13 +298,8 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
             ctx.client.last_cmd = client::last_cmd_name(args);
             // A known (sub)command refused for its arity counts as rejected in its commandstats.
             let known = arity_rejected(args);
-            if let Some(spec) = known {
-                ctx.core
-                    .stats
-                    .cmdstats
-                    .entry(spec.name)
-                    .or_default()
-                    .rejected_calls += 1;
+            if let Some((st, _)) = known.and_then(|spec| ctx.core.stats.cmd_mut(spec)) {
+                st.rejected_calls += 1;
             }
             if known.is_some_and(|s| s.name == "exec") {
                 ctx.core.stats.unknown_rejected += 1;
@@ -396,10 +388,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
 /// `tick` refreshes the cached clock first (EXEC keeps its own for the whole queue).
 pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], tick: bool) {
     ctx.client.redacted.clear();
+    // One clock reading serves as the keyspace's cached time and as the command's start; a wall
+    // clock step back during the command counts as zero duration.
+    let start_us = crate::util::now_us();
     if tick {
-        ctx.core.ks.tick();
+        ctx.core.ks.tick_at(start_us / 1000);
     }
-    let start = std::time::Instant::now();
     ctx.core.prop.enter(ctx.core.ks.dirty);
     let reply_mark = ctx.out.buf.len();
     let result = (spec.handler)(ctx, args);
@@ -407,7 +401,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
     if ctx.core.ks.notify.has_pending() {
         crate::server::notify::deliver_after_command(ctx, reply_mark);
     }
-    let elapsed_us = start.elapsed().as_micros() as u64;
+    let elapsed_us = (crate::util::now_us() - start_us).max(0) as u64;
     // The one choke point of replication: what the command changed is recorded here, and written
     // to the stream when the outermost command (EXEC with its queue) ends.
     let core = &mut *ctx.core;

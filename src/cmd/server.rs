@@ -1308,7 +1308,7 @@ fn write_histogram(out: &mut Reply, h: &crate::info::LatencyHist, calls: u64) {
 
 fn latency_histogram(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let names: Vec<&'static str> = if args.len() == 2 {
-        let mut v: Vec<&'static str> = ctx.core.stats.latency_hist.keys().copied().collect();
+        let mut v: Vec<&'static str> = ctx.core.stats.cmd_entries().map(|e| e.0).collect();
         v.sort_by_key(|n| (meta::order_of(n), *n));
         v
     } else {
@@ -1321,8 +1321,8 @@ fn latency_histogram(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let rows: Vec<_> = names
         .into_iter()
         .filter_map(|n| {
-            let h = stats.latency_hist.get(n)?;
-            let calls = stats.cmdstats.get(n).map(|s| s.calls).unwrap_or(0);
+            let (s, h) = stats.cmd_by_name(n)?;
+            let calls = s.calls;
             (calls > 0 && h.total() > 0).then_some((n, h, calls))
         })
         .collect();
@@ -1498,22 +1498,17 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
             }
         }
         Value::ZSet(z) => {
-            let n = z.scores.len();
+            let n = z.len();
             let small = n <= th.zset_max_listpack_entries
-                && z.scores
-                    .keys()
-                    .all(|m| m.len() <= th.zset_max_listpack_value);
+                && z.members()
+                    .all(|(m, _)| m.len() <= th.zset_max_listpack_value);
             if small {
-                let scores: Vec<String> = z
-                    .order
-                    .iter()
-                    .map(|(s, _)| crate::util::fmt_double(s.0))
-                    .collect();
+                let scores: Vec<String> =
+                    z.iter().map(|(_, s)| crate::util::fmt_double(s)).collect();
                 let bytes = 7 + z
-                    .order
                     .iter()
                     .zip(&scores)
-                    .map(|((_, m), s)| lp_entry_size(m) + lp_entry_size(s.as_bytes()))
+                    .map(|((m, _), s)| lp_entry_size(m) + lp_entry_size(s.as_bytes()))
                     .sum::<usize>();
                 ROBJ + alloc_size(bytes)
             } else {
@@ -1523,10 +1518,9 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
                 let slots = n.next_power_of_two();
                 // Redis samples from the head of the skiplist: the lowest scores.
                 let sampled: usize = z
-                    .order
                     .iter()
                     .take(lim)
-                    .map(|(_, m)| {
+                    .map(|(m, _)| {
                         sds_size(m.len(), false) + DICT_ENTRY + alloc_size(24 + 16 * 4 / 3)
                     })
                     .sum();
@@ -1793,7 +1787,7 @@ mod tests {
 #[cfg(test)]
 mod collection_sizes {
     use super::*;
-    use crate::db::value::{ScoreKey, ZSet};
+    use crate::db::value::ZSet;
     use std::sync::Arc;
 
     fn b(s: impl Into<String>) -> Bytes {
@@ -1803,8 +1797,7 @@ mod collection_sizes {
     fn zset(items: impl Iterator<Item = (f64, String)>) -> Value {
         let mut z = ZSet::default();
         for (s, m) in items {
-            z.scores.insert(b(m.clone()), s);
-            z.order.insert((ScoreKey(s), b(m)));
+            z.insert(m.as_bytes(), s);
         }
         Value::ZSet(Arc::new(z))
     }

@@ -213,7 +213,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
     let full_len = match &value {
         Some(Value::List(l)) => l.len(),
         Some(Value::Set(s)) => s.len(),
-        Some(Value::ZSet(z)) => z.order.len(),
+        Some(Value::ZSet(z)) => z.len(),
         _ => 0,
     } as i64;
 
@@ -242,6 +242,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         score: 0.0,
         cmp: None,
     };
+    let zitem = |obj: &[u8]| Item {
+        obj: Bytes::copy_from_slice(obj),
+        score: 0.0,
+        cmp: None,
+    };
     if ranged {
         let take = (end - start + 1).max(0) as usize;
         let skip = start.max(0) as usize;
@@ -255,16 +260,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
             }
             Some(Value::ZSet(z)) => {
                 if o.desc {
-                    vector.extend(
-                        z.order
-                            .iter()
-                            .rev()
-                            .skip(skip)
-                            .take(take)
-                            .map(|(_, m)| item(m)),
-                    );
+                    let from = z.len().checked_sub(skip + 1);
+                    let it = from.map(|r| z.rev_iter_from(r)).into_iter().flatten();
+                    vector.extend(it.take(take).map(|(m, _)| zitem(m)));
                 } else {
-                    vector.extend(z.order.iter().skip(skip).take(take).map(|(_, m)| item(m)));
+                    vector.extend(z.iter_from(skip).take(take).map(|(m, _)| zitem(m)));
                 }
             }
             _ => {}
@@ -277,7 +277,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
         match &value {
             Some(Value::List(l)) => vector.extend(l.iter().map(item)),
             Some(Value::Set(s)) => vector.extend(s.iter().map(item)),
-            Some(Value::ZSet(z)) => vector.extend(z.order.iter().map(|(_, m)| item(m))),
+            Some(Value::ZSet(z)) => vector.extend(z.iter().map(|(m, _)| zitem(m))),
             _ => {}
         }
     }

@@ -31,6 +31,10 @@ pub struct CommandSpec {
     pub since: &'static str,
     pub summary: &'static str,
     pub complexity: &'static str,
+    /// Dense index of the row (subcommands included), assigned when the table is built, so that
+    /// per-command statistics live in vectors instead of maps keyed by name. `u16::MAX` for a row
+    /// that did not come through [`lookup`] (it then keeps no statistics).
+    pub id: u16,
 }
 
 fn no_handler(_: &mut Ctx, _: &[Bytes]) -> CmdResult {
@@ -54,6 +58,7 @@ impl CommandSpec {
             since: "1.0.0",
             summary: "",
             complexity: "",
+            id: u16::MAX,
         }
     }
 
@@ -149,22 +154,60 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
-/// Name → row, hashed with foldhash: this lookup runs for every command.
-type Index = HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::RandomState>;
-
-fn index() -> &'static Index {
-    static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX.get_or_init(|| all_families().map(|c| (c.name.as_bytes(), c)).collect())
+/// The rows as dispatch sees them: copies of the family rows (and of their subcommand rows) with
+/// their `id` set, made once and kept for the life of the process.
+struct Table {
+    top: Vec<&'static CommandSpec>,
+    by_id: Vec<&'static CommandSpec>,
+    /// Name → row, hashed with foldhash: this lookup runs for every command.
+    index: HashMap<&'static [u8], &'static CommandSpec, foldhash::fast::RandomState>,
 }
 
-/// All top-level commands (COMMAND, COMMAND COUNT, COMMAND LIST).
-pub fn all() -> &'static [&'static CommandSpec] {
-    static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let mut v: Vec<_> = all_families().collect();
-        v.sort_by_key(|c| c.name);
-        v
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut next: u16 = 0;
+        let mut take = |mut c: CommandSpec| {
+            c.id = next;
+            next += 1;
+            c
+        };
+        let mut rows: Vec<CommandSpec> = Vec::new();
+        for c in all_families() {
+            let mut row = take(*c);
+            if !c.subcommands.is_empty() {
+                let subs: Vec<CommandSpec> = c.subcommands.iter().map(|s| take(*s)).collect();
+                row.subcommands = Box::leak(subs.into_boxed_slice());
+            }
+            rows.push(row);
+        }
+        let rows: &'static [CommandSpec] = Box::leak(rows.into_boxed_slice());
+        let mut by_id: Vec<&'static CommandSpec> = Vec::new();
+        for r in rows {
+            by_id.push(r);
+            by_id.extend(r.subcommands.iter());
+        }
+        by_id.sort_by_key(|c| c.id);
+        let mut top: Vec<&'static CommandSpec> = rows.iter().collect();
+        top.sort_by_key(|c| c.name);
+        let index = rows.iter().map(|c| (c.name.as_bytes(), c)).collect();
+        Table { top, by_id, index }
     })
+}
+
+/// All top-level commands (COMMAND, COMMAND COUNT, COMMAND LIST), sorted by name.
+pub fn all() -> &'static [&'static CommandSpec] {
+    &table().top
+}
+
+/// Number of rows, subcommands included: the length of the per-command statistics vectors.
+pub fn count() -> usize {
+    table().by_id.len()
+}
+
+/// The row with this dense index.
+pub fn by_id(id: usize) -> Option<&'static CommandSpec> {
+    table().by_id.get(id).copied()
 }
 
 /// Finds a top-level command by name, ignoring ASCII case, without allocating for normal names.
@@ -176,7 +219,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     for (d, s) in buf.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    index().get(&buf[..name.len()]).copied()
+    table().index.get(&buf[..name.len()]).copied()
 }
 
 #[cfg(test)]
@@ -193,5 +236,16 @@ mod tests {
                 assert!(s.name.starts_with(&format!("{}|", c.name)), "{}", s.name);
             }
         }
+    }
+
+    #[test]
+    fn ids_are_dense_and_reach_subcommands() {
+        for id in 0..count() {
+            assert_eq!(by_id(id).map(|c| c.id as usize), Some(id));
+        }
+        let config = lookup(b"CONFIG").unwrap();
+        let get = config.subcommands.iter().find(|s| s.name == "config|get");
+        assert!(get.is_some_and(|s| (s.id as usize) < count()));
+        assert!(count() < u16::MAX as usize);
     }
 }

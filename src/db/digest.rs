@@ -70,10 +70,10 @@ pub fn xor_value_digest(d: &mut Digest, value: &Value, has_expire: bool) {
             }
         }
         Value::ZSet(z) => {
-            for (m, score) in z.scores.iter() {
+            for (m, score) in z.members() {
                 let mut ele = [0u8; 20];
                 mix_digest(&mut ele, m);
-                mix_digest(&mut ele, crate::util::fmt_double(*score).as_bytes());
+                mix_digest(&mut ele, crate::util::fmt_double(score).as_bytes());
                 xor_digest(d, &ele);
             }
         }
@@ -136,7 +136,7 @@ pub fn to_hex(d: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::value::{ScoreKey, ZSet};
+    use crate::db::value::ZSet;
     use bytes::Bytes;
     use std::collections::{HashMap, HashSet, VecDeque};
     use std::sync::Arc;
@@ -170,8 +170,7 @@ mod tests {
     fn zset(items: &[(&str, f64)]) -> Value {
         let mut z = ZSet::default();
         for (m, s) in items {
-            z.scores.insert(b(m), *s);
-            z.order.insert((ScoreKey(*s), b(m)));
+            z.insert(m.as_bytes(), *s);
         }
         Value::ZSet(Arc::new(z))
     }
@@ -431,8 +430,7 @@ mod tests {
                                 other => panic!("score {other:?}"),
                             };
                             let m = json_bytes(&p[0]);
-                            z.scores.insert(m.clone(), score);
-                            z.order.insert((ScoreKey(score), m));
+                            z.insert(&m, score);
                         }
                         z.choose_encoding(&Default::default());
                         Value::ZSet(Arc::new(z))

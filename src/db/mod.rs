@@ -18,6 +18,7 @@ pub mod snapshot;
 pub mod table;
 pub mod value;
 pub mod watch;
+pub mod zindex;
 
 use bytes::Bytes;
 use indexmap::IndexSet;
@@ -164,8 +165,15 @@ impl Keyspace {
     /// Refreshes the cached clock; called before each command.
     #[inline]
     pub fn tick(&mut self) {
-        self.now_ms = crate::util::now_ms();
-        self.lru_now = ((self.now_ms / 1000) & 0xFF_FFFF) as u32;
+        self.tick_at(crate::util::now_ms());
+    }
+
+    /// Sets the cached clock from a reading the caller already took (dispatch times the command
+    /// with the same reading).
+    #[inline]
+    pub fn tick_at(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.lru_now = ((now_ms / 1000) & 0xFF_FFFF) as u32;
     }
 
     /// Raises a keyspace notification (`class` from [`notify::class`]); one branch when the class

@@ -10,7 +10,9 @@ pub use super::hashvalue::HashValue;
 pub use super::sds::Sds;
 use bytes::Bytes;
 use indexmap::IndexSet;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+
+pub use super::zindex::ZIndex;
 use std::sync::Arc;
 
 pub type FastState = foldhash::fast::RandomState;
@@ -131,13 +133,26 @@ impl FromIterator<Bytes> for SetValue {
     }
 }
 
-/// A sorted set: member → score, plus the (score, member) order, and whether Redis would still hold
-/// it as a listpack (left for good once a limit is crossed, as for hashes).
+/// A sorted set: its members with their scores, in hash and in (score, member) order (see
+/// [`ZIndex`]: O(1) score lookups, O(log N) ranks and ranges), and whether Redis would still hold it
+/// as a listpack (left for good once a limit is crossed, as for hashes).
 #[derive(Clone, Debug, Default)]
 pub struct ZSet {
-    pub scores: HashMap<Bytes, f64, FastState>,
-    pub order: BTreeSet<(ScoreKey, Bytes)>,
+    pub index: ZIndex,
     pub listpack: bool,
+}
+
+impl std::ops::Deref for ZSet {
+    type Target = ZIndex;
+    fn deref(&self) -> &ZIndex {
+        &self.index
+    }
+}
+
+impl std::ops::DerefMut for ZSet {
+    fn deref_mut(&mut self) -> &mut ZIndex {
+        &mut self.index
+    }
 }
 
 impl ZSet {
@@ -151,21 +166,32 @@ impl ZSet {
 
     /// Sets the encoding from the content (loading).
     pub fn choose_encoding(&mut self, th: &Thresholds) {
-        self.listpack = self.scores.len() <= th.zset_max_listpack_entries
+        self.listpack = self.len() <= th.zset_max_listpack_entries
             && self
-                .scores
-                .keys()
-                .all(|m| m.len() <= th.zset_max_listpack_value);
+                .members()
+                .all(|(m, _)| m.len() <= th.zset_max_listpack_value);
     }
 
     /// After inserting a member of this length: converts to skiplist for good past a limit.
     pub fn note_insert(&mut self, member_len: usize, th: &Thresholds) {
         if self.listpack
-            && (self.scores.len() > th.zset_max_listpack_entries
+            && (self.len() > th.zset_max_listpack_entries
                 || member_len > th.zset_max_listpack_value)
         {
             self.listpack = false;
         }
+    }
+}
+
+impl FromIterator<(Bytes, f64)> for ZSet {
+    /// A set from (member, score) pairs (a later pair for the same member wins), listpack flag off;
+    /// callers pick the encoding.
+    fn from_iter<I: IntoIterator<Item = (Bytes, f64)>>(iter: I) -> Self {
+        let mut z = ZSet::default();
+        for (m, s) in iter {
+            z.insert(&m, s);
+        }
+        z
     }
 }
 
@@ -346,7 +372,7 @@ mod tests {
         );
         z = ZSet::new_for(3, &th);
         assert!(z.listpack);
-        z.scores.insert(Bytes::from("m"), 1.0);
+        z.insert(b"m", 1.0);
         z.note_insert(65, &th);
         assert!(!z.listpack);
     }

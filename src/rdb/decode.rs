@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::listpack::{intset_decode, listpack_decode, ziplist_decode, zipmap_decode, BlobError};
 use super::{op, RDB_MAX_VERSION};
-use crate::db::value::{ScoreKey, ZSet};
+use crate::db::value::ZSet;
 use crate::db::Value;
 
 /// Why a load failed.
@@ -253,10 +253,9 @@ fn zset_value(pairs: Vec<(Bytes, f64)>) -> Result<Value, RdbError> {
         if s.is_nan() {
             return Err(RdbError::Corrupt("Zset with NAN score detected".into()));
         }
-        if z.scores.insert(m.clone(), s).is_some() {
+        if z.insert(&m, s).is_some() {
             return Err(RdbError::Corrupt("Duplicate zset fields detected".into()));
         }
-        z.order.insert((ScoreKey(s), m));
     }
     z.choose_encoding(&crate::db::value::Thresholds::default());
     Ok(Value::ZSet(Arc::new(z)))

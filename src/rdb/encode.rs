@@ -1,8 +1,6 @@
 //! RDB encoding: values (for SAVE, full sync and DUMP) in encodings Redis 7.0 loads, and the file
 //! framing (header, AUX fields, SELECTDB/RESIZEDB, expiry, EOF + CRC64).
 
-use bytes::Bytes;
-
 use super::listpack::{intset_encode, listpack_encode};
 use super::{op, RDB_VERSION};
 use crate::db::Value;
@@ -173,26 +171,21 @@ fn encode_value_payload(out: &mut Vec<u8>, v: &Value, opts: &Options) -> u8 {
             }
         }
         Value::ZSet(z) => {
-            let small = z.scores.len() <= th.zset_max_listpack_entries
-                && z.scores
-                    .keys()
-                    .all(|m| m.len() <= th.zset_max_listpack_value);
+            let small = z.len() <= th.zset_max_listpack_entries
+                && z.members()
+                    .all(|(m, _)| m.len() <= th.zset_max_listpack_value);
             if small {
-                let texts: Vec<(Bytes, String)> = z
-                    .order
-                    .iter()
-                    .map(|(s, m)| (m.clone(), score_text(s.0)))
-                    .collect();
-                let lp =
-                    listpack_encode(texts.iter().flat_map(|(m, s)| [m.as_ref(), s.as_bytes()]));
+                let texts: Vec<(&[u8], String)> =
+                    z.iter().map(|(m, s)| (m, score_text(s))).collect();
+                let lp = listpack_encode(texts.iter().flat_map(|(m, s)| [*m, s.as_bytes()]));
                 put_string(out, &lp, opts.compress);
                 op::ZSET_LISTPACK
             } else {
-                put_len(out, z.scores.len() as u64);
+                put_len(out, z.len() as u64);
                 // Highest score first, so a loader inserting at the head builds the order cheaply.
-                for (s, m) in z.order.iter().rev() {
+                for (m, s) in z.rev_iter() {
                     put_string(out, m, opts.compress);
-                    out.extend_from_slice(&s.0.to_le_bytes());
+                    out.extend_from_slice(&s.to_le_bytes());
                 }
                 op::ZSET_2
             }
@@ -287,6 +280,7 @@ pub fn undump(payload: &[u8], verify_checksum: bool) -> Result<Value, super::dec
 mod tests {
     use super::*;
     use crate::rdb::decode::{decode_value, load, Input, Item};
+    use bytes::Bytes;
     use std::sync::Arc;
 
     fn round_trip(v: &Value, compress: bool) -> Value {
@@ -356,14 +350,12 @@ mod tests {
         }
         let mut z = crate::db::value::ZSet::default();
         for (m, s) in [("a", 1.0), ("b", 2.5), ("c", f64::INFINITY), ("d", -0.125)] {
-            z.scores.insert(Bytes::from(m), s);
-            z.order
-                .insert((crate::db::value::ScoreKey(s), Bytes::from(m)));
+            z.insert(m.as_bytes(), s);
         }
         match round_trip(&Value::ZSet(Arc::new(z)), false) {
             Value::ZSet(z) => {
-                assert_eq!(z.scores.get(b"c".as_slice()), Some(&f64::INFINITY));
-                assert_eq!(z.scores.get(b"d".as_slice()), Some(&-0.125));
+                assert_eq!(z.score(b"c"), Some(f64::INFINITY));
+                assert_eq!(z.score(b"d"), Some(-0.125));
             }
             _ => panic!("zset"),
         }
@@ -428,8 +420,9 @@ mod tests {
 #[cfg(test)]
 mod property_tests {
     use super::*;
-    use crate::db::value::{ScoreKey, ZSet};
+    use crate::db::value::ZSet;
     use crate::rdb::decode::{decode_value, Input};
+    use bytes::Bytes;
     use rand::{Rng, SeedableRng};
     use std::sync::Arc;
 
@@ -472,10 +465,7 @@ mod property_tests {
                         2 => rng.gen_range(-100i64..100) as f64,
                         _ => rng.gen_range(-1e12..1e12),
                     };
-                    if let Some(old) = z.scores.insert(m.clone(), s) {
-                        z.order.remove(&(ScoreKey(old), m.clone()));
-                    }
-                    z.order.insert((ScoreKey(s), m));
+                    z.insert(&m, s);
                 }
                 z.choose_encoding(&Thresholds::default());
                 Value::ZSet(Arc::new(z))
@@ -490,9 +480,8 @@ mod property_tests {
             Value::Hash(h) => h.iter().map(|(f, v)| [f, b"=", v].concat()).collect(),
             Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
             Value::ZSet(z) => z
-                .order
                 .iter()
-                .map(|(s, m)| [m.as_ref(), &s.0.to_bits().to_le_bytes()].concat())
+                .map(|(m, s)| [m, &s.to_bits().to_le_bytes()].concat())
                 .collect(),
             other => return vec![other.string_bytes().unwrap().to_vec()],
         };

@@ -19,7 +19,7 @@ pub mod save;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,15 +46,55 @@ pub struct CoreStats {
     /// Error replies by error code (INFO errorstats: `errorstat_ERR:count=1`).
     pub errorstats: BTreeMap<String, u64>,
     pub total_error_replies: u64,
-    /// Keyed by the command's static name; looked up on every command, hence the fast hasher.
-    pub cmdstats: HashMap<&'static str, CmdStat, foldhash::fast::RandomState>,
+    /// Indexed by the command's dense `id` (see `cmd::table`): no lookup on the command path.
+    /// Sized to the table on first use.
+    pub cmdstats: Vec<CmdStat>,
     /// Errors of commands that were never resolved (unknown command, arity), counted as rejected.
     pub unknown_rejected: u64,
-    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
-    pub latency_hist: HashMap<&'static str, crate::info::LatencyHist, foldhash::fast::RandomState>,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM), by `id` as
+    /// `cmdstats`.
+    pub latency_hist: Vec<crate::info::LatencyHist>,
 }
 
 impl CoreStats {
+    /// The statistics of a command row (None for a row built outside the table).
+    #[inline]
+    pub fn cmd_mut(
+        &mut self,
+        spec: &CommandSpec,
+    ) -> Option<(&mut CmdStat, &mut crate::info::LatencyHist)> {
+        let id = spec.id as usize;
+        if id >= self.cmdstats.len() {
+            let n = crate::cmd::table::count();
+            if id >= n {
+                return None;
+            }
+            self.cmdstats.resize(n, CmdStat::default());
+            self.latency_hist
+                .resize_with(n, crate::info::LatencyHist::default);
+        }
+        Some((&mut self.cmdstats[id], &mut self.latency_hist[id]))
+    }
+
+    /// Commands that have statistics (called, rejected or failed at least once), with them.
+    pub fn cmd_entries(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &CmdStat, &crate::info::LatencyHist)> {
+        self.cmdstats
+            .iter()
+            .zip(&self.latency_hist)
+            .enumerate()
+            .filter(|(_, (s, _))| s.calls != 0 || s.rejected_calls != 0 || s.failed_calls != 0)
+            .filter_map(|(id, (s, h))| Some((crate::cmd::table::by_id(id)?.name, s, h)))
+    }
+
+    /// The statistics of a command by its full name (`config|get`), if it has any.
+    pub fn cmd_by_name(&self, name: &str) -> Option<(&CmdStat, &crate::info::LatencyHist)> {
+        self.cmd_entries()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, s, h)| (s, h))
+    }
+
     /// Counts an error reply by its code (the first word, as Redis's errorstats does).
     pub fn count_error(&mut self, code: &str) {
         let code = if code.is_empty() { "ERR" } else { code };
@@ -140,17 +180,14 @@ impl Core {
         failed: bool,
     ) {
         self.stats.total_commands_processed += 1;
-        let st = self.stats.cmdstats.entry(spec.name).or_default();
-        st.calls += 1;
-        st.usec += elapsed_us;
-        if failed {
-            st.failed_calls += 1;
+        if let Some((st, hist)) = self.stats.cmd_mut(spec) {
+            st.calls += 1;
+            st.usec += elapsed_us;
+            if failed {
+                st.failed_calls += 1;
+            }
+            hist.record_us(elapsed_us);
         }
-        self.stats
-            .latency_hist
-            .entry(spec.name)
-            .or_default()
-            .record_us(elapsed_us);
         if self.slowlog_threshold_us >= 0
             && elapsed_us as i64 >= self.slowlog_threshold_us
             && spec.flags & crate::cmd::flags::SKIP_SLOWLOG == 0

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::flags::*;
 use super::{arg_i64, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::db::notify::class as nc;
-use crate::db::value::{ScoreKey, Thresholds, Value, ZSet};
+use crate::db::value::{Thresholds, Value, ZSet};
 use crate::db::NO_EXPIRE;
 use crate::resp::Reply;
 
@@ -350,23 +350,20 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// (`==`, so -0 and 0 are the same) leaves the stored one alone, as Redis does. Returns whether it
 /// was added.
 pub(crate) fn zs_set(z: &mut ZSet, member: &[u8], score: f64, th: &Thresholds) -> bool {
-    if let Some((k, &old)) = z.scores.get_key_value(member) {
+    if let Some(old) = z.score(member) {
         if old != score {
-            let k = k.clone();
             let score = stored_score(z, score);
-            z.order.remove(&(ScoreKey(old), k.clone()));
-            z.order.insert((ScoreKey(score), k.clone()));
-            z.scores.insert(k, score);
+            z.insert(member, score);
         }
         return false;
     }
-    let m = Bytes::copy_from_slice(member);
-    // The encoding is decided before the score is stored: a listpack cannot hold -0.
-    z.scores.insert(m.clone(), score);
+    // The encoding is decided with the member in: a listpack cannot hold -0.
+    z.insert(member, score);
     z.note_insert(member.len(), th);
-    let score = stored_score(z, score);
-    z.scores.insert(m.clone(), score);
-    z.order.insert((ScoreKey(score), m));
+    let stored = stored_score(z, score);
+    if stored.to_bits() != score.to_bits() {
+        z.insert(member, stored);
+    }
     true
 }
 
@@ -385,33 +382,23 @@ pub(crate) fn normalize_listpack_scores(z: &mut ZSet) {
         return;
     }
     let negz: Vec<Bytes> = z
-        .scores
-        .iter()
-        .filter(|(_, s)| **s == 0.0 && s.is_sign_negative())
-        .map(|(m, _)| m.clone())
+        .members()
+        .filter(|(_, s)| *s == 0.0 && s.is_sign_negative())
+        .map(|(m, _)| Bytes::copy_from_slice(m))
         .collect();
     for m in negz {
-        z.order.remove(&(ScoreKey(-0.0), m.clone()));
-        z.order.insert((ScoreKey(0.0), m.clone()));
-        z.scores.insert(m, 0.0);
+        z.insert(&m, 0.0);
     }
 }
 
 /// Removes `member`; returns whether it was there.
 pub(crate) fn zs_remove(z: &mut ZSet, member: &[u8]) -> bool {
-    match z.scores.remove_entry(member) {
-        Some((k, s)) => {
-            z.order.remove(&(ScoreKey(s), k));
-            true
-        }
-        None => false,
-    }
+    z.remove(member).is_some()
 }
 
-/// The 0-based rank of `member` in ascending order (O(N) walk of the order).
+/// The 0-based rank of `member` in ascending order (O(log N)).
 fn zs_rank(z: &ZSet, member: &[u8]) -> Option<usize> {
-    let (k, &s) = z.scores.get_key_value(member)?;
-    Some(z.order.range(..(ScoreKey(s), k.clone())).count())
+    z.rank(member)
 }
 
 /// A sorted set built from scratch by a store command, its encoding chosen from the content as Redis
@@ -420,11 +407,7 @@ pub(crate) fn zs_from_pairs(
     pairs: impl IntoIterator<Item = (Bytes, f64)>,
     th: &Thresholds,
 ) -> ZSet {
-    let mut z = ZSet::default();
-    for (m, s) in pairs {
-        z.order.insert((ScoreKey(s), m.clone()));
-        z.scores.insert(m, s);
-    }
+    let mut z: ZSet = pairs.into_iter().collect();
     z.choose_encoding(th);
     z
 }
@@ -472,7 +455,7 @@ pub(crate) fn with_write<R>(
     };
     let z = Arc::make_mut(z);
     let r = f(z);
-    if z.scores.is_empty() {
+    if z.is_empty() {
         ctx.core.ks.remove_entry(db, key);
     }
     Some(r)
@@ -483,7 +466,7 @@ pub(crate) fn with_write<R>(
 pub(crate) fn store_result(ctx: &mut Ctx, dst: &[u8], mut z: ZSet, event: &'static str) {
     normalize_listpack_scores(&mut z);
     let db = ctx.db();
-    let n = z.scores.len();
+    let n = z.len();
     if n > 0 {
         ctx.core.ks.set(
             db,
@@ -567,7 +550,7 @@ fn zadd_decide(
     mut score: f64,
     f: AddFlags,
 ) -> Result<(AddOutcome, f64), ()> {
-    if let Some(&cur) = z.scores.get(member) {
+    if let Some(cur) = z.score(member) {
         if f.nx {
             return Ok((AddOutcome::Nop, cur));
         }
@@ -715,7 +698,7 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> CmdResult {
         None if !f.xx => {
             let mut z = ZSet::new_for(pairs[0].1.len(), &th);
             zadd_run(&mut z, &pairs, f, &th, &mut t);
-            if !z.scores.is_empty() {
+            if !z.is_empty() {
                 ctx.core.ks.set(
                     db,
                     Bytes::copy_from_slice(key),
@@ -772,13 +755,13 @@ fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 
 fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let n = get_read(ctx, &args[1])?.map_or(0, |z| z.scores.len());
+    let n = get_read(ctx, &args[1])?.map_or(0, |z| z.len());
     ctx.out.int(n as i64);
     Ok(())
 }
 
 fn zscore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    match get_read(ctx, &args[1])?.and_then(|z| z.scores.get(&args[2][..]).copied()) {
+    match get_read(ctx, &args[1])?.and_then(|z| z.score(&args[2])) {
         Some(s) => ctx.out.double(s),
         None => ctx.out.null(),
     }
@@ -789,7 +772,7 @@ fn zmscore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let z = get_read(ctx, &args[1])?;
     ctx.out.array(args.len() - 2);
     for m in &args[2..] {
-        match z.as_ref().and_then(|z| z.scores.get(&m[..]).copied()) {
+        match z.as_ref().and_then(|z| z.score(m)) {
             Some(s) => ctx.out.double(s),
             None => ctx.out.null(),
         }
@@ -804,7 +787,7 @@ fn zrank_generic(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> CmdResult {
     };
     match zs_rank(&z, &args[2]) {
         Some(r) => {
-            let r = if rev { z.scores.len() - 1 - r } else { r };
+            let r = if rev { z.len() - 1 - r } else { r };
             ctx.out.int(r as i64);
         }
         None => ctx.out.null(),
@@ -831,7 +814,7 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     // Only a removal that happens touches the key (WATCH, dirty), as in Redis.
-    let any = args[2..].iter().any(|m| z.scores.contains_key(&m[..]));
+    let any = args[2..].iter().any(|m| z.contains(m));
     drop(z);
     let mut deleted = 0i64;
     if any {
@@ -840,7 +823,7 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 if zs_remove(z, m) {
                     deleted += 1;
                 }
-                if z.scores.is_empty() {
+                if z.is_empty() {
                     break;
                 }
             }
@@ -865,14 +848,9 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)
     let mut popped = Vec::new();
     with_write(ctx, key, |z| {
         for _ in 0..count {
-            let item = if max {
-                z.order.pop_last()
-            } else {
-                z.order.pop_first()
-            };
-            let Some((s, m)) = item else { break };
-            z.scores.remove(&m);
-            popped.push((m, s.0));
+            let item = if max { z.pop_last() } else { z.pop_first() };
+            let Some(item) = item else { break };
+            popped.push(item);
         }
     });
     ctx.core.ks.dirty += popped.len() as u64;
@@ -1017,8 +995,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.out.null();
             return Ok(());
         };
-        let i = rand::thread_rng().gen_range(0..z.order.len());
-        if let Some((_, m)) = z.order.iter().nth(i) {
+        let i = rand::thread_rng().gen_range(0..z.len());
+        if let Some((m, _)) = z.get(i) {
             ctx.out.bulk(m);
         }
         return Ok(());
@@ -1048,7 +1026,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     }
-    let all: Vec<(&[u8], f64)> = z.order.iter().map(|(s, m)| (&m[..], s.0)).collect();
+    let all: Vec<(&[u8], f64)> = z.iter().collect();
     let mut rng = rand::thread_rng();
     if l < 0 {
         // Repeats allowed, in random order; written as drawn, so a large count costs only the reply.
@@ -1096,16 +1074,12 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let opts = super::collscan::parse_options(args, 3, false)?;
     let (count, pattern) = (opts.count, opts.pattern);
-    let (items, next): (Vec<(&Bytes, f64)>, u64) = if z.listpack {
-        (z.order.iter().map(|(s, m)| (m, s.0)).collect(), 0)
+    let (items, next): (Vec<(&[u8], f64)>, u64) = if z.listpack {
+        (z.iter().collect(), 0)
     } else {
-        super::collscan::step(
-            z.scores.iter().map(|(m, s)| (&m[..], (m, *s))),
-            cursor,
-            count,
-        )
+        super::collscan::step(z.members().map(|(m, s)| (m, (m, s))), cursor, count)
     };
-    let kept: Vec<(&Bytes, f64)> = items
+    let kept: Vec<(&[u8], f64)> = items
         .into_iter()
         .filter(|(m, _)| pattern.is_none_or(|p| crate::util::glob_match(p, m, false)))
         .collect();
@@ -1156,7 +1130,7 @@ mod tests {
         assert_eq!(zs_rank(&z, b"c"), Some(2));
         assert!(zs_remove(&mut z, b"a"));
         assert!(!zs_remove(&mut z, b"a"));
-        assert_eq!(z.order.len(), z.scores.len());
+        assert_eq!(z.iter().count(), z.len());
         assert_eq!(zs_rank(&z, b"b"), Some(0));
     }
 
@@ -1186,15 +1160,12 @@ mod tests {
         assert_eq!(zs_rank(&z, b"a"), Some(0));
         // An "update" to an equal score keeps the stored one.
         zs_set(&mut z, b"b", 0.0, &th);
-        assert!(z.scores[&b"b"[..]].is_sign_negative());
+        assert!(z.score(b"b").is_some_and(|s| s.is_sign_negative()));
         // A listpack stores scores as text: -0 becomes 0.
         let th = Thresholds::default();
         let mut z = ZSet::new_for(1, &th);
         zs_set(&mut z, b"b", -0.0, &th);
-        assert!(z.scores[&b"b"[..]].is_sign_positive());
-        assert_eq!(
-            z.order.first().map(|(s, _)| s.0.is_sign_positive()),
-            Some(true)
-        );
+        assert!(z.score(b"b").is_some_and(|s| s.is_sign_positive()));
+        assert_eq!(z.first().map(|(_, s)| s.is_sign_positive()), Some(true));
     }
 }

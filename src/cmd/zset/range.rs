@@ -6,12 +6,17 @@
 //! first member at or above the minimum (the last at or below the maximum, in reverse) and goes on while
 //! members stay within the other bound. On score ranges (always sorted) this is plain filtering; on lex
 //! ranges over members whose scores differ it is what Redis answers for a listpack.
+//!
+//! The start is found by a binary search of the set's order (O(log N)) wherever the bound is
+//! monotone over it: always for scores, and for lex ranges once the set left listpack (Redis's
+//! skiplist search assumes the same). A listpack-sized set keeps the walk from the end, which is
+//! what Redis does there when scores differ.
 
 use bytes::Bytes;
 
 use super::{get_read, get_write_peek, reply_members, with_write, zs_remove, zs_set};
 use crate::cmd::{arg_i64, CmdError, CmdResult, Ctx};
-use crate::db::value::{ScoreKey, ZSet};
+use crate::db::value::ZSet;
 
 /// A score interval (`(` makes a bound exclusive).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -178,18 +183,68 @@ impl Interval {
         }
     }
 
-    fn gte_min(&self, e: &(ScoreKey, Bytes)) -> bool {
+    fn gte_min(&self, s: f64, m: &[u8]) -> bool {
         match self {
-            Interval::Score(r) => r.gte_min(e.0 .0),
-            Interval::Lex(r) => r.gte_min(&e.1),
+            Interval::Score(r) => r.gte_min(s),
+            Interval::Lex(r) => r.gte_min(m),
         }
     }
 
-    fn lte_max(&self, e: &(ScoreKey, Bytes)) -> bool {
+    fn lte_max(&self, s: f64, m: &[u8]) -> bool {
         match self {
-            Interval::Score(r) => r.lte_max(e.0 .0),
-            Interval::Lex(r) => r.lte_max(&e.1),
+            Interval::Score(r) => r.lte_max(s),
+            Interval::Lex(r) => r.lte_max(m),
         }
+    }
+
+    /// Whether both bounds are monotone over `z`'s order, so that binary search finds them.
+    fn searchable(&self, z: &ZSet) -> bool {
+        match self {
+            Interval::Score(_) => true,
+            Interval::Lex(_) => !z.listpack,
+        }
+    }
+
+    /// Whether there can be anything in range at all (Redis's first check, on the two ends).
+    fn may_hit(&self, z: &ZSet) -> bool {
+        let (Some(first), Some(last)) = (z.first(), z.last()) else {
+            return false;
+        };
+        !self.is_empty() && self.gte_min(last.1, last.0) && self.lte_max(first.1, first.0)
+    }
+
+    /// The rank where the walk starts: the first member at or above the minimum (the last at or
+    /// below the maximum, in reverse), if it is within the other bound too.
+    fn start(&self, z: &ZSet, reverse: bool) -> Option<usize> {
+        if !self.may_hit(z) {
+            return None;
+        }
+        let len = z.len();
+        let rank = if reverse {
+            let upto = if self.searchable(z) {
+                z.count_before(|s, m| self.lte_max(s, m))
+            } else {
+                len - z
+                    .rev_iter()
+                    .take_while(|(m, s)| !self.lte_max(*s, m))
+                    .count()
+            };
+            upto.checked_sub(1)?
+        } else {
+            let below = if self.searchable(z) {
+                z.count_before(|s, m| !self.gte_min(s, m))
+            } else {
+                z.iter().take_while(|(m, s)| !self.gte_min(*s, m)).count()
+            };
+            (below < len).then_some(below)?
+        };
+        let (m, s) = z.get(rank)?;
+        let ok = if reverse {
+            self.gte_min(s, m)
+        } else {
+            self.lte_max(s, m)
+        };
+        ok.then_some(rank)
     }
 
     /// The members in the interval, in walk order (see the module note).
@@ -197,7 +252,7 @@ impl Interval {
         &'a self,
         z: &'a ZSet,
         reverse: bool,
-    ) -> Box<dyn Iterator<Item = &'a (ScoreKey, Bytes)> + 'a> {
+    ) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
         self.select_from(z, reverse, 0)
     }
 
@@ -209,48 +264,38 @@ impl Interval {
         z: &'a ZSet,
         reverse: bool,
         offset: usize,
-    ) -> Box<dyn Iterator<Item = &'a (ScoreKey, Bytes)> + 'a> {
-        let (Some(first), Some(last)) = (z.order.first(), z.order.last()) else {
+    ) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
+        let Some(start) = self.start(z, reverse) else {
             return Box::new(std::iter::empty());
         };
-        if self.is_empty() || !self.gte_min(last) || !self.lte_max(first) {
-            return Box::new(std::iter::empty());
-        }
-        // The walk starts at the first member at or above the minimum (or, in reverse, the last at or
-        // below the maximum); if that one is outside the other bound, nothing is in range.
-        let from: Box<dyn Iterator<Item = &'a (ScoreKey, Bytes)> + 'a> = if reverse {
-            Box::new(z.order.iter().rev().skip_while(|e| !self.lte_max(e)))
-        } else if let Interval::Score(r) = self {
-            // Sorted by score: start the walk at the minimum instead of the first member.
+        if reverse {
+            let Some(from) = start.checked_sub(offset) else {
+                return Box::new(std::iter::empty());
+            };
             Box::new(
-                z.order
-                    .range((ScoreKey(r.min), Bytes::new())..)
-                    .skip_while(|e| !self.gte_min(e)),
+                z.rev_iter_from(from)
+                    .take_while(move |(m, s)| self.gte_min(*s, m)),
             )
         } else {
-            Box::new(z.order.iter().skip_while(|e| !self.gte_min(e)))
-        };
-        let mut from = from.peekable();
-        let start_ok = match from.peek() {
-            Some(e) => {
-                if reverse {
-                    self.gte_min(e)
-                } else {
-                    self.lte_max(e)
-                }
-            }
-            None => false,
-        };
-        if !start_ok {
-            return Box::new(std::iter::empty());
+            Box::new(
+                z.iter_from(start.saturating_add(offset))
+                    .take_while(move |(m, s)| self.lte_max(*s, m)),
+            )
         }
-        Box::new(from.skip(offset).take_while(move |e| {
-            if reverse {
-                self.gte_min(e)
-            } else {
-                self.lte_max(e)
-            }
-        }))
+    }
+
+    /// How many members are in range (ZCOUNT, ZLEXCOUNT): two binary searches when the bounds are
+    /// monotone.
+    fn count(&self, z: &ZSet) -> usize {
+        if !self.searchable(z) {
+            return self.select(z, false).count();
+        }
+        if !self.may_hit(z) {
+            return 0;
+        }
+        let below = z.count_before(|s, m| !self.gte_min(s, m));
+        let upto = z.count_before(|s, m| self.lte_max(s, m));
+        upto.saturating_sub(below)
     }
 }
 
@@ -337,9 +382,9 @@ fn zrange_generic(
         }
         return Ok(());
     };
-    let picked: Vec<&(ScoreKey, Bytes)> = match &sel {
+    let picked: Vec<(&[u8], f64)> = match &sel {
         Sel::Rank(s, e) => {
-            let len = z.order.len() as i64;
+            let len = z.len() as i64;
             let (mut s, mut e) = (*s, *e);
             if s < 0 {
                 s += len;
@@ -358,14 +403,14 @@ fn zrange_generic(
                 }
                 let n = (e - s + 1) as usize;
                 if reverse {
-                    z.order.iter().rev().skip(s as usize).take(n).collect()
+                    z.rev_iter_from((len - 1 - s) as usize).take(n).collect()
                 } else {
-                    z.order.iter().skip(s as usize).take(n).collect()
+                    z.iter_from(s as usize).take(n).collect()
                 }
             }
         }
         Sel::By(iv) => {
-            if offset > 0 && offset >= z.order.len() as i64 {
+            if offset > 0 && offset >= z.len() as i64 {
                 Vec::new()
             } else if offset < 0 {
                 // Redis walks a negative offset off the end: nothing is returned.
@@ -391,16 +436,12 @@ fn zrange_generic(
                 },
                 ..Default::default()
             };
-            for (s, m) in &picked {
-                zs_set(&mut res, m, s.0, &th);
+            for &(m, s) in &picked {
+                zs_set(&mut res, m, s, &th);
             }
             super::store_result(ctx, d, res, "zrangestore");
         }
-        None => reply_members(
-            &mut ctx.out,
-            picked.iter().map(|(s, m)| (&m[..], s.0)),
-            withscores,
-        ),
+        None => reply_members(&mut ctx.out, picked.into_iter(), withscores),
     }
     Ok(())
 }
@@ -438,7 +479,7 @@ pub(super) fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 
 fn count_generic(ctx: &mut Ctx, args: &[Bytes], iv: Interval) -> CmdResult {
-    let n = get_read(ctx, &args[1])?.map_or(0, |z| iv.select(&z, false).count());
+    let n = get_read(ctx, &args[1])?.map_or(0, |z| iv.count(&z));
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -480,7 +521,10 @@ fn zremrange_by(ctx: &mut Ctx, args: &[Bytes], iv: Interval) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let doomed: Vec<Bytes> = iv.select(&z, false).map(|(_, m)| m.clone()).collect();
+    let doomed: Vec<Bytes> = iv
+        .select(&z, false)
+        .map(|(m, _)| Bytes::copy_from_slice(m))
+        .collect();
     drop(z);
     let event = match iv {
         Interval::Score(_) => "zremrangebyscore",
@@ -506,7 +550,7 @@ pub(super) fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    let len = z.order.len() as i64;
+    let len = z.len() as i64;
     if s < 0 {
         s += len;
     }
@@ -524,11 +568,9 @@ pub(super) fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         e = len - 1;
     }
     let doomed: Vec<Bytes> = z
-        .order
-        .iter()
-        .skip(s as usize)
+        .iter_from(s as usize)
         .take((e - s + 1) as usize)
-        .map(|(_, m)| m.clone())
+        .map(|(m, _)| Bytes::copy_from_slice(m))
         .collect();
     drop(z);
     remove_members(ctx, &args[1], doomed, "zremrangebyrank");

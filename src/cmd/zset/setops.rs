@@ -67,24 +67,24 @@ impl Input {
     fn len(&self) -> usize {
         match &self.src {
             Src::Missing => 0,
-            Src::Z(z) => z.scores.len(),
+            Src::Z(z) => z.len(),
             Src::S(s) => s.len(),
         }
     }
 
-    fn for_each(&self, mut f: impl FnMut(&Bytes, f64) -> bool) {
+    fn for_each(&self, mut f: impl FnMut(&[u8], f64) -> bool) {
         match &self.src {
             Src::Missing => {}
             Src::Z(z) => {
-                for (m, s) in z.scores.iter() {
-                    if !f(m, *s) {
+                for (m, s) in z.members() {
+                    if !f(m, s) {
                         return;
                     }
                 }
             }
             Src::S(s) => {
                 for m in s.iter() {
-                    if !f(m, 1.0) {
+                    if !f(&m[..], 1.0) {
                         return;
                     }
                 }
@@ -95,7 +95,7 @@ impl Input {
     fn score(&self, m: &[u8]) -> Option<f64> {
         match &self.src {
             Src::Missing => None,
-            Src::Z(z) => z.scores.get(m).copied(),
+            Src::Z(z) => z.score(m),
             Src::S(s) => s.contains(m).then_some(1.0),
         }
     }
@@ -217,7 +217,7 @@ fn generic(
                         cardinality += 1;
                         return !(limit > 0 && cardinality >= limit);
                     }
-                    result.insert(m.clone(), score);
+                    result.insert(Bytes::copy_from_slice(m), score);
                     true
                 });
             }
@@ -229,10 +229,10 @@ fn generic(
                     if score.is_nan() {
                         score = 0.0;
                     }
-                    match result.get_mut(&m[..]) {
+                    match result.get_mut(m) {
                         Some(t) => aggregate(t, score, how),
                         None => {
-                            result.insert(m.clone(), score);
+                            result.insert(Bytes::copy_from_slice(m), score);
                         }
                     }
                     true
@@ -246,7 +246,7 @@ fn generic(
             if n0 > 0 && !identical {
                 first.for_each(|m, s| {
                     if inputs[1..].iter().all(|o| o.score(m).is_none()) {
-                        result.insert(m.clone(), s);
+                        result.insert(Bytes::copy_from_slice(m), s);
                     }
                     true
                 });
@@ -270,11 +270,7 @@ fn generic(
             };
             store_result(ctx, d, z, event)
         }
-        None => reply_members(
-            &mut ctx.out,
-            z.order.iter().map(|(s, m)| (&m[..], s.0)),
-            withscores,
-        ),
+        None => reply_members(&mut ctx.out, z.iter(), withscores),
     }
     Ok(())
 }
