@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod evict;
 pub mod snapshot;
 pub mod table;
 pub mod value;
@@ -33,7 +34,8 @@ pub struct Entry {
     pub expire: i64,
     /// The global write version at which this entry last changed (snapshots, WATCH).
     pub version: u64,
-    /// LRU clock (seconds, 24 bits wrap like Redis's) of the last access, for OBJECT IDLETIME.
+    /// LRU clock (seconds, 24 bits wrap like Redis's) of the last access, for OBJECT IDLETIME; under
+    /// an LFU policy the LFU data instead (see [`evict`]).
     pub lru: u32,
 }
 
@@ -123,6 +125,9 @@ pub struct Keyspace {
     /// WATCHed keys and the clients that saw one change (see [`watch`]); every write path below
     /// signals it through [`Keyspace::signal_modified`] / [`Keyspace::signal_db_replaced`].
     pub watches: watch::Watches,
+    /// maxmemory, the eviction policy and its state; also decides what an access writes into an
+    /// entry's `lru` field (LRU clock or LFU counter).
+    pub evict: evict::EvictState,
 }
 
 impl Keyspace {
@@ -146,6 +151,7 @@ impl Keyspace {
             thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
+            evict: evict::EvictState::default(),
         }
     }
 
@@ -246,11 +252,11 @@ impl Keyspace {
             self.stats.keyspace_misses += 1;
             return None;
         }
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         match self.dbs[db].table.get_mut(key) {
             Some(e) => {
                 self.stats.keyspace_hits += 1;
-                e.lru = lru;
+                e.lru = self.evict.touch(e.lru, lru, now);
                 Some(&*e)
             }
             None => {
@@ -280,10 +286,10 @@ impl Keyspace {
             self.watches.touch(db, key, true);
         }
         let v = self.next_version();
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
         e.version = v;
-        e.lru = lru;
+        e.lru = self.evict.touch(e.lru, lru, now);
         Some(e)
     }
 
@@ -318,9 +324,9 @@ impl Keyspace {
         if self.expire_for_write(db, key) {
             return None;
         }
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
-        e.lru = lru;
+        e.lru = self.evict.touch(e.lru, lru, now);
         Some(&*e)
     }
 
@@ -382,16 +388,20 @@ impl Keyspace {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
         let version = self.next_version();
-        let entry = Entry {
+        let (lru_now, now) = (self.lru_now, self.now_ms);
+        let mut entry = Entry {
             value,
             expire,
             version,
-            lru: self.lru_now,
+            lru: self.evict.new_lru(lru_now, now),
         };
         let d = &mut self.dbs[db];
         let had_expire = match d.table.get_mut(&key) {
             Some(old) => {
                 let had = old.expire != NO_EXPIRE;
+                // An overwrite is an access; under LFU the key keeps its counter (Redis's
+                // dbSetValue), under LRU it is as new.
+                entry.lru = self.evict.touch(old.lru, lru_now, now);
                 *old = entry;
                 had
             }
@@ -417,12 +427,12 @@ impl Keyspace {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
         let version = self.next_version();
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         match self.dbs[db].table.get_mut(&key) {
             Some(e) => {
                 e.value = value;
                 e.version = version;
-                e.lru = lru;
+                e.lru = self.evict.touch(e.lru, lru, now);
             }
             None => {
                 self.dbs[db].table.insert(
@@ -431,7 +441,7 @@ impl Keyspace {
                         value,
                         expire: NO_EXPIRE,
                         version,
-                        lru,
+                        lru: self.evict.new_lru(lru, now),
                     },
                 );
             }
