@@ -271,14 +271,14 @@ pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory
 /// is not EXEC, DISCARD, QUIT or RESET. The master's stream is never refused: a replica must
 /// stay an exact copy.
 fn oom_refused(ctx: &mut Ctx, spec: &'static CommandSpec) -> bool {
-    let failed = crate::server::perform_evictions(ctx.srv, ctx.core)
-        == crate::db::evict::EvictResult::Fail;
+    let failed =
+        crate::server::perform_evictions(ctx.srv, ctx.core) == crate::db::evict::EvictResult::Fail;
     if !failed || ctx.client.kind == crate::server::client::ClientKind::Master {
         return false;
     }
     let denyoom = (spec.flags | tx::queued_flags(ctx.client, spec)) & flags::DENYOOM != 0;
-    let queueing = ctx.client.multi.is_some()
-        && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    let queueing =
+        ctx.client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     denyoom || queueing
 }
 
@@ -372,6 +372,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
     if tick {
         ctx.core.ks.tick();
     }
+    ctx.core.ks.evict.last_touched = None;
     let start = std::time::Instant::now();
     ctx.core.prop.enter(ctx.core.ks.dirty);
     let result = (spec.handler)(ctx, args);

@@ -136,6 +136,10 @@ pub struct EvictState {
     pub proc_running: bool,
     /// `replica-ignore-maxmemory`: a replica leaves eviction to its master.
     pub replica_ignore_maxmemory: bool,
+    /// Under LFU, the key (database, hash) the running command last looked up: overwriting it
+    /// afterwards is the same access, not a second one (Redis counts one per lookup, and an
+    /// overwrite keeps the counter). Cleared before each command.
+    pub last_touched: Option<(usize, u64)>,
 }
 
 impl Default for EvictState {
@@ -154,6 +158,7 @@ impl Default for EvictState {
             exceeded_total_us: 0,
             proc_running: false,
             replica_ignore_maxmemory: true,
+            last_touched: None,
         }
     }
 }
@@ -184,11 +189,8 @@ pub fn lfu_decr_and_return(field: u32, now_ms: i64, decay_time: u32) -> u32 {
     } else {
         65535 - ldt + now
     };
-    let periods = if decay_time > 0 {
-        elapsed / decay_time
-    } else {
-        0
-    };
+    // A decay time of 0 means no decay.
+    let periods = elapsed.checked_div(decay_time).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 
@@ -216,24 +218,50 @@ impl EvictState {
         self.lfu_decay_time = lfu_decay_time.clamp(0, u32::MAX as i64) as u32;
     }
 
-    /// The `lru` field of a key being created.
+    /// The `lru` field of `key`, being created by the running command.
     #[inline]
-    pub fn new_lru(&self, lru_now: u32, now_ms: i64) -> u32 {
+    pub fn new_lru(&mut self, db: usize, key: &[u8], lru_now: u32, now_ms: i64) -> u32 {
         if self.policy.lfu() {
+            // Creating is this command's access: a write through the new entry right after
+            // (create, then modify) does not count again.
+            self.last_touched = Some((db, super::table::KeyHash::of(key).pos()));
             (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL
         } else {
             lru_now
         }
     }
 
-    /// The `lru` field after an access (Redis's lookupKey touch: the LRU clock, or `updateLFU`).
+    /// The `lru` field after a lookup of `key` (Redis's lookupKey touch: the LRU clock, or
+    /// `updateLFU`).
     #[inline]
-    pub fn touch(&mut self, old: u32, lru_now: u32, now_ms: i64) -> u32 {
+    pub fn touch(&mut self, db: usize, key: &[u8], old: u32, lru_now: u32, now_ms: i64) -> u32 {
         if self.policy.lfu() {
+            self.last_touched = Some((db, super::table::KeyHash::of(key).pos()));
             self.lfu_update(old, now_ms)
         } else {
             lru_now
         }
+    }
+
+    /// The `lru` field when the running command writes `key` (modifies it in place, replaces its
+    /// value, renames it): under LRU the LRU clock; under LFU the counter is kept and counts one
+    /// access, unless this command's lookup of the key already counted it.
+    #[inline]
+    pub fn touch_once(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        old: u32,
+        lru_now: u32,
+        now_ms: i64,
+    ) -> u32 {
+        if !self.policy.lfu() {
+            return lru_now;
+        }
+        if self.last_touched == Some((db, super::table::KeyHash::of(key).pos())) {
+            return old;
+        }
+        self.touch(db, key, old, lru_now, now_ms)
     }
 
     fn lfu_update(&mut self, old: u32, now_ms: i64) -> u32 {
@@ -403,7 +431,7 @@ impl Keyspace {
             }
             freed += before - used_memory(self) as i64;
             keys_freed += 1;
-            if keys_freed % 16 == 0 && start.elapsed().as_micros() as u64 > limit_us {
+            if keys_freed.is_multiple_of(16) && start.elapsed().as_micros() as u64 > limit_us {
                 self.evict.proc_running = true;
                 break;
             }
@@ -550,7 +578,11 @@ mod tests {
     /// A keyspace whose "memory" is 100 bytes per key.
     fn fill(ks: &mut Keyspace, n: usize, ttl: bool) {
         for i in 0..n {
-            let exp = if ttl { ks.now_ms + 100_000 + i as i64 } else { NO_EXPIRE };
+            let exp = if ttl {
+                ks.now_ms + 100_000 + i as i64
+            } else {
+                NO_EXPIRE
+            };
             ks.set(0, key(format!("k{i}")), Value::Int(i as i64), exp);
         }
     }
@@ -566,7 +598,9 @@ mod tests {
     #[test]
     fn pool_keeps_the_best_sixteen_sorted() {
         let mut ev = EvictState::default();
-        for s in [5u64, 1, 9, 3, 7, 2, 8, 4, 6, 0, 10, 11, 12, 13, 14, 15, 16, 17, 18] {
+        for s in [
+            5u64, 1, 9, 3, 7, 2, 8, 4, 6, 0, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+        ] {
             ev.pool_insert(Candidate {
                 score: s,
                 db: 0,
@@ -601,7 +635,12 @@ mod tests {
 
     #[test]
     fn volatile_policies_spare_keys_without_ttl() {
-        for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+        for policy in [
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+        ] {
             let mut ks = Keyspace::new(2);
             ks.evict.configure(0, policy, 5, 100, 10, 1);
             ks.propagate_expired = true;
@@ -661,12 +700,20 @@ mod tests {
         let mut ev = EvictState::default();
         ev.configure(0, "allkeys-lfu", 5, 10, 10, 1);
         let now = 1_700_000_000_000i64;
-        let mut f = ev.new_lru(0, now);
+        let mut f = ev.new_lru(1, b"other", 0, now);
         assert_eq!(f & 0xFF, LFU_INIT_VAL);
-        f = ev.touch(f, 0, now);
-        assert_eq!(f & 0xFF, 6, "the first access past the initial value always counts");
+        f = ev.touch(0, b"k", f, 0, now);
+        assert_eq!(
+            f & 0xFF,
+            6,
+            "the first access past the initial value always counts"
+        );
+        // An overwrite right after the lookup is the same access.
+        assert_eq!(ev.touch_once(0, b"k", f, 0, now), f);
+        ev.last_touched = None;
+        assert_eq!(ev.touch_once(0, b"k", f, 0, now) & 0xFF, 6);
         for _ in 0..10_000 {
-            f = ev.touch(f, 0, now);
+            f = ev.touch(0, b"k", f, 0, now);
         }
         let c = f & 0xFF;
         assert!((15..60).contains(&c), "{c}");

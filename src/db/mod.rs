@@ -256,7 +256,7 @@ impl Keyspace {
         match self.dbs[db].table.get_mut(key) {
             Some(e) => {
                 self.stats.keyspace_hits += 1;
-                e.lru = self.evict.touch(e.lru, lru, now);
+                e.lru = self.evict.touch(db, key, e.lru, lru, now);
                 Some(&*e)
             }
             None => {
@@ -289,7 +289,7 @@ impl Keyspace {
         let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
         e.version = v;
-        e.lru = self.evict.touch(e.lru, lru, now);
+        e.lru = self.evict.touch_once(db, key, e.lru, lru, now);
         Some(e)
     }
 
@@ -326,7 +326,9 @@ impl Keyspace {
         }
         let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
-        e.lru = self.evict.touch(e.lru, lru, now);
+        // Handlers may peek more than once before writing (type check, then the write path):
+        // one access per command, as Redis's single lookupKeyWrite.
+        e.lru = self.evict.touch_once(db, key, e.lru, lru, now);
         Some(&*e)
     }
 
@@ -345,7 +347,14 @@ impl Keyspace {
         let Some((_, e)) = self.remove_entry(db, src) else {
             return false;
         };
-        self.set(db, dst, e.value, e.expire);
+        // The value keeps its LRU/LFU data under the new name, as the object moves in Redis.
+        let lru = self
+            .evict
+            .touch_once(db, src, e.lru, self.lru_now, self.now_ms);
+        self.set(db, dst.clone(), e.value, e.expire);
+        if let Some(n) = self.dbs[db].table.get_mut(&dst) {
+            n.lru = lru;
+        }
         true
     }
 
@@ -355,7 +364,13 @@ impl Keyspace {
         let Some((k, e)) = self.remove_entry(src_db, key) else {
             return false;
         };
+        let lru = self
+            .evict
+            .touch_once(src_db, key, e.lru, self.lru_now, self.now_ms);
         self.set(dst_db, k, e.value, e.expire);
+        if let Some(n) = self.dbs[dst_db].table.get_mut(key) {
+            n.lru = lru;
+        }
         true
     }
 
@@ -393,7 +408,7 @@ impl Keyspace {
             value,
             expire,
             version,
-            lru: self.evict.new_lru(lru_now, now),
+            lru: lru_now,
         };
         let d = &mut self.dbs[db];
         let had_expire = match d.table.get_mut(&key) {
@@ -401,11 +416,12 @@ impl Keyspace {
                 let had = old.expire != NO_EXPIRE;
                 // An overwrite is an access; under LFU the key keeps its counter (Redis's
                 // dbSetValue), under LRU it is as new.
-                entry.lru = self.evict.touch(old.lru, lru_now, now);
+                entry.lru = self.evict.touch_once(db, &key, old.lru, lru_now, now);
                 *old = entry;
                 had
             }
             None => {
+                entry.lru = self.evict.new_lru(db, &key, lru_now, now);
                 d.table.insert(key.clone(), entry);
                 false
             }
@@ -432,16 +448,17 @@ impl Keyspace {
             Some(e) => {
                 e.value = value;
                 e.version = version;
-                e.lru = self.evict.touch(e.lru, lru, now);
+                e.lru = self.evict.touch_once(db, &key, e.lru, lru, now);
             }
             None => {
+                let lru = self.evict.new_lru(db, &key, lru, now);
                 self.dbs[db].table.insert(
                     key,
                     Entry {
                         value,
                         expire: NO_EXPIRE,
                         version,
-                        lru: self.evict.new_lru(lru, now),
+                        lru,
                     },
                 );
             }
