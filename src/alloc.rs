@@ -4,12 +4,14 @@
 //! # used_memory
 //! Eviction compares `used_memory` with `maxmemory` before every command, so reading it must cost
 //! next to nothing. jemalloc's own `stats.allocated` is exact but is published only when its `epoch`
-//! advances, which merges every arena's statistics (measured here: several microseconds, more than a
-//! whole GET). So, as Redis's zmalloc does, the global allocator is wrapped in a counter: every
+//! advances, which merges every arena's statistics: measured here at about 0.9 ms per read (epoch
+//! plus `stats.allocated`, several threads having allocated), against about 0.1 µs for the counter
+//! below in an unoptimised build. So, as Redis's zmalloc does, the global allocator is wrapped in a counter: every
 //! allocation adds its usable size (jemalloc's size class, computed inline) and every free subtracts
-//! it. The counter is striped: each thread adds to one of [`STRIPES`] cache-line-sized slots, so the
-//! worker threads do not bounce one cache line between cores; a read sums the slots. Nothing is
-//! batched per thread, so the figure is exact at any moment (no drift when a thread exits).
+//! it. Each thread counts into a slot of its own, on its own cache line, with a plain load and store
+//! (no locked instruction, no cache line shared between cores); a read sums the slots in use. Nothing
+//! is batched per thread, so the figure is exact at any moment, and a thread that exits leaves its
+//! slot (its net contribution) behind, so nothing drifts.
 //!
 //! Reading jemalloc's statistics ([`stats`]) still advances the epoch first; that happens only on
 //! INFO/MEMORY.
@@ -26,41 +28,47 @@ static GLOBAL: Counting = Counting;
 /// jemalloc behind a counter of the bytes it has handed out (see the module notes).
 pub struct Counting;
 
-/// Slots of the striped counter; threads are given slots round-robin.
-pub const STRIPES: usize = 16;
+/// Slots of the counter. The first `SLOTS - 1` belong to one thread each, given out in the order
+/// threads first allocate (the main thread and the runtime's workers come first); threads beyond
+/// that share the last slot.
+pub const SLOTS: usize = 64;
+const SHARED: usize = SLOTS - 1;
 
 /// One slot, alone on its cache line (128 bytes covers adjacent-line prefetching).
 #[repr(align(128))]
-struct Stripe(AtomicI64);
+struct Slot(AtomicI64);
 
-static COUNTERS: [Stripe; STRIPES] = [const { Stripe(AtomicI64::new(0)) }; STRIPES];
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+static COUNTERS: [Slot; SLOTS] = [const { Slot(AtomicI64::new(0)) }; SLOTS];
+/// Slots handed out so far (may exceed `SHARED`: later threads use the shared slot).
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     // Const-initialised and without a destructor: safe to touch from inside the allocator (no lazy
     // registration, no allocation), and still valid while the thread is being torn down.
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
 #[inline]
-fn stripe() -> &'static AtomicI64 {
-    let i = STRIPE
+fn count(delta: i64) {
+    let i = SLOT
         .try_with(|s| {
             let v = s.get();
             if v != usize::MAX {
                 return v;
             }
-            let n = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            let n = NEXT_SLOT.fetch_add(1, Ordering::Relaxed).min(SHARED);
             s.set(n);
             n
         })
-        .unwrap_or(0);
-    &COUNTERS[i].0
-}
-
-#[inline]
-fn count(delta: i64) {
-    stripe().fetch_add(delta, Ordering::Relaxed);
+        .unwrap_or(SHARED);
+    let c = &COUNTERS[i].0;
+    if i < SHARED {
+        // This thread is the slot's only writer: a plain load and store, no locked instruction.
+        // A slot is never given to another thread, so what an exited thread counted stays counted.
+        c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
+    } else {
+        c.fetch_add(delta, Ordering::Relaxed);
+    }
 }
 
 /// The alignment jemalloc gives every allocation of at least this size without being asked
@@ -135,7 +143,12 @@ unsafe impl GlobalAlloc for Counting {
 /// Bytes currently allocated (Redis's `zmalloc_used_memory`): the counter, a handful of loads.
 #[inline]
 pub fn used_memory() -> u64 {
-    let sum: i64 = COUNTERS.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
+    let used = NEXT_SLOT.load(Ordering::Relaxed).min(SHARED);
+    let sum: i64 = COUNTERS[..used]
+        .iter()
+        .chain(std::iter::once(&COUNTERS[SHARED]))
+        .map(|c| c.0.load(Ordering::Relaxed))
+        .sum();
     sum.max(0) as u64
 }
 
