@@ -1,4 +1,4 @@
-//! The global allocator (jemalloc, as Redis uses), the `used_memory` counter, and the allocation
+//! The global allocator (jemalloc, as Redis uses), the `used_memory` figure, and the allocation
 //! statistics INFO memory and the MEMORY command report.
 //!
 //! # used_memory
@@ -6,19 +6,27 @@
 //! next to nothing. jemalloc's own `stats.allocated` is exact but is published only when its `epoch`
 //! advances, which merges every arena's statistics: measured here at about 0.9 ms per read (epoch
 //! plus `stats.allocated`, several threads having allocated), against about 0.1 µs for the counter
-//! below in an unoptimised build. So, as Redis's zmalloc does, the global allocator is wrapped in a counter: every
-//! allocation adds its usable size (jemalloc's size class, computed inline) and every free subtracts
-//! it. Each thread counts into a slot of its own, on its own cache line, with a plain load and store
-//! (no locked instruction, no cache line shared between cores); a read sums the slots in use. Nothing
-//! is batched per thread, so the figure is exact at any moment, and a thread that exits leaves its
-//! slot (its net contribution) behind, so nothing drifts.
+//! below in an unoptimised build.
 //!
-//! Reading jemalloc's statistics ([`stats`]) still advances the epoch first; that happens only on
-//! INFO/MEMORY.
+//! So while a memory limit is set the global allocator keeps a counter, as Redis's zmalloc does:
+//! every allocation adds its usable size (jemalloc's size class, computed inline) and every free
+//! subtracts it. Each thread counts into a slot of its own, on its own cache line, with a plain load
+//! and store (no locked instruction, no cache line shared between cores); a read sums the slots in
+//! use. Nothing is batched per thread, so the figure is exact at any moment, and a thread that exits
+//! leaves its slot (its net contribution) behind, so nothing drifts.
+//!
+//! Counting still costs a couple of dozen instructions per allocation and per free, which a server
+//! without `maxmemory` has no use for: then the allocator only tests a flag, and `used_memory` reads
+//! jemalloc's figure (INFO, the RDB aux field and the peak sampling are the only readers then).
+//! [`set_counting`] switches between the two; on switching on, the counter starts from jemalloc's
+//! figure, so `used_memory` does not jump.
+//!
+//! Reading jemalloc's statistics ([`stats`]) advances the epoch first; that happens only on
+//! INFO/MEMORY (and `used_memory` while not counting).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use tikv_jemalloc_ctl::{epoch, stats};
 
@@ -27,6 +35,12 @@ static GLOBAL: Counting = Counting;
 
 /// jemalloc behind a counter of the bytes it has handed out (see the module notes).
 pub struct Counting;
+
+/// Whether allocations are counted (a memory limit is set).
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// `used_memory` = BASE + the sum of the slots, while counting: set when counting starts so the
+/// figure continues from jemalloc's.
+static BASE: AtomicI64 = AtomicI64::new(0);
 
 /// Slots of the counter. The first `SLOTS - 1` belong to one thread each, given out in the order
 /// threads first allocate (the main thread and the runtime's workers come first); threads beyond
@@ -50,6 +64,9 @@ thread_local! {
 
 #[inline]
 fn count(delta: i64) {
+    if !COUNTING.load(Ordering::Relaxed) {
+        return;
+    }
     let i = SLOT
         .try_with(|s| {
             let v = s.get();
@@ -140,16 +157,49 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Bytes currently allocated (Redis's `zmalloc_used_memory`): the counter, a handful of loads.
-#[inline]
-pub fn used_memory() -> u64 {
+fn slots_sum() -> i64 {
     let used = NEXT_SLOT.load(Ordering::Relaxed).min(SHARED);
-    let sum: i64 = COUNTERS[..used]
+    COUNTERS[..used]
         .iter()
         .chain(std::iter::once(&COUNTERS[SHARED]))
         .map(|c| c.0.load(Ordering::Relaxed))
-        .sum();
-    sum.max(0) as u64
+        .sum()
+}
+
+/// Bytes currently allocated (Redis's `zmalloc_used_memory`): the counter (a handful of loads)
+/// while counting, jemalloc's figure otherwise.
+#[inline]
+pub fn used_memory() -> u64 {
+    if COUNTING.load(Ordering::Relaxed) {
+        (BASE.load(Ordering::Relaxed) + slots_sum()).max(0) as u64
+    } else {
+        jemalloc_allocated()
+    }
+}
+
+fn jemalloc_allocated() -> u64 {
+    let _ = epoch::advance();
+    stats::allocated::read().unwrap_or(0) as u64
+}
+
+/// Starts or stops counting allocations (the server counts while `maxmemory` is set). Starting
+/// takes jemalloc's figure as the base; allocations made by other threads in the instant of the
+/// switch may be missed, a few bytes.
+pub fn set_counting(on: bool) {
+    if COUNTING.load(Ordering::Acquire) == on {
+        return;
+    }
+    if on {
+        // The slots keep what they counted before (their owners alone may write them): the base
+        // is whatever makes base + slots equal jemalloc's figure now.
+        BASE.store(jemalloc_allocated() as i64 - slots_sum(), Ordering::Relaxed);
+    }
+    COUNTING.store(on, Ordering::Release);
+}
+
+/// Whether allocations are being counted.
+pub fn counting() -> bool {
+    COUNTING.load(Ordering::Relaxed)
 }
 
 /// A snapshot of jemalloc's counters (bytes).
@@ -284,6 +334,8 @@ mod tests {
 
     #[test]
     fn the_counter_follows_allocations() {
+        super::set_counting(true);
+        assert!(super::counting());
         // The counter is global and other tests allocate concurrently: large blocks stand out.
         let before = super::used_memory();
         let v = std::hint::black_box(vec![7u8; 256 << 20]);

@@ -426,3 +426,22 @@ fn object_freq_and_idletime_match_redis() {
         assert_eq!(c.cmd(&["OBJECT", "FREQ", "r"]), b":100\r\n");
     }
 }
+
+#[test]
+fn used_memory_is_continuous_when_a_limit_is_set_or_cleared() {
+    // Counted from the start when configured at start-up.
+    let s = Server::start(Kind::Ferredis, &["--maxmemory", "100mb"]);
+    let mut c = s.client();
+    let counted = used(&mut c);
+    assert!(counted > 50_000 && counted < 50 << 20, "{counted}");
+    write_keys(&mut c, "k", 0..2000, None, None);
+    let counted = used(&mut c);
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    let jemalloc = used(&mut c);
+    assert!(counted.abs_diff(jemalloc) < 4 << 20, "{counted} {jemalloc}");
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", "1gb"]);
+    let again = used(&mut c);
+    assert!(again.abs_diff(jemalloc) < 256 << 10, "{jemalloc} {again}");
+    ok(&mut c, &["FLUSHALL"]);
+    assert!(used(&mut c) + 1_500_000 < again);
+}

@@ -537,6 +537,8 @@ pub fn configure_eviction(ks: &mut Keyspace, c: &Config) {
         c.lfu_decay_time,
     );
     ks.evict.replica_ignore_maxmemory = c.replica_ignore_maxmemory;
+    // Allocations are counted only while a limit needs the figure before every command.
+    crate::alloc::set_counting(c.maxmemory != 0);
 }
 
 /// Memory left out of the maxmemory comparison (`mem_not_counted_for_evict`): the replication
