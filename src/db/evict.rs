@@ -219,13 +219,10 @@ impl EvictState {
     }
 
     /// The `lru` field of `key`, being created by the running command.
-    #[inline]
+    #[inline(always)]
     pub fn new_lru(&mut self, db: usize, key: &[u8], lru_now: u32, now_ms: i64) -> u32 {
         if self.policy.lfu() {
-            // Creating is this command's access: a write through the new entry right after
-            // (create, then modify) does not count again.
-            self.last_touched = Some((db, super::table::KeyHash::of(key).pos()));
-            (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL
+            self.lfu_new(db, key, now_ms)
         } else {
             lru_now
         }
@@ -233,11 +230,10 @@ impl EvictState {
 
     /// The `lru` field after a lookup of `key` (Redis's lookupKey touch: the LRU clock, or
     /// `updateLFU`).
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, db: usize, key: &[u8], old: u32, lru_now: u32, now_ms: i64) -> u32 {
         if self.policy.lfu() {
-            self.last_touched = Some((db, super::table::KeyHash::of(key).pos()));
-            self.lfu_update(old, now_ms)
+            self.lfu_touch(db, key, old, now_ms, false)
         } else {
             lru_now
         }
@@ -246,7 +242,7 @@ impl EvictState {
     /// The `lru` field when the running command writes `key` (modifies it in place, replaces its
     /// value, renames it): under LRU the LRU clock; under LFU the counter is kept and counts one
     /// access, unless this command's lookup of the key already counted it.
-    #[inline]
+    #[inline(always)]
     pub fn touch_once(
         &mut self,
         db: usize,
@@ -255,13 +251,29 @@ impl EvictState {
         lru_now: u32,
         now_ms: i64,
     ) -> u32 {
-        if !self.policy.lfu() {
-            return lru_now;
+        if self.policy.lfu() {
+            self.lfu_touch(db, key, old, now_ms, true)
+        } else {
+            lru_now
         }
-        if self.last_touched == Some((db, super::table::KeyHash::of(key).pos())) {
+    }
+
+    /// Creating is this command's access to the key: a write through the new entry right after
+    /// (create, then modify) does not count again.
+    #[inline(never)]
+    fn lfu_new(&mut self, db: usize, key: &[u8], now_ms: i64) -> u32 {
+        self.last_touched = Some((db, super::table::KeyHash::of(key).pos()));
+        (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL
+    }
+
+    #[inline(never)]
+    fn lfu_touch(&mut self, db: usize, key: &[u8], old: u32, now_ms: i64, once: bool) -> u32 {
+        let this = Some((db, super::table::KeyHash::of(key).pos()));
+        if once && self.last_touched == this {
             return old;
         }
-        self.touch(db, key, old, lru_now, now_ms)
+        self.last_touched = this;
+        self.lfu_update(old, now_ms)
     }
 
     fn lfu_update(&mut self, old: u32, now_ms: i64) -> u32 {
