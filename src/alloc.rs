@@ -126,41 +126,74 @@ fn usable(size: usize, align: usize) -> i64 {
 
 // SAFETY: every call is forwarded to jemalloc unchanged; the counter only observes the sizes.
 unsafe impl GlobalAlloc for Counting {
+    // Each method tests the flag first and, when not counting, hands the call to jemalloc as its
+    // last action (a tail call: no stack frame of its own); the counting variants are out of line.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = tikv_jemallocator::Jemalloc.alloc(layout);
-        if counting_on() && !p.is_null() {
-            count(usable(layout.size(), layout.align()));
+        if !counting_on() {
+            return tikv_jemallocator::Jemalloc.alloc(layout);
         }
-        p
+        counted_alloc(layout, false)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = tikv_jemallocator::Jemalloc.alloc_zeroed(layout);
-        if counting_on() && !p.is_null() {
-            count(usable(layout.size(), layout.align()));
+        if !counting_on() {
+            return tikv_jemallocator::Jemalloc.alloc_zeroed(layout);
         }
-        p
+        counted_alloc(layout, true)
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        tikv_jemallocator::Jemalloc.dealloc(ptr, layout);
-        if counting_on() {
-            count(-usable(layout.size(), layout.align()));
+        if !counting_on() {
+            return tikv_jemallocator::Jemalloc.dealloc(ptr, layout);
         }
+        counted_dealloc(ptr, layout)
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = tikv_jemallocator::Jemalloc.realloc(ptr, layout, new_size);
-        if counting_on() && !p.is_null() {
-            let align = layout.align();
-            count(usable(new_size, align) - usable(layout.size(), align));
+        if !counting_on() {
+            return tikv_jemallocator::Jemalloc.realloc(ptr, layout, new_size);
         }
-        p
+        counted_realloc(ptr, layout, new_size)
     }
+}
+
+/// # Safety
+/// As [`GlobalAlloc::alloc`].
+#[inline(never)]
+unsafe fn counted_alloc(layout: Layout, zeroed: bool) -> *mut u8 {
+    let p = if zeroed {
+        tikv_jemallocator::Jemalloc.alloc_zeroed(layout)
+    } else {
+        tikv_jemallocator::Jemalloc.alloc(layout)
+    };
+    if !p.is_null() {
+        count(usable(layout.size(), layout.align()));
+    }
+    p
+}
+
+/// # Safety
+/// As [`GlobalAlloc::dealloc`].
+#[inline(never)]
+unsafe fn counted_dealloc(ptr: *mut u8, layout: Layout) {
+    tikv_jemallocator::Jemalloc.dealloc(ptr, layout);
+    count(-usable(layout.size(), layout.align()));
+}
+
+/// # Safety
+/// As [`GlobalAlloc::realloc`].
+#[inline(never)]
+unsafe fn counted_realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let p = tikv_jemallocator::Jemalloc.realloc(ptr, layout, new_size);
+    if !p.is_null() {
+        let align = layout.align();
+        count(usable(new_size, align) - usable(layout.size(), align));
+    }
+    p
 }
 
 fn slots_sum() -> i64 {
