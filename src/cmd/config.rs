@@ -304,12 +304,16 @@ fn rebind(
 fn apply_runtime(ctx: &mut Ctx, new: &Config) {
     ctx.core.ks.thresholds = crate::cmd::server::thresholds(new);
     crate::server::configure_eviction(&mut ctx.core.ks, new);
+    ctx.core.ks.notify.set_flags(new.notify_keyspace_events.0);
     ctx.core.slowlog_threshold_us = new.slowlog_log_slower_than;
     ctx.core.slowlog_max_len = new.slowlog_max_len;
     while ctx.core.slowlog.len() > new.slowlog_max_len {
         ctx.core.slowlog.pop_back();
     }
     ctx.core.latency_threshold_ms = new.latency_monitor_threshold;
+    ctx.core.repl.min_replicas_to_write = new.min_replicas_to_write.max(0) as usize;
+    ctx.core.repl.min_replicas_max_lag = new.min_replicas_max_lag.max(0);
+    ctx.core.repl.refresh_good_replicas(crate::util::now_ms());
     crate::log::set_level_name(&new.loglevel);
 }
 

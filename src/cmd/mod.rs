@@ -137,6 +137,29 @@ impl Ctx<'_> {
     pub fn db(&self) -> usize {
         self.client.db
     }
+
+    /// Raises a keyspace notification for `key` in the client's database (`class` from
+    /// [`crate::db::notify::class`]); one branch when the class is off. See [`crate::db::notify`].
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.notify_db(class, event, db, key);
+    }
+
+    /// As [`Ctx::notify`], for an event Redis raises after writing the reply (see
+    /// [`crate::db::notify::AFTER_REPLY`]).
+    #[inline]
+    pub fn notify_after_reply(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.core.ks.notify_after_reply(class, event, db, key);
+    }
+
+    /// As [`Ctx::notify`], for a key of another database (MOVE, ...).
+    #[inline]
+    pub fn notify_db(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        let pos = self.out.buf.len();
+        self.core.ks.notify.raise_at(class, event, db, key, pos);
+    }
 }
 
 /// Parses an integer argument (`ERR value is not an integer or out of range`).
@@ -282,6 +305,9 @@ fn oom_refused(ctx: &mut Ctx, spec: &'static CommandSpec) -> bool {
     denyoom || queueing
 }
 
+/// The error for writes without enough good replicas (`min-replicas-to-write`).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 /// The error for commands without the `loading` flag while the dump file loads.
 pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
 
@@ -340,6 +366,15 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         reject(ctx, spec, MISCONF);
         return;
     }
+    // Not enough good replicas for `min-replicas-to-write` (one branch when it is off).
+    if ctx.core.repl.min_replicas_to_write > 0
+        && ctx.core.repl.too_few_replicas()
+        && (spec.flags & flags::WRITE != 0 || tx::exec_writes(ctx.client, spec))
+        && ctx.client.kind != crate::server::client::ClientKind::Master
+    {
+        reject(ctx, spec, NOREPLICAS);
+        return;
+    }
     if let Some(text) = pubsub::subscribed_mode_refusal(ctx.client, spec) {
         reject(ctx, spec, &text);
         return;
@@ -375,7 +410,12 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
     ctx.core.ks.evict.last_touched = None;
     let start = std::time::Instant::now();
     ctx.core.prop.enter(ctx.core.ks.dirty);
+    let reply_mark = ctx.out.buf.len();
     let result = (spec.handler)(ctx, args);
+    // Keyspace notifications the command raised are published now, in order.
+    if ctx.core.ks.notify.has_pending() {
+        crate::server::notify::deliver_after_command(ctx, reply_mark);
+    }
     let elapsed_us = start.elapsed().as_micros() as u64;
     // The one choke point of replication: what the command changed is recorded here, and written
     // to the stream when the outermost command (EXEC with its queue) ends.

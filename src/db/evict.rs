@@ -436,7 +436,9 @@ impl Keyspace {
                 // The value is freed here, inside the measurement.
                 drop(entry);
                 self.stats.evicted_keys += 1;
-                // Keyspace notifications: the `evicted` event (class `e`) for (db, k) goes here.
+                // Keyspace notifications: `self.notify.raise(notify::class::EVICTED, "evicted",
+                // db, &k)` belongs here (left to the notifications work; its delivery must then
+                // also run after `server::perform_evictions` outside a command).
                 if self.propagate_expired {
                     self.expired_pending.push((db, k));
                 }

@@ -12,6 +12,7 @@
 
 pub mod digest;
 pub mod evict;
+pub mod notify;
 pub mod snapshot;
 pub mod table;
 pub mod value;
@@ -128,6 +129,9 @@ pub struct Keyspace {
     /// maxmemory, the eviction policy and its state; also decides what an access writes into an
     /// entry's `lru` field (LRU clock or LFU counter).
     pub evict: evict::EvictState,
+    /// Keyspace notifications: the configured classes and the events raised by the running
+    /// command, published after it (see [`notify`]).
+    pub notify: notify::Notifier,
 }
 
 impl Keyspace {
@@ -152,6 +156,7 @@ impl Keyspace {
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
             evict: evict::EvictState::default(),
+            notify: notify::Notifier::default(),
         }
     }
 
@@ -160,6 +165,14 @@ impl Keyspace {
     pub fn tick(&mut self) {
         self.now_ms = crate::util::now_ms();
         self.lru_now = ((self.now_ms / 1000) & 0xFF_FFFF) as u32;
+    }
+
+    /// Raises a keyspace notification (`class` from [`notify::class`]); one branch when the class
+    /// is off. Handlers that have a `Ctx` use `ctx.notify` instead, which also places the event
+    /// right in the raising client's own reply stream.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        self.notify.raise(class, event, db, key);
     }
 
     #[inline]
@@ -239,6 +252,7 @@ impl Keyspace {
     fn delete_expired(&mut self, db: usize, key: &[u8]) {
         if let Some((k, _)) = self.remove_entry(db, key) {
             self.stats.expired_keys += 1;
+            self.notify.raise(notify::class::EXPIRED, "expired", db, &k);
             if self.propagate_expired {
                 self.expired_pending.push((db, k));
             }
@@ -250,6 +264,8 @@ impl Keyspace {
     pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         if self.expire_if_needed(db, key) {
             self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
         let (lru, now) = (self.lru_now, self.now_ms);
@@ -261,6 +277,8 @@ impl Keyspace {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                self.notify
+                    .raise(notify::class::KEY_MISS, "keymiss", db, key);
                 None
             }
         }
@@ -303,6 +321,8 @@ impl Keyspace {
     pub fn lookup_read_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         if self.expire_if_needed(db, key) {
             self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
         match self.dbs[db].table.get(key) {
@@ -312,6 +332,8 @@ impl Keyspace {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                self.notify
+                    .raise(notify::class::KEY_MISS, "keymiss", db, key);
                 None
             }
         }
@@ -399,30 +421,50 @@ impl Keyspace {
     }
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
+    ///
+    /// An old value that is logically expired counts as deleted by expiry first, as Redis's
+    /// `setKey` expires it in its write lookup (`expired_keys`, the `expired` and `new` events,
+    /// the DEL for replication), without a second lookup here.
     pub fn set(&mut self, db: usize, key: Bytes, value: Value, expire: i64) {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
         let version = self.next_version();
-        let (lru_now, now) = (self.lru_now, self.now_ms);
+        let lru_now = self.lru_now;
         let mut entry = Entry {
             value,
             expire,
             version,
             lru: lru_now,
         };
+        let (now, may_expire) = (self.now_ms, !(self.is_replica && self.serving_master));
         let d = &mut self.dbs[db];
         let had_expire = match d.table.get_mut(&key) {
             Some(old) => {
                 let had = old.expire != NO_EXPIRE;
+                let was_expired = had && old.expire <= now && may_expire;
                 // An overwrite is an access; under LFU the key keeps its counter (Redis's
-                // dbSetValue), under LRU it is as new.
-                entry.lru = self.evict.touch_once(db, &key, old.lru, lru_now, now);
+                // dbSetValue), under LRU it is as new. Over an expired key it is a new key.
+                entry.lru = if was_expired {
+                    self.evict.new_lru(db, &key, lru_now, now)
+                } else {
+                    self.evict.touch_once(db, &key, old.lru, lru_now, now)
+                };
                 *old = entry;
+                if was_expired {
+                    self.stats.expired_keys += 1;
+                    self.notify
+                        .raise(notify::class::EXPIRED, "expired", db, &key);
+                    if self.propagate_expired {
+                        self.expired_pending.push((db, key.clone()));
+                    }
+                    self.notify.raise(notify::class::NEW, "new", db, &key);
+                }
                 had
             }
             None => {
                 entry.lru = self.evict.new_lru(db, &key, lru_now, now);
                 d.table.insert(key.clone(), entry);
+                self.notify.raise(notify::class::NEW, "new", db, &key);
                 false
             }
         };
@@ -452,6 +494,7 @@ impl Keyspace {
             }
             None => {
                 let lru = self.evict.new_lru(db, &key, lru, now);
+                self.notify.raise(notify::class::NEW, "new", db, &key);
                 self.dbs[db].table.insert(
                     key,
                     Entry {
@@ -981,5 +1024,22 @@ mod tests {
         m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
         assert_eq!(m.random_key(0), None);
         assert_eq!(m.dbs[0].len(), 0);
+    }
+
+    #[test]
+    fn set_over_an_expired_key_counts_it_as_expired() {
+        let mut k = ks();
+        k.propagate_expired = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        k.set(0, key("a"), Value::Int(2), NO_EXPIRE);
+        assert_eq!(k.stats.expired_keys, 1);
+        assert_eq!(k.expired_pending, vec![(0, key("a"))]);
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        // The master's stream on a replica sees the key as live: a plain overwrite.
+        k.is_replica = true;
+        k.serving_master = true;
+        k.set(0, key("b"), Value::Int(1), k.now_ms - 1);
+        k.set(0, key("b"), Value::Int(2), NO_EXPIRE);
+        assert_eq!(k.stats.expired_keys, 1);
     }
 }
