@@ -640,3 +640,52 @@ async fn eviction_proc(srv: Arc<Server>) {
         }
     }
 }
+
+#[cfg(test)]
+mod evict_tests {
+    use super::*;
+    use crate::db::evict::EvictResult;
+
+    #[test]
+    fn evicted_keys_reach_the_replication_stream_as_dels() {
+        let cfg = Config {
+            maxmemory: 1,
+            maxmemory_policy: "allkeys-random".into(),
+            ..Config::default()
+        };
+        let srv = Server::new(cfg, None);
+        let mut core = srv.core.lock();
+        core.repl.ensure_backlog(1 << 20);
+        core.set_propagation_active(true);
+        for i in 0..3 {
+            core.ks.set(
+                2,
+                Bytes::from(format!("k{i}")),
+                crate::db::Value::Int(i),
+                crate::db::NO_EXPIRE,
+            );
+        }
+        // Everything goes and the limit is still exceeded: commands would get -OOM.
+        assert_eq!(perform_evictions(&srv, &mut core), EvictResult::Fail);
+        assert_eq!(core.ks.total_keys(), 0);
+        assert_eq!(core.ks.stats.evicted_keys, 3);
+        assert!(core.ks.expired_pending.is_empty());
+        let b = core.repl.backlog.as_mut().expect("backlog");
+        let start = b.start_offset();
+        let mut out = Vec::new();
+        b.read(start, usize::MAX, &mut out);
+        let text = String::from_utf8_lossy(&out.concat()).into_owned();
+        assert!(
+            text.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n"),
+            "{text:?}"
+        );
+        assert_eq!(text.matches("*2\r\n$3\r\nDEL\r\n").count(), 3, "{text:?}");
+        assert!(!text.contains("MULTI"), "{text:?}");
+        // A replica that ignores maxmemory (the default) evicts nothing.
+        core.ks.is_replica = true;
+        core.ks
+            .set(0, Bytes::from_static(b"r"), crate::db::Value::Int(1), -1);
+        assert_eq!(perform_evictions(&srv, &mut core), EvictResult::Ok);
+        assert_eq!(core.ks.total_keys(), 1);
+    }
+}
