@@ -252,6 +252,10 @@ pub struct Client {
     pub watching: bool,
     /// Pub/sub channels and patterns, and the feed of published messages.
     pub subs: super::pubsub::ClientSubs,
+    /// What a would-be replica said with REPLCONF before its PSYNC/SYNC.
+    pub repl_conf: crate::replication::master::ReplConf,
+    /// Set by PSYNC/SYNC: the connection stops serving commands and becomes a replica stream.
+    pub repl_handover: Option<crate::replication::master::Handover>,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -278,6 +282,8 @@ impl Client {
             multi: None,
             watching: false,
             subs: Default::default(),
+            repl_conf: Default::default(),
+            repl_handover: None,
             handle,
         }
     }
