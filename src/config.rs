@@ -949,12 +949,12 @@ directives! {
     active_defrag_cycle_max: i64 = 25; "active-defrag-cycle-max", Kind::Int(1, 99), NOFX;
     active_defrag_threshold_lower: i64 = 10; "active-defrag-threshold-lower", Kind::Int(0, 1000), NOFX;
     active_defrag_threshold_upper: i64 = 100; "active-defrag-threshold-upper", Kind::Int(0, 1000), NOFX;
-    lfu_log_factor: i64 = 10; "lfu-log-factor", Kind::Int(0, INT_MAX), NOFX;
-    lfu_decay_time: i64 = 1; "lfu-decay-time", Kind::Int(0, INT_MAX), NOFX;
+    lfu_log_factor: i64 = 10; "lfu-log-factor", Kind::Int(0, INT_MAX), 0;
+    lfu_decay_time: i64 = 1; "lfu-decay-time", Kind::Int(0, INT_MAX), 0;
     replica_priority: i64 = 100; "replica-priority" | "slave-priority", Kind::Int(0, INT_MAX), 0;
     repl_diskless_sync_delay: i64 = 5; "repl-diskless-sync-delay", Kind::Int(0, INT_MAX), 0;
-    maxmemory_samples: i64 = 5; "maxmemory-samples", Kind::Int(1, INT_MAX), NOFX;
-    maxmemory_eviction_tenacity: i64 = 10; "maxmemory-eviction-tenacity", Kind::Int(0, 100), NOFX;
+    maxmemory_samples: i64 = 5; "maxmemory-samples", Kind::Int(1, INT_MAX), 0;
+    maxmemory_eviction_tenacity: i64 = 10; "maxmemory-eviction-tenacity", Kind::Int(0, 100), 0;
     /// Idle client timeout in seconds (0 = never).
     timeout: u64 = 0; "timeout", Kind::Int(0, INT_MAX), 0;
     replica_announce_port: u16 = 0; "replica-announce-port" | "slave-announce-port", Kind::Int(0, 65535), 0;

@@ -517,7 +517,8 @@ fn diff(a: u64, b: u64) -> i64 {
 /// Redis counts its dict buckets and entries.
 pub fn mem_figures(srv: &Server, core: &Core) -> MemFigures {
     let alloc = crate::alloc::stats();
-    let used = alloc.allocated;
+    // The same counter eviction compares with maxmemory.
+    let used = crate::alloc::used_memory();
     srv.inst_metrics
         .peak_memory
         .fetch_max(used, Ordering::Relaxed);
@@ -640,7 +641,12 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
         ratio(m.rss, m.used)
     );
     field!(out, "mem_fragmentation_bytes", "{}", diff(m.rss, m.used));
-    field!(out, "mem_not_counted_for_evict", "0");
+    field!(
+        out,
+        "mem_not_counted_for_evict",
+        "{}",
+        crate::server::mem_not_counted_for_evict(core)
+    );
     // The shared replication buffer: what exceeds repl-backlog-size while replicas are attached
     // counts as the replicas' memory, as Redis 7.0 splits it.
     let repl_buf = core.repl.backlog.as_ref().map_or(0, |b| b.histlen());
@@ -833,8 +839,18 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
     );
     field!(out, "evicted_keys", "{}", ks.evicted_keys);
     field!(out, "evicted_clients", "0");
-    field!(out, "total_eviction_exceeded_time", "0");
-    field!(out, "current_eviction_exceeded_time", "0");
+    field!(
+        out,
+        "total_eviction_exceeded_time",
+        "{}",
+        core.ks.evict.total_exceeded_ms()
+    );
+    field!(
+        out,
+        "current_eviction_exceeded_time",
+        "{}",
+        core.ks.evict.current_exceeded_ms()
+    );
     field!(out, "keyspace_hits", "{}", ks.keyspace_hits);
     field!(out, "keyspace_misses", "{}", ks.keyspace_misses);
     {

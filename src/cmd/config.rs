@@ -240,9 +240,28 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     apply_runtime(ctx, &new);
+    let maxmemory_set = chosen.iter().any(|(d, _, _)| d.name == "maxmemory");
     *ctx.srv.config.write() = new;
+    if maxmemory_set {
+        // A new limit applies at once: Redis evicts right away (and warns when it is lower than
+        // what is in use).
+        apply_maxmemory(ctx);
+    }
     ctx.out.ok();
     Ok(())
+}
+
+fn apply_maxmemory(ctx: &mut Ctx) {
+    let max = ctx.core.ks.evict.maxmemory;
+    if max == 0 {
+        return;
+    }
+    let used = crate::alloc::used_memory()
+        .saturating_sub(crate::server::mem_not_counted_for_evict(ctx.core));
+    if max < used {
+        tracing::warn!("WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.");
+    }
+    crate::server::perform_evictions(ctx.srv, ctx.core);
 }
 
 /// Asks the listener task to close the TCP listeners and bind the new `bind`/`port`, and waits for
@@ -284,6 +303,7 @@ fn rebind(
 /// Makes a new configuration take effect where the running server keeps its own copy.
 fn apply_runtime(ctx: &mut Ctx, new: &Config) {
     ctx.core.ks.thresholds = crate::cmd::server::thresholds(new);
+    crate::server::configure_eviction(&mut ctx.core.ks, new);
     ctx.core.ks.notify.set_flags(new.notify_keyspace_events.0);
     ctx.core.slowlog_threshold_us = new.slowlog_log_slower_than;
     ctx.core.slowlog_max_len = new.slowlog_max_len;

@@ -107,14 +107,17 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let key = Bytes::copy_from_slice(&args[1]);
     ks.set(db, key, value, expire);
-    if let Some(idle) = idle {
-        let lru = ks.lru_now.wrapping_sub((idle as u64 & 0xFF_FFFF) as u32) & 0xFF_FFFF;
+    // Under an LFU policy FREQ sets the counter and IDLETIME is ignored; otherwise the reverse.
+    let lru = if ks.evict.policy.lfu() {
+        freq.map(|f| (crate::db::evict::lfu_minutes(ks.now_ms) << 8) | (f as u32 & 0xFF))
+    } else {
+        idle.map(|idle| ks.lru_now.wrapping_sub((idle as u64 & 0xFF_FFFF) as u32) & 0xFF_FFFF)
+    };
+    if let Some(lru) = lru {
         if let Some(e) = ks.dbs[db].table.get_mut(&args[1]) {
             e.lru = lru;
         }
     }
-    // FREQ only matters under an LFU maxmemory policy, which ferredis tracks once eviction exists.
-    let _ = freq;
     ks.dirty += 1;
     ks.notify(crate::db::notify::class::GENERIC, "restore", db, &args[1]);
     if expire != NO_EXPIRE && !absttl {

@@ -884,17 +884,18 @@ fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    if object_lookup(ctx, &args[2]).is_none() {
+    let Some(field) = object_lookup(ctx, &args[2]).map(|e| e.lru) else {
         ctx.out.null();
         return Ok(());
-    }
+    };
     if !lfu_policy(ctx) {
         return Err(CmdError::msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    // ferredis keeps no LFU counters yet: say so rather than invent a frequency.
-    Err(CmdError::msg(
-        "ERR OBJECT FREQ is not supported by ferredis: no LFU access counters are kept",
-    ))
+    // The counter with the decay owed since the last access (the lookup itself does not touch).
+    let ks = &ctx.core.ks;
+    let freq = crate::db::evict::lfu_decr_and_return(field, ks.now_ms, ks.evict.lfu_decay_time);
+    ctx.out.int(freq as i64);
+    Ok(())
 }
 
 fn object_help(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {

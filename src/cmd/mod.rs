@@ -283,6 +283,26 @@ fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
 /// The error for writes after a failed save (`stop-writes-on-bgsave-error`).
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+/// The error for `denyoom` commands when maxmemory is reached and nothing can be evicted.
+pub const OOM_ERR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Runs eviction before a command, as Redis's `processCommand` does, and says whether the command
+/// must be refused: eviction failed and the command is flagged `denyoom` (an EXEC with such a
+/// command queued counts), or the client is in MULTI (queueing takes memory too) and the command
+/// is not EXEC, DISCARD, QUIT or RESET. The master's stream is never refused: a replica must
+/// stay an exact copy.
+fn oom_refused(ctx: &mut Ctx, spec: &'static CommandSpec) -> bool {
+    let failed =
+        crate::server::perform_evictions(ctx.srv, ctx.core) == crate::db::evict::EvictResult::Fail;
+    if !failed || ctx.client.kind == crate::server::client::ClientKind::Master {
+        return false;
+    }
+    let denyoom = (spec.flags | tx::queued_flags(ctx.client, spec)) & flags::DENYOOM != 0;
+    let queueing =
+        ctx.client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    denyoom || queueing
+}
+
 /// The error for writes without enough good replicas (`min-replicas-to-write`).
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
@@ -322,6 +342,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
     }
     if let Err(e) = client::check_client_may_run(ctx.client, spec) {
         reject(ctx, spec, &e.to_string());
+        return;
+    }
+    // maxmemory: evict before the command (one branch when no limit is set), and refuse commands
+    // that may grow memory when nothing more can be evicted.
+    if ctx.core.ks.evict.maxmemory != 0 && oom_refused(ctx, spec) {
+        reject(ctx, spec, OOM_ERR);
         return;
     }
     // A failed save with stop-writes-on-bgsave-error refuses writes (and PING, as Redis does); an
@@ -394,6 +420,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
     if tick {
         ctx.core.ks.tick_at(start_us / 1000);
     }
+    ctx.core.ks.evict.last_touched = None;
     ctx.core.prop.enter(ctx.core.ks.dirty);
     let reply_mark = ctx.out.buf.len();
     let result = (spec.handler)(ctx, args);

@@ -11,6 +11,7 @@
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
 pub mod digest;
+pub mod evict;
 pub mod hashvalue;
 pub mod notify;
 pub mod sds;
@@ -37,7 +38,8 @@ pub struct Entry {
     pub expire: i64,
     /// The global write version at which this entry last changed (snapshots, WATCH).
     pub version: u64,
-    /// LRU clock (seconds, 24 bits wrap like Redis's) of the last access, for OBJECT IDLETIME.
+    /// LRU clock (seconds, 24 bits wrap like Redis's) of the last access, for OBJECT IDLETIME; under
+    /// an LFU policy the LFU data instead (see [`evict`]).
     pub lru: u32,
 }
 
@@ -132,6 +134,9 @@ pub struct Keyspace {
     /// WATCHed keys and the clients that saw one change (see [`watch`]); every write path below
     /// signals it through [`Keyspace::signal_modified`] / [`Keyspace::signal_db_replaced`].
     pub watches: watch::Watches,
+    /// maxmemory, the eviction policy and its state; also decides what an access writes into an
+    /// entry's `lru` field (LRU clock or LFU counter).
+    pub evict: evict::EvictState,
     /// Keyspace notifications: the configured classes and the events raised by the running
     /// command, published after it (see [`notify`]).
     pub notify: notify::Notifier,
@@ -158,6 +163,7 @@ impl Keyspace {
             thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
+            evict: evict::EvictState::default(),
             notify: notify::Notifier::default(),
         }
     }
@@ -277,11 +283,11 @@ impl Keyspace {
                 .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         match self.dbs[db].table.get_mut(key) {
             Some(e) => {
                 self.stats.keyspace_hits += 1;
-                e.lru = lru;
+                e.lru = self.evict.touch(db, key, e.lru, lru, now);
                 Some(&*e)
             }
             None => {
@@ -313,10 +319,10 @@ impl Keyspace {
             self.watches.touch(db, key, true);
         }
         let v = self.next_version();
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
         e.version = v;
-        e.lru = lru;
+        e.lru = self.evict.touch_once(db, key, e.lru, lru, now);
         Some(e)
     }
 
@@ -355,9 +361,11 @@ impl Keyspace {
         if self.expire_for_write(db, key) {
             return None;
         }
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
-        e.lru = lru;
+        // Handlers may peek more than once before writing (type check, then the write path):
+        // one access per command, as Redis's single lookupKeyWrite.
+        e.lru = self.evict.touch_once(db, key, e.lru, lru, now);
         Some(&*e)
     }
 
@@ -376,7 +384,14 @@ impl Keyspace {
         let Some((_, e)) = self.remove_entry(db, src) else {
             return false;
         };
-        self.set(db, dst, e.value, e.expire);
+        // The value keeps its LRU/LFU data under the new name, as the object moves in Redis.
+        let lru = self
+            .evict
+            .touch_once(db, src, e.lru, self.lru_now, self.now_ms);
+        self.set(db, dst.clone(), e.value, e.expire);
+        if let Some(n) = self.dbs[db].table.get_mut(&dst) {
+            n.lru = lru;
+        }
         true
     }
 
@@ -386,7 +401,13 @@ impl Keyspace {
         let Some((k, e)) = self.remove_entry(src_db, key) else {
             return false;
         };
+        let lru = self
+            .evict
+            .touch_once(src_db, key, e.lru, self.lru_now, self.now_ms);
         self.set(dst_db, k, e.value, e.expire);
+        if let Some(n) = self.dbs[dst_db].table.get_mut(key) {
+            n.lru = lru;
+        }
         true
     }
 
@@ -423,11 +444,12 @@ impl Keyspace {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
         let version = self.next_version();
-        let entry = Entry {
+        let lru_now = self.lru_now;
+        let mut entry = Entry {
             value,
             expire,
             version,
-            lru: self.lru_now,
+            lru: lru_now,
         };
         let (now, may_expire) = (self.now_ms, !(self.is_replica && self.serving_master));
         let d = &mut self.dbs[db];
@@ -435,6 +457,13 @@ impl Keyspace {
             Some(old) => {
                 let had = old.expire != NO_EXPIRE;
                 let was_expired = had && old.expire <= now && may_expire;
+                // An overwrite is an access; under LFU the key keeps its counter (Redis's
+                // dbSetValue), under LRU it is as new. Over an expired key it is a new key.
+                entry.lru = if was_expired {
+                    self.evict.new_lru(db, &key, lru_now, now)
+                } else {
+                    self.evict.touch_once(db, &key, old.lru, lru_now, now)
+                };
                 *old = entry;
                 if was_expired {
                     self.stats.expired_keys += 1;
@@ -448,6 +477,7 @@ impl Keyspace {
                 had
             }
             None => {
+                entry.lru = self.evict.new_lru(db, &key, lru_now, now);
                 d.table.insert(key.clone(), entry);
                 self.notify.raise(notify::class::NEW, "new", db, &key);
                 false
@@ -470,14 +500,15 @@ impl Keyspace {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
         let version = self.next_version();
-        let lru = self.lru_now;
+        let (lru, now) = (self.lru_now, self.now_ms);
         match self.dbs[db].table.get_mut(&key) {
             Some(e) => {
                 e.value = value;
                 e.version = version;
-                e.lru = lru;
+                e.lru = self.evict.touch_once(db, &key, e.lru, lru, now);
             }
             None => {
+                let lru = self.evict.new_lru(db, &key, lru, now);
                 self.notify.raise(notify::class::NEW, "new", db, &key);
                 self.dbs[db].table.insert(
                     key,

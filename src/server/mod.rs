@@ -322,6 +322,8 @@ pub struct Server {
     pub rebind_tx: mpsc::UnboundedSender<listen::RebindRequest>,
     /// The receiving end, taken by [`listen::run`].
     pub rebind_rx: Mutex<Option<mpsc::UnboundedReceiver<listen::RebindRequest>>>,
+    /// Wakes the background eviction task when an eviction call stopped on its time limit.
+    pub evict_wake: tokio::sync::Notify,
 }
 
 /// How a SHUTDOWN asked to stop.
@@ -345,6 +347,7 @@ impl Server {
     pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
         let mut ks = Keyspace::new(config.databases);
         ks.thresholds = crate::cmd::server::thresholds(&config);
+        configure_eviction(&mut ks, &config);
         ks.notify.set_flags(config.notify_keyspace_events.0);
         let mut core = Core {
             ks,
@@ -392,6 +395,7 @@ impl Server {
             inst_metrics: crate::info::InstMetrics::default(),
             rebind_tx,
             rebind_rx: Mutex::new(Some(rebind_rx)),
+            evict_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -537,6 +541,7 @@ pub fn adjust_open_files_limit(maxclients: u64) -> u64 {
 /// The periodic tasks Redis's `serverCron` runs: active expiry (`hz` times a second) and idle-client
 /// timeouts.
 pub async fn cron(srv: Arc<Server>) {
+    tokio::spawn(eviction_proc(srv.clone()));
     let mut shutdown = srv.shutdown_signal();
     let mut last_clients_check = Instant::now();
     loop {
@@ -582,5 +587,148 @@ pub async fn cron(srv: Arc<Server>) {
                 }
             }
         }
+    }
+}
+
+/// Mirrors the eviction directives into the keyspace (start-up and CONFIG SET), where the command
+/// path reads them without the config lock.
+pub fn configure_eviction(ks: &mut Keyspace, c: &Config) {
+    ks.evict.configure(
+        c.maxmemory,
+        &c.maxmemory_policy,
+        c.maxmemory_samples,
+        c.maxmemory_eviction_tenacity,
+        c.lfu_log_factor,
+        c.lfu_decay_time,
+    );
+    ks.evict.replica_ignore_maxmemory = c.replica_ignore_maxmemory;
+    // Allocations are counted only while a limit needs the figure before every command.
+    crate::alloc::set_counting(c.maxmemory != 0);
+}
+
+/// Memory left out of the maxmemory comparison (`mem_not_counted_for_evict`): the replication
+/// buffer beyond `repl-backlog-size`, which exists only for replicas that lag. Counting it would feed
+/// back (evictions make DELs, DELs grow the buffer). Per-replica output buffers and an AOF buffer,
+/// if ferredis grows them, are added here too.
+pub fn mem_not_counted_for_evict(core: &Core) -> u64 {
+    core.repl
+        .backlog
+        .as_ref()
+        .map(|b| b.histlen().saturating_sub(b.backlog_size()))
+        .unwrap_or(0)
+}
+
+/// Evicts keys when `maxmemory` is exceeded (Redis's `performEvictions`), if eviction may run now:
+/// not while the dump file loads, not on a replica that ignores maxmemory, not while clients are
+/// paused (the dataset must stay still). Evicted keys' DELs are written to the replication stream
+/// at once, one by one, as Redis propagates them (no MULTI). A call cut short by its time limit
+/// wakes the background task that continues it.
+pub fn perform_evictions(srv: &Server, core: &mut Core) -> crate::db::evict::EvictResult {
+    use crate::db::evict::EvictResult;
+    let ks = &core.ks;
+    if ks.evict.maxmemory == 0
+        || srv.loading.is_loading()
+        || (ks.is_replica && ks.evict.replica_ignore_maxmemory)
+        || srv.pause.current() != client::PauseKind::Off
+    {
+        return EvictResult::Ok;
+    }
+    let pending = core.ks.expired_pending.len();
+    let evicted_before = core.ks.stats.evicted_keys;
+    let not_counted = mem_not_counted_for_evict(core);
+    let result = core.ks.perform_evictions(not_counted);
+    if core.ks.expired_pending.len() > pending || core.ks.stats.evicted_keys > evicted_before {
+        // The `evicted` events, delivered now: eviction runs before (or without) any command.
+        notify::deliver_detached(srv, &mut core.ks);
+    }
+    if core.ks.expired_pending.len() > pending {
+        let del = Bytes::from_static(b"DEL");
+        let evicted: Vec<(usize, Bytes)> = core.ks.expired_pending.drain(pending..).collect();
+        // A replica's stream is its master's bytes: what it evicts itself is not forwarded.
+        if !core.ks.is_replica {
+            for (db, key) in evicted {
+                core.repl.propagate_now(Some(db), &[del.clone(), key]);
+            }
+        }
+    }
+    if result == EvictResult::Running {
+        srv.evict_wake.notify_one();
+    }
+    result
+}
+
+/// Continues an eviction that stopped on its time limit, one call per turn of the scheduler, until
+/// the memory is under the limit (Redis's eviction time proc).
+async fn eviction_proc(srv: Arc<Server>) {
+    use crate::db::evict::EvictResult;
+    let mut shutdown = srv.shutdown_signal();
+    loop {
+        tokio::select! {
+            _ = srv.evict_wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        loop {
+            let result = {
+                let mut core = srv.core.lock();
+                let r = perform_evictions(&srv, &mut core);
+                if r != EvictResult::Running {
+                    core.ks.evict.proc_running = false;
+                }
+                r
+            };
+            if result != EvictResult::Running {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod evict_tests {
+    use super::*;
+    use crate::db::evict::EvictResult;
+
+    #[test]
+    fn evicted_keys_reach_the_replication_stream_as_dels() {
+        let cfg = Config {
+            maxmemory: 1,
+            maxmemory_policy: "allkeys-random".into(),
+            ..Config::default()
+        };
+        let srv = Server::new(cfg, None);
+        let mut core = srv.core.lock();
+        core.repl.ensure_backlog(1 << 20);
+        core.set_propagation_active(true);
+        for i in 0..3 {
+            core.ks.set(
+                2,
+                Bytes::from(format!("k{i}")),
+                crate::db::Value::Int(i),
+                crate::db::NO_EXPIRE,
+            );
+        }
+        // Everything goes and the limit is still exceeded: commands would get -OOM.
+        assert_eq!(perform_evictions(&srv, &mut core), EvictResult::Fail);
+        assert_eq!(core.ks.total_keys(), 0);
+        assert_eq!(core.ks.stats.evicted_keys, 3);
+        assert!(core.ks.expired_pending.is_empty());
+        let b = core.repl.backlog.as_mut().expect("backlog");
+        let start = b.start_offset();
+        let mut out = Vec::new();
+        b.read(start, usize::MAX, &mut out);
+        let text = String::from_utf8_lossy(&out.concat()).into_owned();
+        assert!(
+            text.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n"),
+            "{text:?}"
+        );
+        assert_eq!(text.matches("*2\r\n$3\r\nDEL\r\n").count(), 3, "{text:?}");
+        assert!(!text.contains("MULTI"), "{text:?}");
+        // A replica that ignores maxmemory (the default) evicts nothing.
+        core.ks.is_replica = true;
+        core.ks
+            .set(0, Bytes::from_static(b"r"), crate::db::Value::Int(1), -1);
+        assert_eq!(perform_evictions(&srv, &mut core), EvictResult::Ok);
+        assert_eq!(core.ks.total_keys(), 1);
     }
 }
