@@ -10,6 +10,7 @@
 //! periodic sampling cycle (active expiry, [`Keyspace::active_expire_cycle`]). A replica never deletes
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
+pub mod blocking;
 pub mod digest;
 pub mod snapshot;
 pub mod table;
@@ -123,6 +124,9 @@ pub struct Keyspace {
     /// WATCHed keys and the clients that saw one change (see [`watch`]); every write path below
     /// signals it through [`Keyspace::signal_modified`] / [`Keyspace::signal_db_replaced`].
     pub watches: watch::Watches,
+    /// Keys that clients are blocked on (BLPOP, BZPOPMIN, ...) and those written since the server
+    /// last served them (see [`blocking`]); signalled by the same write paths as WATCH.
+    pub blocking: blocking::BlockingKeys,
 }
 
 impl Keyspace {
@@ -146,6 +150,7 @@ impl Keyspace {
             thresholds: value::Thresholds::default(),
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
+            blocking: blocking::BlockingKeys::default(),
         }
     }
 
@@ -168,6 +173,9 @@ impl Keyspace {
     fn signal_modified(&mut self, db: usize, key: &[u8], exists: bool) {
         if self.watches.is_active() {
             self.watches.touch(db, key, exists);
+        }
+        if exists && self.blocking.is_active() {
+            self.blocking.signal(db, key);
         }
     }
 
@@ -279,6 +287,9 @@ impl Keyspace {
         if self.watches.is_active() && self.dbs[db].table.get(key).is_some() {
             self.watches.touch(db, key, true);
         }
+        if self.blocking.is_active() {
+            self.blocking.signal(db, key);
+        }
         let v = self.next_version();
         let lru = self.lru_now;
         let e = self.dbs[db].table.get_mut(key)?;
@@ -374,6 +385,10 @@ impl Keyspace {
                 e.version = v;
             }
             self.dbs[db].expires_cursor = 0;
+        }
+        if self.blocking.is_active() {
+            self.blocking.signal_db(a);
+            self.blocking.signal_db(b);
         }
     }
 

@@ -252,6 +252,9 @@ pub struct Client {
     pub watching: bool,
     /// Pub/sub channels and patterns, and the feed of published messages.
     pub subs: super::pubsub::ClientSubs,
+    /// Set by a blocking command that found nothing (BLPOP, ...): the connection stops its batch and
+    /// waits on it (see [`super::blocking`]).
+    pub blocked: Option<super::blocking::Waiter>,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -278,6 +281,7 @@ impl Client {
             multi: None,
             watching: false,
             subs: Default::default(),
+            blocked: None,
             handle,
         }
     }

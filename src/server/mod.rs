@@ -10,6 +10,7 @@
 //!
 //! Lock order: `core` first, then `clients`, `monitors` or `config`; never the reverse.
 
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod listen;
@@ -98,6 +99,8 @@ pub struct Core {
     pub repl: crate::replication::ReplState,
     /// What the running command propagates (see [`crate::replication`]).
     pub prop: crate::replication::Propagation,
+    /// Clients blocked in BLPOP and friends (see [`blocking`]).
+    pub blocking: blocking::Registry,
 }
 
 impl Core {
@@ -301,6 +304,7 @@ impl Server {
             latency_max: BTreeMap::new(),
             repl: crate::replication::ReplState::default(),
             prop: crate::replication::Propagation::default(),
+            blocking: blocking::Registry::default(),
         };
         let (shutdown_tx, _) = watch::channel(false);
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
