@@ -9,64 +9,12 @@
 # Usage: bench/persistence.sh   (env: KEYS=1000000 VALUE=32 ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
 
 KEYS=${KEYS:-1000000}
 VALUE=${VALUE:-32}
 ROUNDS=${ROUNDS:-3}
 
-for bin in redis-server redis-benchmark redis-cli; do
-    command -v "$bin" >/dev/null || { echo "bench: $bin not found (scripts/test.sh installs it)" >&2; exit 1; }
-done
-cargo build --release --quiet
-FERREDIS=$PWD/target/release/ferredis-server
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for p in $(seq "$1" $(( $1 + 200 ))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "no free port near $1" >&2; exit 1
-}
-
-now_ms() { date +%s%3N; }
-
-# start NAME BIN PORT: starts a server in $WORK/NAME (loading its dump.rdb if present); echoes the pid.
-start() {
-    local name=$1 bin=$2 port=$3 dir=$WORK/$1
-    mkdir -p "$dir"
-    "$bin" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
-        --logfile "$dir/log" --enable-debug-command yes --daemonize no >/dev/null 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1 6000); do
-        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then echo "$pid"; return; fi
-        sleep 0.05
-    done
-    echo "server $name did not start" >&2; exit 1
-}
-
-stop() { kill "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
-
-pss_kb() { # PSS of a pid and its children, in kB
-    local total=0 p
-    for p in "$1" $(pgrep -P "$1" || true); do
-        local v
-        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
-        total=$(( total + ${v:-0} ))
-    done
-    echo "$total"
-}
-
-info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
+. bench/lib.sh
 
 FPORT=$(free_port 21000); RPORT=$(free_port 22000)
 echo "keys=$KEYS value=${VALUE}B rounds=$ROUNDS"

@@ -444,50 +444,6 @@ fn dirty_counter_and_keyspace_stats() {
     d.assert_clean();
 }
 
-/// INFO counters the list commands move: the dirty counter and keyspace hits and misses.
-struct Counters {
-    redis: [i64; 3],
-    ferredis: [i64; 3],
-}
-
-const COUNTER_FIELDS: [(&str, &str); 3] = [
-    ("persistence", "rdb_changes_since_last_save"),
-    ("stats", "keyspace_hits"),
-    ("stats", "keyspace_misses"),
-];
-
-impl Counters {
-    fn read(d: &mut Diff) -> Counters {
-        let read = |c: &mut RawClient| {
-            COUNTER_FIELDS.map(|(section, field)| {
-                let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{field}:")))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
-            })
-        };
-        Counters {
-            redis: read(&mut d.r),
-            ferredis: read(&mut d.f),
-        }
-    }
-
-    fn compare(&mut self, d: &mut Diff, when: &str) {
-        let now = Counters::read(d);
-        for (i, (_, field)) in COUNTER_FIELDS.iter().enumerate() {
-            let want = now.redis[i] - self.redis[i];
-            let got = now.ferredis[i] - self.ferredis[i];
-            if want != got {
-                d.mismatches.push(format!(
-                    "INFO {field} moved by {want} on redis-server, by {got} on ferredis ({when})"
-                ));
-            }
-        }
-        *self = now;
-    }
-}
-
 const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
 const ELEMS: &[&str] = &["a", "b", "c", "1", "2", "-3", "", "10", "a b"];
 

@@ -1243,54 +1243,6 @@ fn random_stream(seed: u64, n: usize, resp3: bool, small: bool) {
     d.assert_clean();
 }
 
-/// INFO counters the sorted set commands move: the dirty counter (`rdb_changes_since_last_save`) and
-/// keyspace hits and misses, read from both servers.
-struct Counters {
-    redis: [i64; 3],
-    ferredis: [i64; 3],
-}
-
-const COUNTER_FIELDS: [(&str, &str); 3] = [
-    ("persistence", "rdb_changes_since_last_save"),
-    ("stats", "keyspace_hits"),
-    ("stats", "keyspace_misses"),
-];
-
-impl Counters {
-    fn read(d: &mut Diff) -> Counters {
-        let read = |c: &mut RawClient| {
-            COUNTER_FIELDS.map(|(section, field)| {
-                // A bulk string in RESP2, verbatim text in RESP3: the fields are lines either way.
-                let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{field}:")))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
-            })
-        };
-        Counters {
-            redis: read(&mut d.r),
-            ferredis: read(&mut d.f),
-        }
-    }
-
-    /// Records a mismatch if the counters moved differently since `self` was read, then takes the
-    /// current values as the new baseline.
-    fn compare(&mut self, d: &mut Diff, when: &str) {
-        let now = Counters::read(d);
-        for (i, (_, field)) in COUNTER_FIELDS.iter().enumerate() {
-            let want = now.redis[i] - self.redis[i];
-            let got = now.ferredis[i] - self.ferredis[i];
-            if want != got {
-                d.mismatches.push(format!(
-                    "INFO {field} moved by {want} on redis-server, by {got} on ferredis ({when})"
-                ));
-            }
-        }
-        *self = now;
-    }
-}
-
 /// Lex ranges over sorted sets whose scores are all 0 (where Redis's skiplist walk is defined), with
 /// small thresholds so that both encodings are exercised.
 fn random_lex_stream(seed: u64, n: usize, resp3: bool) {

@@ -290,6 +290,9 @@ fn apply_runtime(ctx: &mut Ctx, new: &Config) {
         ctx.core.slowlog.pop_back();
     }
     ctx.core.latency_threshold_ms = new.latency_monitor_threshold;
+    ctx.core.repl.min_replicas_to_write = new.min_replicas_to_write.max(0) as usize;
+    ctx.core.repl.min_replicas_max_lag = new.min_replicas_max_lag.max(0);
+    ctx.core.repl.refresh_good_replicas(crate::util::now_ms());
     crate::log::set_level_name(&new.loglevel);
 }
 

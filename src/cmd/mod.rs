@@ -263,6 +263,9 @@ fn reject(ctx: &mut Ctx, spec: &'static CommandSpec, text: &str) {
 /// The error for writes after a failed save (`stop-writes-on-bgsave-error`).
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
+/// The error for writes without enough good replicas (`min-replicas-to-write`).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 /// The error for commands without the `loading` flag while the dump file loads.
 pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
 
@@ -313,6 +316,15 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         && crate::server::save::writes_denied(ctx.srv)
     {
         reject(ctx, spec, MISCONF);
+        return;
+    }
+    // Not enough good replicas for `min-replicas-to-write` (one branch when it is off).
+    if ctx.core.repl.min_replicas_to_write > 0
+        && ctx.core.repl.too_few_replicas()
+        && (spec.flags & flags::WRITE != 0 || tx::exec_writes(ctx.client, spec))
+        && ctx.client.kind != crate::server::client::ClientKind::Master
+    {
+        reject(ctx, spec, NOREPLICAS);
         return;
     }
     if let Some(text) = pubsub::subscribed_mode_refusal(ctx.client, spec) {

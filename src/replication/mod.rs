@@ -79,6 +79,11 @@ pub struct ReplState {
     /// Replica side: the link to our master; None while we are a master.
     pub link: Option<replica::LinkInfo>,
     pub stats: ReplStats,
+    /// `min-replicas-to-write` / `min-replicas-max-lag` (mirrored from the config so the write
+    /// path does not take the config lock), and the replicas that currently count as good.
+    pub min_replicas_to_write: usize,
+    pub min_replicas_max_lag: i64,
+    pub good_replicas: usize,
 }
 
 impl Default for ReplState {
@@ -94,6 +99,9 @@ impl Default for ReplState {
             replicas: BTreeMap::new(),
             link: None,
             stats: ReplStats::default(),
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            good_replicas: 0,
         }
     }
 }
@@ -105,6 +113,30 @@ impl ReplState {
             Some(b) => b.end_offset(),
             None => self.offset_without_backlog,
         }
+    }
+
+    /// Counts the good replicas: online, and acknowledged within `min-replicas-max-lag` seconds
+    /// (Redis refreshes this once a second and on every ACK).
+    pub fn refresh_good_replicas(&mut self, now_ms: i64) {
+        let max_lag = self.min_replicas_max_lag;
+        self.good_replicas = self
+            .replicas
+            .values()
+            .filter(|r| {
+                r.state == master::ReplicaState::Online
+                    && (now_ms - r.last_ack_ms) / 1000 <= max_lag
+            })
+            .count();
+    }
+
+    /// Whether writes are refused for lack of good replicas (`-NOREPLICAS`): only on a master with
+    /// both `min-replicas-to-write` and `min-replicas-max-lag` set.
+    #[inline]
+    pub fn too_few_replicas(&self) -> bool {
+        self.min_replicas_to_write > 0
+            && self.min_replicas_max_lag > 0
+            && self.link.is_none()
+            && self.good_replicas < self.min_replicas_to_write
     }
 
     /// Sets the offset (a full sync adopts the master's; a restart restores the saved one). The
@@ -242,6 +274,9 @@ impl ReplState {
             }
         }
         let _ = write!(out, "connected_slaves:{}\r\n", self.replicas.len());
+        if self.min_replicas_to_write > 0 && self.min_replicas_max_lag > 0 {
+            let _ = write!(out, "min_slaves_good_slaves:{}\r\n", self.good_replicas);
+        }
         for (i, r) in self.replicas.values().enumerate() {
             let _ = write!(
                 out,

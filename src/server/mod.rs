@@ -106,11 +106,29 @@ pub struct Core {
 impl Core {
     /// Turns recording of the replication stream on (a backlog exists) or off: the commands'
     /// propagation and the queueing of expired keys' DELs go together.
+    ///
+    /// A replica never records its own commands: it forwards its master's stream as received
+    /// (`ReplState::feed_raw`), so recording stays off while a master link is configured whatever
+    /// `on` says; call this again after the role changes.
     pub fn set_propagation_active(&mut self, on: bool) {
+        let on = on && self.repl.link.is_none();
         self.prop.active = on;
         self.ks.propagate_expired = on;
         if !on {
             self.ks.expired_pending.clear();
+        }
+    }
+
+    /// Writes the DELs of keys deleted outside any command (active expiry, eviction from the cron)
+    /// to the replication stream, one command each, as Redis propagates them.
+    pub fn propagate_expired_now(&mut self) {
+        if self.ks.expired_pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.ks.expired_pending);
+        for (db, key) in pending {
+            self.repl
+                .propagate_now(Some(db), &[Bytes::from_static(b"DEL"), key]);
         }
     }
 
@@ -292,7 +310,7 @@ impl Server {
     pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
         let mut ks = Keyspace::new(config.databases);
         ks.thresholds = crate::cmd::server::thresholds(&config);
-        let core = Core {
+        let mut core = Core {
             ks,
             stats: CoreStats::default(),
             slowlog: VecDeque::new(),
@@ -306,6 +324,8 @@ impl Server {
             prop: crate::replication::Propagation::default(),
             blocking: blocking::Registry::default(),
         };
+        core.repl.min_replicas_to_write = config.min_replicas_to_write.max(0) as usize;
+        core.repl.min_replicas_max_lag = config.min_replicas_max_lag.max(0);
         let (shutdown_tx, _) = watch::channel(false);
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
         Arc::new_cyclic(|me| Server {
@@ -496,11 +516,15 @@ pub async fn cron(srv: Arc<Server>) {
         if active_expire && srv.pause.current() == client::PauseKind::Off {
             // Redis gives the slow cycle 25% of the period.
             let budget = period.as_micros() as u64 / 4;
-            srv.core.lock().ks.active_expire_cycle(budget);
+            let mut core = srv.core.lock();
+            core.ks.active_expire_cycle(budget);
+            core.propagate_expired_now();
         }
         {
             let mut core = srv.core.lock();
             save::check_save_points(&srv, &mut core);
+            let now = crate::util::now_ms();
+            core.repl.refresh_good_replicas(now);
         }
         if last_clients_check.elapsed() >= Duration::from_secs(1) {
             last_clients_check = Instant::now();

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -618,4 +620,52 @@ pub fn sort_flat_array(r: &[u8]) -> Vec<Vec<u8>> {
     }
     elems.sort();
     elems
+}
+
+/// INFO counters a command moves, read from both servers of a [`Diff`]: the dirty counter
+/// (`rdb_changes_since_last_save`) and keyspace hits and misses.
+pub struct Counters {
+    redis: [i64; 3],
+    ferredis: [i64; 3],
+}
+
+const COUNTER_FIELDS: [(&str, &str); 3] = [
+    ("persistence", "rdb_changes_since_last_save"),
+    ("stats", "keyspace_hits"),
+    ("stats", "keyspace_misses"),
+];
+
+impl Counters {
+    pub fn read(d: &mut Diff) -> Counters {
+        let read = |c: &mut RawClient| {
+            COUNTER_FIELDS.map(|(section, field)| {
+                // A bulk string in RESP2, verbatim text in RESP3: the fields are lines either way.
+                let text = String::from_utf8_lossy(&c.cmd(&["INFO", section])).into_owned();
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{field}:")))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("INFO {section} has no numeric {field}"))
+            })
+        };
+        Counters {
+            redis: read(&mut d.r),
+            ferredis: read(&mut d.f),
+        }
+    }
+
+    /// Records a mismatch if the counters moved differently on the two servers since `self` was
+    /// read, then takes the current values as the new baseline.
+    pub fn compare(&mut self, d: &mut Diff, when: &str) {
+        let now = Counters::read(d);
+        for (i, (_, field)) in COUNTER_FIELDS.iter().enumerate() {
+            let want = now.redis[i] - self.redis[i];
+            let got = now.ferredis[i] - self.ferredis[i];
+            if want != got {
+                d.mismatches.push(format!(
+                    "INFO {field} moved by {want} on redis-server, by {got} on ferredis ({when})"
+                ));
+            }
+        }
+        *self = now;
+    }
 }
