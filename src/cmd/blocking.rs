@@ -632,6 +632,113 @@ fn serve_waiters(core: &mut Core, db: usize, key: &Bytes, from_master: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::dispatch;
+    use crate::server::client::{Client, ClientHandle};
+    use crate::server::Server;
+
+    fn client(id: u64) -> Client {
+        let h = ClientHandle::new(id, format!("127.0.0.1:{id}"), "127.0.0.1:6379".into(), -1);
+        Client::new(h, true)
+    }
+
+    fn run(srv: &Server, c: &mut Client, line: &str) -> String {
+        let args: Vec<Bytes> = line
+            .split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let mut core = srv.core.lock();
+        let mut buf = BytesMut::new();
+        let proto = c.proto;
+        let mut ctx = Ctx {
+            core: &mut core,
+            client: c,
+            srv,
+            out: Reply::new(&mut buf, proto),
+        };
+        dispatch(&mut ctx, &args);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// The replication stream so far, one command per line, arguments space-separated.
+    fn stream(srv: &Server) -> Vec<String> {
+        let mut core = srv.core.lock();
+        let b = core.repl.backlog.as_mut().expect("backlog");
+        let mut out = Vec::new();
+        b.read(b.start_offset(), usize::MAX, &mut out);
+        let bytes = out.concat();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut lines = Vec::new();
+        let mut parts = text.split("\r\n").filter(|p| !p.is_empty()).peekable();
+        while let Some(head) = parts.next() {
+            let n: usize = head.trim_start_matches('*').parse().expect("array header");
+            let mut words = Vec::new();
+            for _ in 0..n {
+                parts.next();
+                words.push(parts.next().unwrap_or_default().to_string());
+            }
+            lines.push(words.join(" "));
+        }
+        lines
+    }
+
+    #[test]
+    fn served_pops_follow_the_write_that_served_them_in_the_stream() {
+        let srv = Server::new(crate::config::Config::default(), None);
+        {
+            let mut core = srv.core.lock();
+            core.repl.ensure_backlog(1 << 20);
+            core.set_propagation_active(true);
+        }
+        let (mut a, mut b, mut p) = (client(1), client(2), client(3));
+        assert_eq!(run(&srv, &mut a, "BLPOP l 0"), "");
+        assert_eq!(run(&srv, &mut b, "BLMPOP 0 1 l RIGHT COUNT 5"), "");
+        assert!(a.blocked.is_some() && b.blocked.is_some());
+        assert_eq!(srv.core.lock().blocking.len(), 2);
+        assert_eq!(run(&srv, &mut p, "RPUSH l x y z"), ":3\r\n");
+        let ra = a.blocked.as_mut().and_then(|w| w.try_reply());
+        let rb = b.blocked.as_mut().and_then(|w| w.try_reply());
+        assert_eq!(ra.as_deref(), Some(&b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n"[..]));
+        assert_eq!(
+            rb.as_deref(),
+            Some(&b"*2\r\n$1\r\nl\r\n*2\r\n$1\r\nz\r\n$1\r\ny\r\n"[..])
+        );
+        assert!(srv.core.lock().blocking.is_empty());
+        // A transaction: the waiter is served after EXEC, with the state EXEC left.
+        let mut c = client(4);
+        assert_eq!(run(&srv, &mut c, "BZPOPMAX z 0"), "");
+        for line in ["MULTI", "ZADD z 1 a 2 b", "ZADD z 3 c", "EXEC"] {
+            run(&srv, &mut p, line);
+        }
+        let rc = c.blocked.as_mut().and_then(|w| w.try_reply());
+        assert_eq!(
+            rc.as_deref(),
+            Some(&b"*3\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\n3\r\n"[..])
+        );
+        // Served at once: propagated as the non-blocking form.
+        run(&srv, &mut p, "RPUSH m 1 2");
+        run(&srv, &mut p, "BRPOPLPUSH m m2 0");
+        run(&srv, &mut p, "BZMPOP 0 1 z MIN COUNT 9");
+        let mut got = stream(&srv);
+        // (EXEC's own propagation is the transaction code's business: only its place matters here.)
+        got.dedup_by(|a, b| a == "EXEC" && b == "EXEC");
+        assert_eq!(
+            got,
+            [
+                "SELECT 0",
+                "RPUSH l x y z",
+                "LPOP l",
+                "RPOP l 2",
+                "MULTI",
+                "ZADD z 1 a 2 b",
+                "ZADD z 3 c",
+                "EXEC",
+                "ZPOPMAX z",
+                "RPUSH m 1 2",
+                "RPOPLPUSH m m2",
+                "ZPOPMIN z 2",
+            ]
+        );
+    }
 
     #[test]
     fn timeouts_parse_like_redis() {

@@ -90,6 +90,13 @@ pub struct Waiter {
     deadline: Option<Instant>,
 }
 
+impl Waiter {
+    /// The reply, if the client was already answered (no waiting).
+    pub fn try_reply(&mut self) -> Option<Bytes> {
+        self.rx.try_recv().ok()
+    }
+}
+
 /// Blocked clients by id (under the core lock).
 #[derive(Default)]
 pub struct Registry {
