@@ -635,3 +635,34 @@ fn redis_crate_blpop_is_woken_by_another_connection() {
     assert_eq!(got, Some(("jobs".to_string(), "job-1".to_string())));
     assert_eq!(none, None);
 }
+
+#[test]
+fn client_pause_write_holds_blocking_pops_back() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut admin = RawClient::connect(port);
+        let mut b = RawClient::connect(port);
+        admin.cmd(&["RPUSH", "full", "x"]);
+        t.push((
+            "pause".into(),
+            admin.cmd(&["CLIENT", "PAUSE", "300", "WRITE"]),
+        ));
+        let start = Instant::now();
+        t.push(("blpop full".into(), b.cmd(&["BLPOP", "full", "5"])));
+        t.push((
+            "held until the pause ended".into(),
+            format!("{}", start.elapsed() >= Duration::from_millis(250)).into_bytes(),
+        ));
+        t.push((
+            "pause".into(),
+            admin.cmd(&["CLIENT", "PAUSE", "200", "WRITE"]),
+        ));
+        let start = Instant::now();
+        t.push(("blpop empty".into(), b.cmd(&["BLPOP", "empty", "0.1"])));
+        t.push((
+            "then its own timeout".into(),
+            format!("{}", start.elapsed() >= Duration::from_millis(250)).into_bytes(),
+        ));
+        t
+    });
+}
