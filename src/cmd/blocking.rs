@@ -144,6 +144,11 @@ fn parse_left(a: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
+/// How a served BLMOVE spells a list end in its propagated LMOVE.
+fn end_name(left: bool) -> Bytes {
+    Bytes::from_static(if left { b"left" } else { b"right" })
+}
+
 /// A long in `1..` with one message for both failures (Redis's getRangeLongFromObjectOrReply).
 fn positive_long(a: &[u8], msg: &'static str) -> Result<i64, CmdError> {
     match crate::util::parse_i64(a) {
@@ -325,6 +330,25 @@ fn serve_or_block(
         }
         return Ok(());
     }
+    // Served later, BLMOVE propagates LMOVE with the ends spelled `left`/`right` whatever the
+    // client wrote (served at once, with the client's own arguments), as Redis 7.0 does.
+    let op = match op {
+        BlockOp::Move {
+            dst,
+            from_left,
+            to_left,
+            rpoplpush,
+            ..
+        } => BlockOp::Move {
+            dst,
+            from_left,
+            to_left,
+            from: end_name(from_left),
+            to: end_name(to_left),
+            rpoplpush,
+        },
+        op => op,
+    };
     let mut unique: Vec<Bytes> = Vec::with_capacity(keys.len());
     for k in keys {
         if !unique.iter().any(|u| u == k) {
@@ -714,6 +738,11 @@ mod tests {
             rc.as_deref(),
             Some(&b"*3\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\n3\r\n"[..])
         );
+        // A served BLMOVE spells the ends in lowercase; served at once, as the client wrote them.
+        let mut e = client(5);
+        assert_eq!(run(&srv, &mut e, "BLMOVE src dst LEFT RiGhT 0"), "");
+        run(&srv, &mut p, "RPUSH src v w");
+        run(&srv, &mut p, "BLMOVE src dst LEFT RiGhT 0");
         // Served at once: propagated as the non-blocking form.
         run(&srv, &mut p, "RPUSH m 1 2");
         run(&srv, &mut p, "BRPOPLPUSH m m2 0");
@@ -733,6 +762,9 @@ mod tests {
                 "ZADD z 3 c",
                 "EXEC",
                 "ZPOPMAX z",
+                "RPUSH src v w",
+                "LMOVE src dst left right",
+                "LMOVE src dst LEFT RiGhT",
                 "RPUSH m 1 2",
                 "RPOPLPUSH m m2",
                 "ZPOPMIN z 2",
