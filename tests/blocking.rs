@@ -666,3 +666,56 @@ fn client_pause_write_holds_blocking_pops_back() {
         t
     });
 }
+
+#[test]
+fn changes_counted_as_redis_counts_them() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut admin = RawClient::connect(port);
+        let mut b = RawClient::connect(port);
+        let dirty = |c: &mut RawClient| {
+            c.info_field("persistence", "rdb_changes_since_last_save")
+                .unwrap_or_default()
+        };
+        let mut last = dirty(&mut admin);
+        for (block, push) in [
+            (&["BLPOP", "k", "0"][..], &["RPUSH", "k", "a", "b", "c"][..]),
+            (
+                &["BLMPOP", "0", "1", "k2", "LEFT", "COUNT", "5"],
+                &["RPUSH", "k2", "a", "b", "c"],
+            ),
+            (
+                &["BLMOVE", "k3", "d", "LEFT", "LEFT", "0"],
+                &["RPUSH", "k3", "a"],
+            ),
+            (&["BRPOPLPUSH", "k4", "d", "0"], &["RPUSH", "k4", "a"]),
+            (
+                &["BZMPOP", "0", "1", "z", "MIN", "COUNT", "5"],
+                &["ZADD", "z", "1", "a", "2", "b"],
+            ),
+            (&["BZPOPMIN", "z2", "0"], &["ZADD", "z2", "1", "a"]),
+        ] {
+            send(&mut b, block);
+            wait_blocked(&mut admin, 1);
+            admin.cmd(push);
+            b.read_reply();
+            let now = dirty(&mut admin);
+            t.push((block.join(" "), format!("{last} -> {now}").into_bytes()));
+            last = now;
+        }
+        for cmd in [
+            &["BLPOP", "k", "0"][..],
+            &["BLMOVE", "k", "d", "LEFT", "LEFT", "0"],
+            &["RPUSH", "k2", "x", "y"],
+            &["BLMPOP", "0", "1", "k2", "LEFT", "COUNT", "5"],
+            &["ZADD", "z", "1", "a", "2", "b"],
+            &["BZMPOP", "0", "1", "z", "MIN", "COUNT", "5"],
+        ] {
+            admin.cmd(cmd);
+            let now = dirty(&mut admin);
+            t.push((cmd.join(" "), format!("{last} -> {now}").into_bytes()));
+            last = now;
+        }
+        t
+    });
+}

@@ -636,8 +636,18 @@ fn serve_waiters(core: &mut Core, db: usize, key: &Bytes, from_master: bool) {
         };
         let mut buf = BytesMut::new();
         let mut out = Reply::new(&mut buf, b.proto);
+        let dirty_before = ks.dirty;
         let argv = match serve_key(ks, db, key, &b.op, &mut out) {
-            Ok(argv) => argv,
+            Ok(argv) => {
+                // Redis 7.0 counts no change for a served BLPOP/BRPOP/BLMOVE/BRPOPLPUSH (it does
+                // for the others), so `rdb_changes_since_last_save` agrees; it is propagated all
+                // the same.
+                if matches!(b.op, BlockOp::Pop { .. } | BlockOp::Move { .. }) {
+                    ks.dirty = dirty_before;
+                }
+                prop.force();
+                argv
+            }
             Err(e) => {
                 let text = e.to_string();
                 stats.count_error(text.split(' ').next().unwrap_or("ERR"));
