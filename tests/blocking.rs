@@ -719,3 +719,75 @@ fn changes_counted_as_redis_counts_them() {
         t
     });
 }
+
+#[test]
+fn keyspace_events_of_served_and_immediate_pops() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut admin = RawClient::connect(port);
+        let mut b = RawClient::connect(port);
+        let mut sub = RawClient::connect(port);
+        admin.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+        sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+        let steps: &[(&[&str], &[&[&str]])] = &[
+            (&["BLPOP", "k", "0"], &[&["RPUSH", "k", "a"]]),
+            (&["BRPOP", "k", "0"], &[&["RPUSH", "k", "a", "b"]]),
+            (
+                &["BLMPOP", "0", "1", "m", "LEFT", "COUNT", "2"],
+                &[&["RPUSH", "m", "a", "b"]],
+            ),
+            (
+                &["BLMOVE", "s", "d", "LEFT", "RIGHT", "0"],
+                &[&["LPUSH", "s", "x"]],
+            ),
+            (&["BRPOPLPUSH", "s", "s", "0"], &[&["LPUSH", "s", "y"]]),
+            (&["BZPOPMIN", "z", "0"], &[&["ZADD", "z", "1", "a"]]),
+            (
+                &["BZMPOP", "0", "1", "z", "MAX", "COUNT", "1"],
+                &[&["ZADD", "z", "1", "a", "2", "b"]],
+            ),
+            (
+                &["BLPOP", "t", "0"],
+                &[
+                    &["MULTI"],
+                    &["RPUSH", "t", "1", "2"],
+                    &["LPOP", "t"],
+                    &["EXEC"],
+                ],
+            ),
+        ];
+        for (block, writes) in steps {
+            send(&mut b, block);
+            wait_blocked(&mut admin, 1);
+            for w in *writes {
+                admin.cmd(w);
+            }
+            t.push((block.join(" "), b.read_reply()));
+        }
+        // Served at once.
+        for cmd in [
+            &["BLPOP", "k", "0"][..],
+            &["RPUSH", "k", "1", "2"],
+            &["BLMOVE", "k", "d", "RIGHT", "LEFT", "0"],
+            &["BLMPOP", "0", "1", "k", "RIGHT", "COUNT", "5"],
+            &["BZPOPMAX", "z", "0"],
+            &["ZADD", "z", "1", "a", "2", "b"],
+            &["BZMPOP", "0", "1", "z", "MIN", "COUNT", "5"],
+        ] {
+            t.push((cmd.join(" "), admin.cmd(cmd)));
+        }
+        admin.cmd(&["PUBLISH", "__keyevent@0__:end", "end"]);
+        let mut n = 0;
+        loop {
+            let m = sub.read_reply();
+            let end = String::from_utf8_lossy(&m).contains("__keyevent@0__:end");
+            t.push((format!("event {n}"), m));
+            n += 1;
+            if end {
+                break;
+            }
+        }
+        assert!(n > 30, "only {n} events");
+        t
+    });
+}

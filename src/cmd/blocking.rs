@@ -20,11 +20,12 @@ use std::sync::Arc;
 
 use super::flags::*;
 use super::{CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::value::{ScoreKey, Value, ZSet};
 use crate::db::{Keyspace, NO_EXPIRE};
 use crate::resp::Reply;
 use crate::server::blocking::BlockOp;
-use crate::server::Core;
+use crate::server::{Core, Server};
 use crate::util::eq_ic;
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -382,6 +383,8 @@ fn serve_key(
     match op {
         BlockOp::Pop { left } => {
             let popped = list_pop(ks, db, key, *left, 1);
+            ks.notify_after_reply(nc::LIST, pop_event(*left), db, key);
+            ks.notify_del_if_gone(db, key);
             out.array(2);
             out.bulk(key);
             out.bulk(popped.first().map_or(&b""[..], |b| &b[..]));
@@ -390,6 +393,8 @@ fn serve_key(
         }
         BlockOp::MPop { left, count } => {
             let popped = list_pop(ks, db, key, *left, *count);
+            ks.notify_after_reply(nc::LIST, pop_event(*left), db, key);
+            ks.notify_del_if_gone(db, key);
             out.array(2);
             out.bulk(key);
             out.array(popped.len());
@@ -416,6 +421,12 @@ fn serve_key(
                 Some(_) => return Err(CmdError::WrongType),
             }
             let el = list_move(ks, db, key, dst, *from_left, *to_left);
+            if el.is_some() {
+                let push = if *to_left { "lpush" } else { "rpush" };
+                ks.notify(nc::LIST, push, db, dst);
+                ks.notify_after_reply(nc::LIST, pop_event(*from_left), db, key);
+                ks.notify_del_if_gone(db, key);
+            }
             match &el {
                 Some(el) => out.bulk(el),
                 None => out.null(),
@@ -434,6 +445,7 @@ fn serve_key(
         }
         BlockOp::ZPop { max } => {
             let popped = zset_pop(ks, db, key, *max, 1);
+            notify_zpop(ks, db, key, *max);
             out.array(3);
             out.bulk(key);
             match popped.first() {
@@ -451,6 +463,7 @@ fn serve_key(
         }
         BlockOp::ZMPop { max, count } => {
             let popped = zset_pop(ks, db, key, *max, *count);
+            notify_zpop(ks, db, key, *max);
             out.array(2);
             out.bulk(key);
             out.array(popped.len());
@@ -467,6 +480,21 @@ fn serve_key(
             ])
         }
     }
+}
+
+/// The keyspace event of a list pop.
+fn pop_event(left: bool) -> &'static str {
+    if left {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+/// The keyspace events of a sorted-set pop: `zpopmin`/`zpopmax`, then `del` if it emptied the key.
+fn notify_zpop(ks: &mut Keyspace, db: usize, key: &[u8], max: bool) {
+    ks.notify(nc::ZSET, if max { "zpopmax" } else { "zpopmin" }, db, key);
+    ks.notify_del_if_gone_after_reply(db, key);
 }
 
 /// Pops up to `count` elements from one end of the list at `key` (deleted once empty), in pop
@@ -587,20 +615,20 @@ fn zset_pop(
 /// one: EXEC counts as one). Called by dispatch under the same lock hold, after that command was
 /// propagated; each served pop is propagated on its own right after, as Redis 7.0 does. Keys that
 /// a serving makes ready (BLMOVE's destination) are served in the same loop.
-pub fn handle_ready(core: &mut Core, from_master: bool) {
+pub fn handle_ready(srv: &Server, core: &mut Core, from_master: bool) {
     loop {
         let ready = core.ks.blocking.take_ready();
         if ready.is_empty() {
             return;
         }
         for (db, key) in ready {
-            serve_waiters(core, db, &key, from_master);
+            serve_waiters(srv, core, db, &key, from_master);
         }
     }
 }
 
 /// Serves the waiters of one ready key, oldest first, while it holds what they wait for.
-fn serve_waiters(core: &mut Core, db: usize, key: &Bytes, from_master: bool) {
+fn serve_waiters(srv: &Server, core: &mut Core, db: usize, key: &Bytes, from_master: bool) {
     loop {
         let Core {
             ks,
@@ -659,6 +687,8 @@ fn serve_waiters(core: &mut Core, db: usize, key: &Bytes, from_master: bool) {
         if prop.leave(ks, db, &argv, from_master) {
             prop.flush(repl);
         }
+        // Its keyspace events (`lpop`, `del`, ...) are published now, after the serving write's.
+        crate::server::notify::deliver_detached(srv, ks);
         b.wake(buf.freeze());
     }
 }
@@ -668,7 +698,6 @@ mod tests {
     use super::*;
     use crate::cmd::dispatch;
     use crate::server::client::{Client, ClientHandle};
-    use crate::server::Server;
 
     fn client(id: u64) -> Client {
         let h = ClientHandle::new(id, format!("127.0.0.1:{id}"), "127.0.0.1:6379".into(), -1);

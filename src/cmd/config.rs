@@ -284,6 +284,7 @@ fn rebind(
 /// Makes a new configuration take effect where the running server keeps its own copy.
 fn apply_runtime(ctx: &mut Ctx, new: &Config) {
     ctx.core.ks.thresholds = crate::cmd::server::thresholds(new);
+    ctx.core.ks.notify.set_flags(new.notify_keyspace_events.0);
     ctx.core.slowlog_threshold_us = new.slowlog_log_slower_than;
     ctx.core.slowlog_max_len = new.slowlog_max_len;
     while ctx.core.slowlog.len() > new.slowlog_max_len {

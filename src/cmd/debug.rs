@@ -404,11 +404,15 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if flush {
         ks.flush_all();
     }
+    // Loading raises no keyspace notification (`new`), as in Redis.
+    let notify_flags = ks.notify.flags;
+    ks.notify.set_flags(0);
     for (db, d) in loaded.dbs.into_iter().enumerate() {
         for (k, e) in d.table.iter() {
             ks.set(db, k.clone(), e.value.clone(), e.expire);
         }
     }
+    ks.notify.set_flags(notify_flags);
     tracing::warn!("DB reloaded by DEBUG RELOAD");
     ctx.out.ok();
     Ok(())

@@ -96,6 +96,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         // Already expired: the key is not created (an old value was removed by REPLACE).
         if deleted {
             ks.dirty += 1;
+            ks.notify(crate::db::notify::class::GENERIC, "del", db, &args[1]);
         }
         ctx.out.ok();
         return Ok(());
@@ -111,6 +112,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // FREQ only matters under an LFU maxmemory policy, which ferredis tracks once eviction exists.
     let _ = freq;
     ks.dirty += 1;
+    ks.notify(crate::db::notify::class::GENERIC, "restore", db, &args[1]);
     ctx.out.ok();
     Ok(())
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use super::flags::*;
 use super::string::ld;
 use super::{arg_i64, arity_error, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::value::HashValue;
 use crate::db::{Keyspace, Value, NO_EXPIRE};
 
@@ -265,6 +266,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, CmdError> {
         }
     }
     ks.dirty += ((args.len() - 2) / 2) as u64;
+    ctx.notify_after_reply(nc::HASH, "hset", &args[1]);
     Ok(created)
 }
 
@@ -292,6 +294,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let h = write_hash(ks, db, &args[1]);
     store(h, &args[2], Bytes::copy_from_slice(&args[3]), &th);
     ks.dirty += 1;
+    ctx.notify_after_reply(nc::HASH, "hset", &args[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -319,6 +322,10 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ks.remove_entry(db, key);
     }
     ks.dirty += deleted as u64;
+    if deleted > 0 {
+        ks.notify(nc::HASH, "hdel", db, key);
+        ks.notify_del_if_gone(db, key);
+    }
     ctx.out.int(deleted);
     Ok(())
 }
@@ -394,6 +401,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let text = Bytes::copy_from_slice(itoa::Buffer::new().format(new).as_bytes());
     store(h, &args[2], text, &th);
     ks.dirty += 1;
+    ctx.notify_after_reply(nc::HASH, "hincrby", &args[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -434,6 +442,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let h = write_hash(ks, db, &args[1]);
     store(h, &args[2], sum.clone(), &th);
     ks.dirty += 1;
+    ctx.notify_after_reply(nc::HASH, "hincrbyfloat", &args[1]);
     ctx.out.bulk(&sum);
     // propagate: as `HSET key field <sum>`, so replicas do not redo float arithmetic.
     Ok(())

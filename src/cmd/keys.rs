@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{arg_i64, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::{Value, NO_EXPIRE};
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -342,6 +343,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if ctx.core.ks.delete(db, k) {
             n += 1;
             ctx.core.ks.dirty += 1;
+            ctx.notify(nc::GENERIC, "del", k);
         }
     }
     ctx.out.int(n);
@@ -478,8 +480,12 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
+    // The old destination goes first, so the renamed key is added anew (`new`), as in Redis.
+    ctx.core.ks.remove_entry(db, dst);
     ctx.core.ks.rename(db, src, Bytes::copy_from_slice(dst));
     ctx.core.ks.dirty += 1;
+    ctx.notify(nc::GENERIC, "rename_from", src);
+    ctx.notify(nc::GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -511,6 +517,8 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.core.ks.move_key(src, dst, key);
     ctx.core.ks.dirty += 1;
+    ctx.notify_db(nc::GENERIC, "move_from", src, key);
+    ctx.notify_db(nc::GENERIC, "move_to", dst, key);
     ctx.out.int(1);
     Ok(())
 }
@@ -550,10 +558,13 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
+    // A replaced destination is deleted first and the copy added anew (`new`), as in Redis.
+    ctx.core.ks.remove_entry(dst_db, newkey);
     ctx.core
         .ks
         .set(dst_db, Bytes::copy_from_slice(newkey), value, expire);
     ctx.core.ks.dirty += 1;
+    ctx.notify_db(nc::GENERIC, "copy_to", dst_db, newkey);
     ctx.out.int(1);
     Ok(())
 }
@@ -687,8 +698,10 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, seconds: bool) 
     if when <= crate::util::now_ms() && !ctx.core.ks.is_replica {
         // A time in the past deletes the key (Redis propagates this as DEL).
         ctx.core.ks.remove_entry(db, key);
+        ctx.notify(nc::GENERIC, "del", key);
     } else {
         ctx.core.ks.set_expire(db, key, when);
+        ctx.notify_after_reply(nc::GENERIC, "expire", key);
     }
     ctx.core.ks.dirty += 1;
     ctx.out.int(1);
@@ -764,6 +777,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if has_expire {
         ctx.core.ks.set_expire(db, &args[1], NO_EXPIRE);
         ctx.core.ks.dirty += 1;
+        ctx.notify(nc::GENERIC, "persist", &args[1]);
     }
     ctx.out.int(has_expire as i64);
     Ok(())
@@ -818,7 +832,7 @@ pub fn idle_seconds(lru_now: u32, lru: u32) -> u64 {
 /// OBJECT's lookup: no LRU refresh, statistics counted; a missing key replies null.
 fn object_lookup<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a crate::db::Entry> {
     let db = ctx.db();
-    ctx.core.ks.lookup_read_notouch(db, key)
+    ctx.core.ks.lookup_read_nonotify(db, key)
 }
 
 fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {

@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{arg_i64, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::{Keyspace, Value, NO_EXPIRE};
 use crate::util::eq_ic;
 
@@ -200,6 +201,24 @@ enum End {
     Right,
 }
 
+impl End {
+    /// The keyspace event of a push at this end.
+    fn push_event(self) -> &'static str {
+        match self {
+            End::Left => "lpush",
+            End::Right => "rpush",
+        }
+    }
+
+    /// The keyspace event of a pop from this end.
+    fn pop_event(self) -> &'static str {
+        match self {
+            End::Left => "lpop",
+            End::Right => "rpop",
+        }
+    }
+}
+
 /// Parses `LEFT` / `RIGHT` (anything else is a syntax error, as in Redis).
 fn parse_end(a: &[u8]) -> Result<End, CmdError> {
     if eq_ic(a, "left") {
@@ -308,6 +327,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) ->
     }
     let n = push_into(ks, db, &args[1], &args[2..], end);
     ks.dirty += (args.len() - 2) as u64;
+    ctx.notify_after_reply(nc::LIST, end.push_event(), &args[1]);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -373,6 +393,8 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
             let popped =
                 modify_list(ks, db, key, |l| pop_range(l, end, c as usize)).unwrap_or_default();
             ks.dirty += popped.len() as u64;
+            ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
+            ks.notify_del_if_gone(db, key);
             ctx.out.array(popped.len());
             for el in &popped {
                 ctx.out.bulk(el);
@@ -381,6 +403,8 @@ fn pop_generic(ctx: &mut Ctx, args: &[Bytes], end: End) -> CmdResult {
         None => {
             let popped = modify_list(ks, db, key, |l| pop_range(l, end, 1)).unwrap_or_default();
             ks.dirty += popped.len() as u64;
+            ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
+            ks.notify_del_if_gone(db, key);
             match popped.first() {
                 Some(el) => ctx.out.bulk(el),
                 None => ctx.out.null(),
@@ -508,6 +532,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     });
     ks.dirty += 1;
+    ctx.notify_after_reply(nc::LIST, "lset", &args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -556,6 +581,10 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     })
     .unwrap_or(0);
     ks.dirty += removed as u64;
+    if removed > 0 {
+        ks.notify(nc::LIST, "lrem", db, &args[1]);
+        ks.notify_del_if_gone(db, &args[1]);
+    }
     ctx.out.int(removed as i64);
     Ok(())
 }
@@ -578,6 +607,8 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         l.drain(..ltrim.min(l.len()));
     });
     ks.dirty += (ltrim + rtrim) as u64;
+    ks.notify(nc::LIST, "ltrim", db, &args[1]);
+    ks.notify_del_if_gone(db, &args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -608,6 +639,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     })
     .unwrap_or(0);
     ks.dirty += 1;
+    ctx.notify(nc::LIST, "linsert", &args[1]);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -722,6 +754,8 @@ fn move_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
         match el {
             Some(el) => {
                 ks.dirty += 1;
+                ks.notify(nc::LIST, to.push_event(), db, dst);
+                ks.notify_after_reply(nc::LIST, from.pop_event(), db, src);
                 ctx.out.bulk(&el);
             }
             None => ctx.out.null(),
@@ -738,6 +772,9 @@ fn move_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
     };
     push_into(ks, db, dst, std::slice::from_ref(&el), to);
     ks.dirty += 1;
+    ks.notify(nc::LIST, to.push_event(), db, dst);
+    ks.notify_after_reply(nc::LIST, from.pop_event(), db, src);
+    ks.notify_del_if_gone(db, src);
     ctx.out.bulk(&el);
     Ok(())
 }
@@ -785,6 +822,8 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         let popped = modify_list(ks, db, key, |l| pop_range(l, end, count)).unwrap_or_default();
         ks.dirty += popped.len() as u64;
+        ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
+        ks.notify_del_if_gone(db, key);
         // propagate: as `LPOP key n` / `RPOP key n` with n the number popped.
         ctx.out.array(2);
         ctx.out.bulk(key);

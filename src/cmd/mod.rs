@@ -138,6 +138,29 @@ impl Ctx<'_> {
     pub fn db(&self) -> usize {
         self.client.db
     }
+
+    /// Raises a keyspace notification for `key` in the client's database (`class` from
+    /// [`crate::db::notify::class`]); one branch when the class is off. See [`crate::db::notify`].
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.notify_db(class, event, db, key);
+    }
+
+    /// As [`Ctx::notify`], for an event Redis raises after writing the reply (see
+    /// [`crate::db::notify::AFTER_REPLY`]).
+    #[inline]
+    pub fn notify_after_reply(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        let db = self.client.db;
+        self.core.ks.notify_after_reply(class, event, db, key);
+    }
+
+    /// As [`Ctx::notify`], for a key of another database (MOVE, ...).
+    #[inline]
+    pub fn notify_db(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        let pos = self.out.buf.len();
+        self.core.ks.notify.raise_at(class, event, db, key, pos);
+    }
 }
 
 /// Parses an integer argument (`ERR value is not an integer or out of range`).
@@ -361,7 +384,12 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
     }
     let start = std::time::Instant::now();
     ctx.core.prop.enter(ctx.core.ks.dirty);
+    let reply_mark = ctx.out.buf.len();
     let result = (spec.handler)(ctx, args);
+    // Keyspace notifications the command raised are published now, in order.
+    if ctx.core.ks.notify.has_pending() {
+        crate::server::notify::deliver_after_command(ctx, reply_mark);
+    }
     let elapsed_us = start.elapsed().as_micros() as u64;
     // The one choke point of replication: what the command changed is recorded here, and written
     // to the stream when the outermost command (EXEC with its queue) ends.
@@ -375,7 +403,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
         // Clients blocked on keys this command (or EXEC's queue) filled are served now, in the
         // same lock hold, before anything else runs.
         if core.ks.blocking.has_ready() {
-            blocking::handle_ready(core, from_master);
+            blocking::handle_ready(ctx.srv, core, from_master);
         }
     }
     let failed = match result {

@@ -25,6 +25,7 @@ use rand::Rng;
 
 use super::flags::*;
 use super::{arg_i64, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::value::{SetValue, Thresholds};
 use crate::db::{Keyspace, Value, NO_EXPIRE};
 
@@ -301,6 +302,9 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.core.ks.dirty += added;
+    if added > 0 {
+        ctx.notify(nc::SET, "sadd", key);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -328,6 +332,10 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         delete_if_empty(&mut ctx.core.ks, db, key);
     }
     ctx.core.ks.dirty += deleted;
+    if deleted > 0 {
+        ctx.notify(nc::SET, "srem", key);
+        ctx.core.ks.notify_del_if_gone(db, key);
+    }
     ctx.out.int(deleted as i64);
     Ok(())
 }
@@ -371,6 +379,8 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     delete_if_empty(ks, db, src);
     ks.dirty += 1;
+    ks.notify(nc::SET, "srem", db, src);
+    ks.notify_del_if_gone(db, src);
     match dst_has {
         None => {
             let mut s = SetValue::new_for(member, &th);
@@ -392,6 +402,9 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ks.dirty += 1;
         }
         Some(true) => {}
+    }
+    if dst_has != Some(true) {
+        ks.notify(nc::SET, "sadd", db, dst);
     }
     ctx.out.int(1);
     Ok(())
@@ -457,6 +470,11 @@ fn spop_one(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
     }
     delete_if_empty(&mut ctx.core.ks, db, key);
     ctx.core.ks.dirty += 1;
+    ctx.core.ks.notify(nc::SET, "spop", db, key);
+    // Redis raises the `del` of an emptied set after its reply.
+    if ctx.core.ks.notify.wants(nc::GENERIC) && !ctx.core.ks.exists(db, key) {
+        ctx.core.ks.notify_after_reply(nc::GENERIC, "del", db, key);
+    }
     // propagate: as `SREM key <member>`.
     match popped {
         Some(m) => ctx.out.bulk(&m),
@@ -487,6 +505,7 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         ctx.out.set(0);
         return Ok(());
     }
+    ctx.core.ks.notify(nc::SET, "spop", db, key);
     if count >= size as u64 {
         // The whole set, in the order Redis's union of one set walks it; then the key goes.
         ctx.core.ks.dirty += size as u64;
@@ -499,6 +518,7 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
             }
         }
         ctx.core.ks.remove_entry(db, key);
+        ctx.core.ks.notify_after_reply(nc::GENERIC, "del", db, key);
         // propagate: as `DEL key`.
         return Ok(());
     }
@@ -654,7 +674,7 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 /// Stores a computed set at `dst` (replacing whatever was there, TTL dropped), or deletes `dst`
 /// when the result is empty; replies with the result's size. One dirty change either way, none
 /// when an empty result meets a missing destination.
-fn store_result(ctx: &mut Ctx, dst: &[u8], members: Members, intset: bool) {
+fn store_result(ctx: &mut Ctx, dst: &[u8], members: Members, intset: bool, event: &'static str) {
     let db = ctx.db();
     let n = members.len();
     let ks = &mut ctx.core.ks;
@@ -671,8 +691,10 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], members: Members, intset: bool) {
             NO_EXPIRE,
         );
         ks.dirty += 1;
+        ks.notify_after_reply(nc::SET, event, db, dst);
     } else if ks.remove_entry(db, dst).is_some() {
         ks.dirty += 1;
+        ks.notify_after_reply(nc::GENERIC, "del", db, dst);
     }
     ctx.out.int(n as i64);
 }
@@ -692,7 +714,15 @@ fn inter_generic(ctx: &mut Ctx, keys: &[Bytes], mode: InterMode) -> CmdResult {
         match mode {
             InterMode::Members => ctx.out.set(0),
             InterMode::Card(_) => ctx.out.int(0),
-            InterMode::Store(dst) => store_result(ctx, dst, Members::default(), false),
+            InterMode::Store(dst) => {
+                // As store_result with an empty result, but Redis raises `del` before replying
+                // on this path.
+                if ctx.core.ks.remove_entry(db, dst).is_some() {
+                    ctx.core.ks.dirty += 1;
+                    ctx.notify(nc::GENERIC, "del", dst);
+                }
+                ctx.out.int(0);
+            }
         }
         return Ok(());
     }
@@ -727,7 +757,7 @@ fn inter_generic(ctx: &mut Ctx, keys: &[Bytes], mode: InterMode) -> CmdResult {
             let found: Members = first.iter().filter(|m| in_all(m)).cloned().collect();
             drop(sets);
             let intset = fits_intset(&found, &th);
-            store_result(ctx, dst, found, intset);
+            store_result(ctx, dst, found, intset, "sinterstore");
         }
     }
     Ok(())
@@ -803,7 +833,13 @@ fn union_diff(ctx: &mut Ctx, keys: &[Bytes], dst: Option<&[u8]>, op: SetOp) -> C
     };
     drop(sets);
     match dst {
-        Some(dst) => store_result(ctx, dst, result, intset),
+        Some(dst) => {
+            let event = match op {
+                SetOp::Union => "sunionstore",
+                SetOp::Diff => "sdiffstore",
+            };
+            store_result(ctx, dst, result, intset, event)
+        }
         None => {
             let order = walk_order(&result, intset);
             ctx.out.set(order.len());

@@ -389,8 +389,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> CmdResult {
                     NO_EXPIRE,
                 );
                 ks.dirty += outputlen as u64;
-            } else if ks.delete(db, &dst) {
+                ks.notify(crate::db::notify::class::LIST, "sortstore", db, &dst);
+            } else if ks.remove_entry(db, &dst).is_some() {
+                // Even a logically expired key is removed (`del`), as Redis's dbDelete does.
                 ks.dirty += 1;
+                ks.notify(crate::db::notify::class::GENERIC, "del", db, &dst);
             }
             ctx.out.int(outputlen as i64);
         }

@@ -22,6 +22,7 @@ use bytes::Bytes;
 
 use super::flags::*;
 use super::{arg_i64, arity_error, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::{Keyspace, Value, NO_EXPIRE};
 use crate::resp::Reply;
 use crate::server::client::ClientKind;
@@ -607,6 +608,10 @@ fn set_generic(
         ks.set(db, key, value, expire.unwrap_or(NO_EXPIRE));
     }
     ks.dirty += 1;
+    ctx.notify(nc::STRING, "set", &args[1]);
+    if expire.is_some() {
+        ctx.notify(nc::GENERIC, "expire", &args[1]);
+    }
     // propagate: with an expiry, as `SET key value PXAT <expire>`; otherwise the command without
     // its GET options.
     if !opts.get {
@@ -681,11 +686,13 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Some((kind, at)) if !kind.relative() && at <= ks.now_ms && !ks.is_replica => {
             ks.delete(db, key);
             ks.dirty += 1;
+            ctx.notify(nc::GENERIC, "del", key);
             // propagate: as `DEL key`.
         }
         Some((_, at)) => {
             ks.set_expire(db, key, at);
             ks.dirty += 1;
+            ctx.notify(nc::GENERIC, "expire", key);
             // propagate: as `PEXPIREAT key <at>`.
         }
         None if opts.persist => {
@@ -695,6 +702,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if has_ttl {
                 ks.set_expire(db, key, NO_EXPIRE);
                 ks.dirty += 1;
+                ctx.notify(nc::GENERIC, "persist", key);
                 // propagate: as `PERSIST key`.
             }
         }
@@ -708,6 +716,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let ks = &mut ctx.core.ks;
     if reply_get(ks, &mut ctx.out, db, &args[1])? && ks.delete(db, &args[1]) {
         ks.dirty += 1;
+        ctx.notify(nc::GENERIC, "del", &args[1]);
         // propagate: as `DEL key`.
     }
     Ok(())
@@ -720,6 +729,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let value = Value::string(Bytes::copy_from_slice(&args[2]));
     ks.set(db, Bytes::copy_from_slice(&args[1]), value, NO_EXPIRE);
     ks.dirty += 1;
+    ctx.notify(nc::STRING, "set", &args[1]);
     // propagate: as `SET key value`.
     Ok(())
 }
@@ -751,6 +761,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
     for pair in args[1..].chunks_exact(2) {
         let value = Value::string(Bytes::copy_from_slice(&pair[1]));
         ks.set(db, Bytes::copy_from_slice(&pair[0]), value, NO_EXPIRE);
+        ks.notify(nc::STRING, "set", db, &pair[0]);
     }
     ks.dirty += (args.len() as u64 - 1) / 2;
     if nx {
@@ -790,6 +801,7 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) -> CmdResult {
     // Overwriting the value keeps the key's TTL, as Redis's INCR does.
     overwrite_keep_ttl(ks, db, key, Value::Int(new));
     ks.dirty += 1;
+    ctx.notify(nc::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -834,6 +846,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // The printed sum is stored as a plain string (never int-encoded), keeping the TTL.
     overwrite_keep_ttl(ks, db, &args[1], Value::Str(sum));
     ks.dirty += 1;
+    ks.notify(nc::STRING, "incrbyfloat", db, &args[1]);
     // propagate: as `SET key <sum> KEEPTTL`, so replicas do not redo float arithmetic.
     Ok(())
 }
@@ -867,6 +880,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.core.ks.dirty += 1;
+    ctx.notify(nc::STRING, "append", key);
     ctx.out.int(total as i64);
     Ok(())
 }
@@ -963,6 +977,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.core.ks.dirty += 1;
+    ctx.notify(nc::STRING, "setrange", key);
     ctx.out.int(new_len as i64);
     Ok(())
 }

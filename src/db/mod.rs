@@ -12,6 +12,7 @@
 
 pub mod blocking;
 pub mod digest;
+pub mod notify;
 pub mod snapshot;
 pub mod table;
 pub mod value;
@@ -127,6 +128,9 @@ pub struct Keyspace {
     /// Keys that clients are blocked on (BLPOP, BZPOPMIN, ...) and those written since the server
     /// last served them (see [`blocking`]); signalled by the same write paths as WATCH.
     pub blocking: blocking::BlockingKeys,
+    /// Keyspace notifications: the configured classes and the events raised by the running
+    /// command, published after it (see [`notify`]).
+    pub notify: notify::Notifier,
 }
 
 impl Keyspace {
@@ -151,6 +155,7 @@ impl Keyspace {
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
             blocking: blocking::BlockingKeys::default(),
+            notify: notify::Notifier::default(),
         }
     }
 
@@ -159,6 +164,14 @@ impl Keyspace {
     pub fn tick(&mut self) {
         self.now_ms = crate::util::now_ms();
         self.lru_now = ((self.now_ms / 1000) & 0xFF_FFFF) as u32;
+    }
+
+    /// Raises a keyspace notification (`class` from [`notify::class`]); one branch when the class
+    /// is off. Handlers that have a `Ctx` use `ctx.notify` instead, which also places the event
+    /// right in the raising client's own reply stream.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        self.notify.raise(class, event, db, key);
     }
 
     #[inline]
@@ -241,6 +254,7 @@ impl Keyspace {
     fn delete_expired(&mut self, db: usize, key: &[u8]) {
         if let Some((k, _)) = self.remove_entry(db, key) {
             self.stats.expired_keys += 1;
+            self.notify.raise(notify::class::EXPIRED, "expired", db, &k);
             if self.propagate_expired {
                 self.expired_pending.push((db, k));
             }
@@ -252,6 +266,8 @@ impl Keyspace {
     pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         if self.expire_if_needed(db, key) {
             self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
         let lru = self.lru_now;
@@ -263,6 +279,8 @@ impl Keyspace {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                self.notify
+                    .raise(notify::class::KEY_MISS, "keymiss", db, key);
                 None
             }
         }
@@ -308,6 +326,8 @@ impl Keyspace {
     pub fn lookup_read_notouch(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
         if self.expire_if_needed(db, key) {
             self.stats.keyspace_misses += 1;
+            self.notify
+                .raise(notify::class::KEY_MISS, "keymiss", db, key);
             return None;
         }
         match self.dbs[db].table.get(key) {
@@ -317,6 +337,8 @@ impl Keyspace {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                self.notify
+                    .raise(notify::class::KEY_MISS, "keymiss", db, key);
                 None
             }
         }
@@ -393,6 +415,10 @@ impl Keyspace {
     }
 
     /// Sets a key to a value, replacing any old value and its expiry (`expire` may be [`NO_EXPIRE`]).
+    ///
+    /// An old value that is logically expired counts as deleted by expiry first, as Redis's
+    /// `setKey` expires it in its write lookup (`expired_keys`, the `expired` and `new` events,
+    /// the DEL for replication), without a second lookup here.
     pub fn set(&mut self, db: usize, key: Bytes, value: Value, expire: i64) {
         self.preserve(db, &key);
         self.signal_modified(db, &key, true);
@@ -403,15 +429,27 @@ impl Keyspace {
             version,
             lru: self.lru_now,
         };
+        let (now, may_expire) = (self.now_ms, !(self.is_replica && self.serving_master));
         let d = &mut self.dbs[db];
         let had_expire = match d.table.get_mut(&key) {
             Some(old) => {
                 let had = old.expire != NO_EXPIRE;
+                let was_expired = had && old.expire <= now && may_expire;
                 *old = entry;
+                if was_expired {
+                    self.stats.expired_keys += 1;
+                    self.notify
+                        .raise(notify::class::EXPIRED, "expired", db, &key);
+                    if self.propagate_expired {
+                        self.expired_pending.push((db, key.clone()));
+                    }
+                    self.notify.raise(notify::class::NEW, "new", db, &key);
+                }
                 had
             }
             None => {
                 d.table.insert(key.clone(), entry);
+                self.notify.raise(notify::class::NEW, "new", db, &key);
                 false
             }
         };
@@ -440,6 +478,7 @@ impl Keyspace {
                 e.lru = lru;
             }
             None => {
+                self.notify.raise(notify::class::NEW, "new", db, &key);
                 self.dbs[db].table.insert(
                     key,
                     Entry {
@@ -969,5 +1008,22 @@ mod tests {
         m.set(0, key("gone"), Value::Int(1), m.now_ms - 1);
         assert_eq!(m.random_key(0), None);
         assert_eq!(m.dbs[0].len(), 0);
+    }
+
+    #[test]
+    fn set_over_an_expired_key_counts_it_as_expired() {
+        let mut k = ks();
+        k.propagate_expired = true;
+        k.set(0, key("a"), Value::Int(1), k.now_ms - 1);
+        k.set(0, key("a"), Value::Int(2), NO_EXPIRE);
+        assert_eq!(k.stats.expired_keys, 1);
+        assert_eq!(k.expired_pending, vec![(0, key("a"))]);
+        assert_eq!(k.dbs[0].expires.len(), 0);
+        // The master's stream on a replica sees the key as live: a plain overwrite.
+        k.is_replica = true;
+        k.serving_master = true;
+        k.set(0, key("b"), Value::Int(1), k.now_ms - 1);
+        k.set(0, key("b"), Value::Int(2), NO_EXPIRE);
+        assert_eq!(k.stats.expired_keys, 1);
     }
 }

@@ -14,6 +14,7 @@ pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod listen;
+pub mod notify;
 pub mod pubsub;
 pub mod save;
 
@@ -310,6 +311,7 @@ impl Server {
     pub fn new(config: Config, config_file: Option<std::path::PathBuf>) -> Arc<Server> {
         let mut ks = Keyspace::new(config.databases);
         ks.thresholds = crate::cmd::server::thresholds(&config);
+        ks.notify.set_flags(config.notify_keyspace_events.0);
         let mut core = Core {
             ks,
             stats: CoreStats::default(),
@@ -519,6 +521,7 @@ pub async fn cron(srv: Arc<Server>) {
             let mut core = srv.core.lock();
             core.ks.active_expire_cycle(budget);
             core.propagate_expired_now();
+            notify::deliver_detached(&srv, &mut core.ks);
         }
         {
             let mut core = srv.core.lock();

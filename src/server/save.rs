@@ -519,6 +519,7 @@ impl PendingLoad {
             fresh.thresholds = core.ks.thresholds;
             fresh.active_expire_effort = core.ks.active_expire_effort;
             fresh.propagate_expired = core.ks.propagate_expired;
+            fresh.notify.set_flags(core.ks.notify.flags);
             // WATCH is allowed while loading: its registrations, and the counters the cron kept
             // meanwhile, carry over to the loaded keyspace.
             std::mem::swap(&mut fresh.watches, &mut core.ks.watches);

@@ -139,6 +139,7 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     if changed {
         ks.dirty += 1;
+        ctx.notify(crate::db::notify::class::STRING, "setbit", key);
     }
     ctx.out.int(old as i64);
     Ok(())
@@ -406,9 +407,11 @@ pub fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             NO_EXPIRE,
         );
         ks.dirty += 1;
-    } else if ks.delete(db, dest) {
+        ks.notify(crate::db::notify::class::STRING, "set", db, dest);
+    } else if ks.remove_entry(db, dest).is_some() {
         // An all-empty result removes the destination.
         ks.dirty += 1;
+        ks.notify(crate::db::notify::class::GENERIC, "del", db, dest);
     }
     ctx.out.int(max_len as i64);
     Ok(())
@@ -804,6 +807,9 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
         changes
     };
     ks.dirty += changes;
+    if changes > 0 {
+        ks.notify_after_reply(crate::db::notify::class::STRING, "setbit", db, key);
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use super::flags::*;
 use super::{arg_i64, CmdError, CmdResult, CommandSpec, Ctx};
+use crate::db::notify::class as nc;
 use crate::db::value::{ScoreKey, Thresholds, Value, ZSet};
 use crate::db::NO_EXPIRE;
 use crate::resp::Reply;
@@ -479,7 +480,7 @@ pub(crate) fn with_write<R>(
 
 /// Stores a store command's result in `dst` (replacing any value and TTL), or deletes `dst` when the
 /// result is empty. Replies with the result's size and counts the change as Redis does.
-pub(crate) fn store_result(ctx: &mut Ctx, dst: &[u8], mut z: ZSet) {
+pub(crate) fn store_result(ctx: &mut Ctx, dst: &[u8], mut z: ZSet, event: &'static str) {
     normalize_listpack_scores(&mut z);
     let db = ctx.db();
     let n = z.scores.len();
@@ -491,8 +492,11 @@ pub(crate) fn store_result(ctx: &mut Ctx, dst: &[u8], mut z: ZSet) {
             NO_EXPIRE,
         );
         ctx.core.ks.dirty += 1;
-    } else if ctx.core.ks.delete(db, dst) {
+        ctx.notify_after_reply(nc::ZSET, event, dst);
+    } else if ctx.core.ks.remove_entry(db, dst).is_some() {
+        // Removed whatever is stored, even logically expired, as Redis's dbDelete does (`del`).
         ctx.core.ks.dirty += 1;
+        ctx.notify_after_reply(nc::GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
 }
@@ -733,6 +737,9 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut f: AddFlags) -> CmdResult {
         return Err(CmdError::msg("ERR resulting score is not a number (NaN)"));
     }
     ctx.core.ks.dirty += (added + updated) as u64;
+    if added + updated > 0 {
+        ctx.notify_after_reply(nc::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         if processed > 0 {
             ctx.out.double(last_score);
@@ -840,6 +847,11 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         });
     }
     ctx.core.ks.dirty += deleted as u64;
+    if deleted > 0 {
+        ctx.notify(nc::ZSET, "zrem", key);
+        let db = ctx.db();
+        ctx.core.ks.notify_del_if_gone(db, key);
+    }
     ctx.out.int(deleted);
     Ok(())
 }
@@ -867,6 +879,14 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)
     popped
 }
 
+/// The events of a pop: Redis raises `zpopmin`/`zpopmax` once the reply's array header is written
+/// (a client subscribed to its own events reads it there), and `del` after the reply.
+fn notify_popped(ctx: &mut Ctx, key: &[u8], max: bool) {
+    ctx.notify(nc::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    let db = ctx.db();
+    ctx.core.ks.notify_del_if_gone_after_reply(db, key);
+}
+
 fn zpop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::Syntax);
@@ -892,6 +912,7 @@ fn zpop_generic(ctx: &mut Ctx, args: &[Bytes], max: bool) -> CmdResult {
     } else {
         2 * popped.len()
     });
+    notify_popped(ctx, key, max);
     for (m, s) in &popped {
         if nested {
             ctx.out.array(2);
@@ -966,6 +987,7 @@ fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());
+        notify_popped(ctx, key, max);
         for (m, s) in &popped {
             ctx.out.array(2);
             ctx.out.bulk(m);

@@ -332,7 +332,7 @@ fn zrange_generic(
     let th = ctx.core.ks.thresholds;
     let Some(z) = z else {
         match dst {
-            Some(d) => super::store_result(ctx, d, ZSet::default()),
+            Some(d) => super::store_result(ctx, d, ZSet::default(), "zrangestore"),
             None => ctx.out.array(0),
         }
         return Ok(());
@@ -394,7 +394,7 @@ fn zrange_generic(
             for (s, m) in &picked {
                 zs_set(&mut res, m, s.0, &th);
             }
-            super::store_result(ctx, d, res);
+            super::store_result(ctx, d, res, "zrangestore");
         }
         None => reply_members(
             &mut ctx.out,
@@ -459,7 +459,7 @@ pub(super) fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// Removes the chosen members (found on a read-only view first, so that removing nothing leaves the
 /// key untouched, as in Redis) and replies with their number.
-fn remove_members(ctx: &mut Ctx, key: &[u8], doomed: Vec<Bytes>) {
+fn remove_members(ctx: &mut Ctx, key: &[u8], doomed: Vec<Bytes>, event: &'static str) {
     let n = doomed.len();
     if n > 0 {
         with_write(ctx, key, |z| {
@@ -468,6 +468,9 @@ fn remove_members(ctx: &mut Ctx, key: &[u8], doomed: Vec<Bytes>) {
             }
         });
         ctx.core.ks.dirty += n as u64;
+        ctx.notify(crate::db::notify::class::ZSET, event, key);
+        let db = ctx.db();
+        ctx.core.ks.notify_del_if_gone(db, key);
     }
     ctx.out.int(n as i64);
 }
@@ -479,7 +482,11 @@ fn zremrange_by(ctx: &mut Ctx, args: &[Bytes], iv: Interval) -> CmdResult {
     };
     let doomed: Vec<Bytes> = iv.select(&z, false).map(|(_, m)| m.clone()).collect();
     drop(z);
-    remove_members(ctx, &args[1], doomed);
+    let event = match iv {
+        Interval::Score(_) => "zremrangebyscore",
+        Interval::Lex(_) => "zremrangebylex",
+    };
+    remove_members(ctx, &args[1], doomed, event);
     Ok(())
 }
 
@@ -524,7 +531,7 @@ pub(super) fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         .map(|(_, m)| m.clone())
         .collect();
     drop(z);
-    remove_members(ctx, &args[1], doomed);
+    remove_members(ctx, &args[1], doomed, "zremrangebyrank");
     Ok(())
 }
 

@@ -262,7 +262,14 @@ fn generic(
     let z = zs_from_pairs(result, &th);
     match dst {
         // propagate: as the command itself.
-        Some(d) => store_result(ctx, d, z),
+        Some(d) => {
+            let event = match op {
+                Op::Union => "zunionstore",
+                Op::Inter => "zinterstore",
+                Op::Diff => "zdiffstore",
+            };
+            store_result(ctx, d, z, event)
+        }
         None => reply_members(
             &mut ctx.out,
             z.order.iter().map(|(s, m)| (&m[..], s.0)),
