@@ -55,6 +55,9 @@ struct Metrics {
     ops: Metric,
     net_in: Metric,
     net_out: Metric,
+    /// Replication bytes received from our master and sent to replicas.
+    repl_in: Metric,
+    repl_out: Metric,
 }
 
 /// Server-wide figures INFO needs that are neither counters under the core lock nor config: the
@@ -118,7 +121,14 @@ pub async fn metrics_cron(srv: Arc<Server>) {
             );
         }
         tick += 1;
-        let ops = srv.core.lock().stats.total_commands_processed;
+        let (ops, repl_in, repl_out) = {
+            let core = srv.core.lock();
+            (
+                core.stats.total_commands_processed,
+                core.repl.stats.net_repl_input_bytes,
+                core.repl.stats.net_repl_output_bytes,
+            )
+        };
         let now = Instant::now();
         {
             let mut s = m.metrics.lock();
@@ -127,6 +137,8 @@ pub async fn metrics_cron(srv: Arc<Server>) {
                 .track(now, srv.stats.net_input_bytes.load(Ordering::Relaxed));
             s.net_out
                 .track(now, srv.stats.net_output_bytes.load(Ordering::Relaxed));
+            s.repl_in.track(now, repl_in);
+            s.repl_out.track(now, repl_out);
         }
         m.update_peak();
         tokio::select! {
@@ -384,15 +396,20 @@ fn server(out: &mut String, srv: &Server) {
     field!(out, "ferredis_version", "{}", env!("CARGO_PKG_VERSION"));
 }
 
+/// `core` gives the attached replicas (which Redis does not count as connected clients) and the
+/// blocked clients with a timeout.
 fn clients(out: &mut String, srv: &Server, core: &Core) {
     let maxclients = srv.config.read().maxclients;
+    let replicas = core.repl.replicas.len();
     let st = &srv.stats;
     out.push_str("# Clients\r\n");
     field!(
         out,
         "connected_clients",
         "{}",
-        st.connected_clients.load(Ordering::Relaxed)
+        st.connected_clients
+            .load(Ordering::Relaxed)
+            .saturating_sub(replicas)
     );
     field!(out, "cluster_connections", "0");
     field!(out, "maxclients", "{maxclients}");
@@ -593,9 +610,18 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
     );
     field!(out, "mem_fragmentation_bytes", "{}", diff(m.rss, m.used));
     field!(out, "mem_not_counted_for_evict", "0");
-    field!(out, "mem_replication_backlog", "0");
-    field!(out, "mem_total_replication_buffers", "0");
-    field!(out, "mem_clients_slaves", "0");
+    // The shared replication buffer: what exceeds repl-backlog-size while replicas are attached
+    // counts as the replicas' memory, as Redis 7.0 splits it.
+    let repl_buf = core.repl.backlog.as_ref().map_or(0, |b| b.histlen());
+    let backlog_size = core.repl.backlog.as_ref().map_or(0, |b| b.backlog_size());
+    let (backlog_mem, slaves_mem) = if !core.repl.replicas.is_empty() && repl_buf > backlog_size {
+        (backlog_size, repl_buf - backlog_size)
+    } else {
+        (repl_buf, 0)
+    };
+    field!(out, "mem_replication_backlog", "{backlog_mem}");
+    field!(out, "mem_total_replication_buffers", "{repl_buf}");
+    field!(out, "mem_clients_slaves", "{slaves_mem}");
     field!(out, "mem_clients_normal", "{}", m.clients_normal);
     field!(out, "mem_cluster_links", "0");
     field!(out, "mem_aof_buffer", "0");
@@ -684,12 +710,14 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
 fn stats(out: &mut String, srv: &Server, core: &Core) {
     let st = &srv.stats;
     let ks = &core.ks.stats;
-    let (ops, kin, kout) = {
+    let (ops, kin, kout, krin, krout) = {
         let m = srv.inst_metrics.metrics.lock();
         (
             m.ops.rate(),
             m.net_in.rate() as f64 / 1024.0,
             m.net_out.rate() as f64 / 1024.0,
+            m.repl_in.rate() as f64 / 1024.0,
+            m.repl_out.rate() as f64 / 1024.0,
         )
     };
     out.push_str("# Stats\r\n");
@@ -732,8 +760,8 @@ fn stats(out: &mut String, srv: &Server, core: &Core) {
     );
     field!(out, "instantaneous_input_kbps", "{kin:.2}");
     field!(out, "instantaneous_output_kbps", "{kout:.2}");
-    field!(out, "instantaneous_input_repl_kbps", "0.00");
-    field!(out, "instantaneous_output_repl_kbps", "0.00");
+    field!(out, "instantaneous_input_repl_kbps", "{krin:.2}");
+    field!(out, "instantaneous_output_repl_kbps", "{krout:.2}");
     field!(
         out,
         "rejected_connections",

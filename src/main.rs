@@ -387,7 +387,11 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
             // Best effort, as Redis: a pidfile that cannot be written is not fatal.
             let _ = std::fs::write(&pidfile, format!("{}\n", std::process::id()));
         }
-        log::set_role(b'M');
+        log::set_role(if srv.config.read().replicaof.is_some() {
+            b'S'
+        } else {
+            b'M'
+        });
         // SAFETY: isatty on fd 1.
         let tty = unsafe { libc::isatty(1) } == 1;
         if show_logo || (logfile_empty && tty && !syslog) {
@@ -402,6 +406,8 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
         }
         tracing::warn!("Server initialized");
         let has_listeners = !listeners.is_empty();
+        // A `replicaof` directive: a replica from the start (its load keeps expired keys).
+        ferredis::replication::replica::init_from_config(&srv);
         // Clients are served while the dump file loads (they get -LOADING until it is in place):
         // the loading state is set before the first connection is accepted.
         let pending = match ferredis::server::save::load_at_startup(&srv) {
@@ -437,6 +443,7 @@ fn run(mut config: Config, config_file: Option<PathBuf>, supervised: Option<Supe
         if has_listeners {
             tracing::info!("Ready to accept connections");
         }
+        ferredis::replication::replica::start_from_config(&srv);
         if let Some(path) = &unixsocket {
             tracing::info!("The server is now ready to accept connections at {}", path);
         }

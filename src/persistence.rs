@@ -59,19 +59,32 @@ pub fn load_into_tracked(
     path: &Path,
     ks: &mut Keyspace,
     verify_checksum: bool,
-    mut observe: impl FnMut(&Item, usize),
+    observe: impl FnMut(&Item, usize),
 ) -> Result<Loaded, LoadError> {
     let p = path.display().to_string();
     let data = std::fs::read(path).map_err(|source| LoadError::Io {
         path: p.clone(),
         source,
     })?;
+    load_slice_into_tracked(&data, &p, ks, verify_checksum, observe)
+}
+
+/// [`load_into_tracked`] for an RDB image already in memory (a replica's diskless load); `name`
+/// stands for the file in error messages.
+pub fn load_slice_into_tracked(
+    data: &[u8],
+    name: &str,
+    ks: &mut Keyspace,
+    verify_checksum: bool,
+    mut observe: impl FnMut(&Item, usize),
+) -> Result<Loaded, LoadError> {
+    let p = name.to_string();
     let mut out = Loaded::default();
     let databases = ks.dbs.len();
     let now = crate::util::now_ms();
     let is_replica = ks.is_replica;
     let mut too_many = false;
-    let res = load_tracked(&data, verify_checksum, |item, pos| {
+    let res = load_tracked(data, verify_checksum, |item, pos| {
         observe(&item, pos);
         match item {
             Item::Aux(k, v) => out.aux.push((k, v)),

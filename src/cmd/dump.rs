@@ -97,6 +97,10 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if deleted {
             ks.dirty += 1;
             ks.notify(crate::db::notify::class::GENERIC, "del", db, &args[1]);
+            // Propagated as the DEL of the old value.
+            ctx.core
+                .prop
+                .replace_with(|| crate::replication::argv(&[b"DEL", &args[1]]));
         }
         ctx.out.ok();
         return Ok(());
@@ -113,6 +117,15 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let _ = freq;
     ks.dirty += 1;
     ks.notify(crate::db::notify::class::GENERIC, "restore", db, &args[1]);
+    if expire != NO_EXPIRE && !absttl {
+        // Propagated with the TTL as an absolute time, ABSTTL appended.
+        ctx.core.prop.replace_with(|| {
+            let mut argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+            argv[2] = Bytes::from(expire.to_string());
+            argv.push(Bytes::from_static(b"ABSTTL"));
+            argv
+        });
+    }
     ctx.out.ok();
     Ok(())
 }

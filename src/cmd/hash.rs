@@ -445,6 +445,9 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.notify_after_reply(nc::HASH, "hincrbyfloat", &args[1]);
     ctx.out.bulk(&sum);
     // propagate: as `HSET key field <sum>`, so replicas do not redo float arithmetic.
+    ctx.core
+        .prop
+        .replace_with(|| crate::replication::argv(&[b"HSET", &args[1], &args[2], &sum]));
     Ok(())
 }
 

@@ -592,6 +592,8 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let n = ctx.core.ks.flush_db(db);
     ctx.core.ks.dirty += n as u64;
+    // Propagated even when the database was already empty, as Redis does.
+    ctx.core.prop.force();
     ctx.out.ok();
     Ok(())
 }
@@ -603,6 +605,8 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let n = ctx.core.ks.flush_all();
     ctx.core.ks.dirty += n as u64;
     crate::server::save::save_after_flushall(ctx.srv, ctx.core);
+    // Propagated even when the databases were already empty, as Redis does.
+    ctx.core.prop.force();
     ctx.out.ok();
     Ok(())
 }
@@ -695,13 +699,27 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, seconds: bool) 
         ctx.out.int(0);
         return Ok(());
     }
+    let srv = ctx.srv;
     if when <= crate::util::now_ms() && !ctx.core.ks.is_replica {
-        // A time in the past deletes the key (Redis propagates this as DEL).
+        // A time in the past deletes the key: propagated as DEL (UNLINK with lazyfree-lazy-expire).
         ctx.core.ks.remove_entry(db, key);
         ctx.notify(nc::GENERIC, "del", key);
+        ctx.core.prop.replace_with(|| {
+            let lazy = srv.config.read().lazyfree_lazy_expire;
+            let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+            crate::replication::argv(&[del, key])
+        });
     } else {
         ctx.core.ks.set_expire(db, key, when);
         ctx.notify_after_reply(nc::GENERIC, "expire", key);
+        // Propagated as PEXPIREAT with the absolute time; the NX/XX/GT/LT flags stay.
+        ctx.core.prop.replace_with(|| {
+            let mut n = itoa::Buffer::new();
+            let mut argv =
+                crate::replication::argv(&[b"PEXPIREAT", key, n.format(when).as_bytes()]);
+            argv.extend(args[3..].iter().map(|a| Bytes::copy_from_slice(a)));
+            argv
+        });
     }
     ctx.core.ks.dirty += 1;
     ctx.out.int(1);

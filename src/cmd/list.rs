@@ -825,6 +825,16 @@ fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ks.notify_after_reply(nc::LIST, end.pop_event(), db, key);
         ks.notify_del_if_gone(db, key);
         // propagate: as `LPOP key n` / `RPOP key n` with n the number popped.
+        let n = popped.len();
+        ctx.core.prop.replace_with(|| {
+            let pop: &[u8] = if matches!(end, End::Left) {
+                b"LPOP"
+            } else {
+                b"RPOP"
+            };
+            let mut b = itoa::Buffer::new();
+            crate::replication::argv(&[pop, key, b.format(n).as_bytes()])
+        });
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());

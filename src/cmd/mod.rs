@@ -23,6 +23,7 @@ pub mod meta;
 pub mod persist;
 pub mod pubsub;
 pub mod repl;
+pub mod replicaof;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -350,8 +351,25 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) {
         reject(ctx, spec, NOREPLICAS);
         return;
     }
+    // A read-only replica refuses writes, except its master's.
+    if ctx.core.ks.is_replica
+        && ctx.client.kind != crate::server::client::ClientKind::Master
+        && (spec.flags & flags::WRITE != 0 || tx::exec_writes(ctx.client, spec))
+        && ctx.srv.config.read().replica_read_only
+    {
+        reject(ctx, spec, crate::replication::replica::READONLY_ERR);
+        return;
+    }
     if let Some(text) = pubsub::subscribed_mode_refusal(ctx.client, spec) {
         reject(ctx, spec, &text);
+        return;
+    }
+    // A replica with its link down serves only `stale` commands under replica-serve-stale-data no.
+    if ctx.core.ks.is_replica
+        && crate::replication::replica::denied_when_stale(ctx.client, spec)
+        && crate::replication::replica::master_down(ctx.srv, ctx.core)
+    {
+        reject(ctx, spec, crate::replication::replica::MASTERDOWN_ERR);
         return;
     }
     // While the dump file loads at start-up only commands flagged `loading` run (one atomic load

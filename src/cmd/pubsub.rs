@@ -294,6 +294,8 @@ fn publish(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     for m in &own {
         write_push(ctx, |out| m.encode(out));
     }
+    // Messages reach the replicas' subscribers too: PUBLISH always propagates.
+    ctx.core.prop.force();
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -476,6 +476,11 @@ fn spop_one(ctx: &mut Ctx, key: &[u8]) -> CmdResult {
         ctx.core.ks.notify_after_reply(nc::GENERIC, "del", db, key);
     }
     // propagate: as `SREM key <member>`.
+    if let Some(m) = &popped {
+        ctx.core
+            .prop
+            .replace_with(|| crate::replication::argv(&[b"SREM", key, m]));
+    }
     match popped {
         Some(m) => ctx.out.bulk(&m),
         None => ctx.out.null(),
@@ -520,6 +525,9 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         ctx.core.ks.remove_entry(db, key);
         ctx.core.ks.notify_after_reply(nc::GENERIC, "del", db, key);
         // propagate: as `DEL key`.
+        ctx.core
+            .prop
+            .replace_with(|| crate::replication::argv(&[b"DEL", key]));
         return Ok(());
     }
     let count = count as usize;
@@ -535,6 +543,9 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         for p in sample_positions(size, count) {
             s.remove_member(&all[p]);
             ctx.out.bulk(&all[p]);
+            ctx.core.prop.also_with(Some(db), || {
+                crate::replication::argv(&[b"SREM", key, &all[p]])
+            });
         }
     } else {
         // Few stay: the kept members form a new set (its encoding chosen afresh); the popped ones
@@ -553,10 +564,14 @@ fn spop_count(ctx: &mut Ctx, key: &[u8], count: &[u8]) -> CmdResult {
         }
         for m in walk_order(&popped, s.intset) {
             ctx.out.bulk(m);
+            ctx.core
+                .prop
+                .also_with(Some(db), || crate::replication::argv(&[b"SREM", key, m]));
         }
         *s = SetValue::from_set(kept, &th);
     }
-    // propagate: as one `SREM key <member>` per popped member.
+    // propagate: as one `SREM key <member>` per popped member (recorded above).
+    ctx.core.prop.prevent();
     Ok(())
 }
 

@@ -612,8 +612,15 @@ fn set_generic(
     if expire.is_some() {
         ctx.notify(nc::GENERIC, "expire", &args[1]);
     }
-    // propagate: with an expiry, as `SET key value PXAT <expire>`; otherwise the command without
-    // its GET options.
+    // propagate: with an expiry, as `SET key value PXAT <expire>` (other options dropped, as in
+    // Redis 7.0); otherwise the command as it came.
+    if let Some(at) = expire {
+        ctx.core.prop.replace_with(|| {
+            let mut n = itoa::Buffer::new();
+            let at = n.format(at).as_bytes();
+            crate::replication::argv(&[b"SET", &args[1], &args[value_idx], b"PXAT", at])
+        });
+    }
     if !opts.get {
         match replies {
             SetReplies::OkNull => ctx.out.ok(),
@@ -687,13 +694,23 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ks.delete(db, key);
             ks.dirty += 1;
             ctx.notify(nc::GENERIC, "del", key);
-            // propagate: as `DEL key`.
+            // propagate: as `DEL key` (`UNLINK` with lazyfree-lazy-expire).
+            let srv = ctx.srv;
+            ctx.core.prop.replace_with(|| {
+                let lazy = srv.config.read().lazyfree_lazy_expire;
+                let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+                crate::replication::argv(&[del, key])
+            });
         }
         Some((_, at)) => {
             ks.set_expire(db, key, at);
             ks.dirty += 1;
             ctx.notify(nc::GENERIC, "expire", key);
             // propagate: as `PEXPIREAT key <at>`.
+            ctx.core.prop.replace_with(|| {
+                let mut n = itoa::Buffer::new();
+                crate::replication::argv(&[b"PEXPIREAT", key, n.format(at).as_bytes()])
+            });
         }
         None if opts.persist => {
             let has_ttl = ks
@@ -704,6 +721,9 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 ks.dirty += 1;
                 ctx.notify(nc::GENERIC, "persist", key);
                 // propagate: as `PERSIST key`.
+                ctx.core
+                    .prop
+                    .replace_with(|| crate::replication::argv(&[b"PERSIST", key]));
             }
         }
         None => {}
@@ -717,7 +737,13 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if reply_get(ks, &mut ctx.out, db, &args[1])? && ks.delete(db, &args[1]) {
         ks.dirty += 1;
         ctx.notify(nc::GENERIC, "del", &args[1]);
-        // propagate: as `DEL key`.
+        // propagate: as `DEL key` (`UNLINK` with lazyfree-lazy-user-del).
+        let srv = ctx.srv;
+        ctx.core.prop.replace_with(|| {
+            let lazy = srv.config.read().lazyfree_lazy_user_del;
+            let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+            crate::replication::argv(&[del, &args[1]])
+        });
     }
     Ok(())
 }
@@ -731,6 +757,9 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ks.dirty += 1;
     ctx.notify(nc::STRING, "set", &args[1]);
     // propagate: as `SET key value`.
+    ctx.core
+        .prop
+        .replace_with(|| crate::replication::argv(&[b"SET", &args[1], &args[2]]));
     Ok(())
 }
 
@@ -844,10 +873,13 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     ctx.out.bulk(&sum);
     // The printed sum is stored as a plain string (never int-encoded), keeping the TTL.
-    overwrite_keep_ttl(ks, db, &args[1], Value::Str(sum));
+    overwrite_keep_ttl(ks, db, &args[1], Value::Str(sum.clone()));
     ks.dirty += 1;
     ks.notify(nc::STRING, "incrbyfloat", db, &args[1]);
     // propagate: as `SET key <sum> KEEPTTL`, so replicas do not redo float arithmetic.
+    ctx.core
+        .prop
+        .replace_with(|| crate::replication::argv(&[b"SET", &args[1], &sum, b"KEEPTTL"]));
     Ok(())
 }
 

@@ -144,6 +144,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::tx::COMMANDS,
         super::pubsub::COMMANDS,
         super::repl::COMMANDS,
+        super::replicaof::COMMANDS,
     ]
     .into_iter()
     .flatten()

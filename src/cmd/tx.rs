@@ -153,6 +153,8 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let Some(m) = ctx.client.multi.as_mut() else {
         return Err(CmdError::msg("ERR EXEC without MULTI"));
     };
+    // EXEC itself is not propagated: its queue's writes are (wrapped in MULTI/EXEC when several).
+    ctx.core.prop.prevent();
     // The client stays in MULTI while its queue runs (CLIENT LIST shows `x` and the count).
     let cmds = std::mem::take(&mut m.cmds);
     let dirty_exec = m.dirty_exec;

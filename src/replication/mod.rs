@@ -76,6 +76,8 @@ pub struct ReplState {
     pub appended: Arc<tokio::sync::Notify>,
     /// Master side: the replicas attached to us, by client id.
     pub replicas: BTreeMap<u64, master::ReplicaInfo>,
+    /// Master side: snapshots under way for replicas, heartbeat and backlog-ttl bookkeeping.
+    pub master: master::MasterState,
     /// Replica side: the link to our master; None while we are a master.
     pub link: Option<replica::LinkInfo>,
     pub stats: ReplStats,
@@ -97,6 +99,7 @@ impl Default for ReplState {
             stream_db: None,
             appended: Arc::new(tokio::sync::Notify::new()),
             replicas: BTreeMap::new(),
+            master: master::MasterState::default(),
             link: None,
             stats: ReplStats::default(),
             min_replicas_to_write: 0,
@@ -195,6 +198,10 @@ impl ReplState {
     /// Writes ops to the stream: each preceded by SELECT when its database differs from the
     /// stream's; `db` None for ops that belong to no database (MULTI, EXEC, PING).
     fn write_ops<'a>(&mut self, ops: impl Iterator<Item = (Option<usize>, &'a [Bytes])>) {
+        // A replica's stream is its master's, forwarded by `feed_raw`: nothing of its own goes in.
+        if self.link.is_some() {
+            return;
+        }
         let Some(backlog) = &mut self.backlog else {
             return;
         };
@@ -242,13 +249,14 @@ impl ReplState {
                     if up { "up" } else { "down" },
                     if up { secs_since(l.last_io_ms) } else { -1 },
                     syncing as u8,
-                    l.read_reploff,
-                    l.reploff,
+                    l.info_offsets().0,
+                    l.info_offsets().1,
                 );
                 if syncing {
+                    // -1 until the bulk header arrived, 0 for the diskless `$EOF:` form.
                     let total = l.transfer_size.map(|s| s as i64).unwrap_or(-1);
                     let read = l.transfer_read as i64;
-                    let perc = if total > 0 {
+                    let perc = if total != 0 {
                         read as f64 * 100.0 / total as f64
                     } else {
                         0.0
@@ -335,6 +343,11 @@ impl ReplState {
     }
 }
 
+/// An argv for [`Propagation::replace`]/[`Propagation::also`], copied from slices.
+pub fn argv(parts: &[&[u8]]) -> Vec<Bytes> {
+    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
+}
+
 /// Encodes a command as a RESP multibulk.
 pub fn encode_command<'a>(buf: &mut BytesMut, args: impl ExactSizeIterator<Item = &'a [u8]>) {
     let mut itoa = itoa::Buffer::new();
@@ -377,6 +390,22 @@ impl Propagation {
     pub fn replace(&mut self, argv: Vec<Bytes>) {
         if self.active {
             self.frame.replaced = Some(argv);
+        }
+    }
+
+    /// [`Propagation::replace`] with an argv built only when something records the stream.
+    #[inline]
+    pub fn replace_with(&mut self, argv: impl FnOnce() -> Vec<Bytes>) {
+        if self.active {
+            self.frame.replaced = Some(argv());
+        }
+    }
+
+    /// [`Propagation::also`] with an argv built only when something records the stream.
+    #[inline]
+    pub fn also_with(&mut self, db: Option<usize>, argv: impl FnOnce() -> Vec<Bytes>) {
+        if self.active {
+            self.ops.push((db, argv()));
         }
     }
 

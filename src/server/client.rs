@@ -255,6 +255,10 @@ pub struct Client {
     /// Set by a blocking command that found nothing (BLPOP, ...): the connection stops its batch and
     /// waits on it (see [`super::blocking`]).
     pub blocked: Option<super::blocking::Waiter>,
+    /// What a would-be replica said with REPLCONF before its PSYNC/SYNC.
+    pub repl_conf: crate::replication::master::ReplConf,
+    /// Set by PSYNC/SYNC: the connection stops serving commands and becomes a replica stream.
+    pub repl_handover: Option<crate::replication::master::Handover>,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -282,6 +286,8 @@ impl Client {
             watching: false,
             subs: Default::default(),
             blocked: None,
+            repl_conf: Default::default(),
+            repl_handover: None,
             handle,
         }
     }

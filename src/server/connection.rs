@@ -314,12 +314,15 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                             blocked = true;
                             break;
                         }
-                        if client.close_after_reply || wbuf.len() >= FLUSH_AT {
+                        if client.close_after_reply
+                            || wbuf.len() >= FLUSH_AT
+                            || client.repl_handover.is_some()
+                        {
                             break;
                         }
                     }
                 }
-                if client.close_after_reply {
+                if client.close_after_reply || client.repl_handover.is_some() {
                     break;
                 }
                 if blocked {
@@ -406,6 +409,30 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 break 'conn;
             }
             if client.close_after_reply {
+                break 'conn;
+            }
+            // PSYNC/SYNC made this connection a replica: it now carries the replication stream.
+            if let Some(h) = client.repl_handover.take() {
+                // A replica sends nothing after PSYNC until it is served but ACKs: the unparsed
+                // rest of the read buffer goes with it.
+                if !wbuf.is_empty()
+                    && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                        .await
+                        .is_err()
+                {
+                    crate::replication::master::detach(&srv, client.id);
+                    break 'conn;
+                }
+                client.publish_meta(0, 0, 0, 0);
+                crate::replication::master::serve_replica(
+                    srv.clone(),
+                    &mut stream,
+                    &mut client,
+                    std::mem::take(&mut rbuf),
+                    h,
+                    stop.as_mut(),
+                )
+                .await;
                 break 'conn;
             }
         }

@@ -526,6 +526,7 @@ pub async fn cron(srv: Arc<Server>) {
         {
             let mut core = srv.core.lock();
             save::check_save_points(&srv, &mut core);
+            crate::replication::master::cron(&srv, &mut core);
             let now = crate::util::now_ms();
             core.repl.refresh_good_replicas(now);
         }

@@ -141,6 +141,25 @@ fn save_sync_counted(srv: &Server, core: &mut Core, count: bool) -> Result<(), S
 
 /// Starts a BGSAVE (caller holds the core lock). Errors are Redis's reply texts.
 pub fn start_bgsave(srv: &Arc<Server>, core: &mut Core) -> Result<(), &'static str> {
+    start_bgsave_with(srv, core, None)
+}
+
+/// Starts a BGSAVE whose file carries the replication AUX fields `repl_aux` (a disk-target full
+/// sync, Redis's `rdbSaveBackground` with replication info); when it ends, the replicas waiting
+/// for it are told through `replication::master::disk_sync_done`.
+pub fn start_bgsave_for_sync(
+    srv: &Arc<Server>,
+    core: &mut Core,
+    repl_aux: Vec<(&'static str, String)>,
+) -> Result<(), &'static str> {
+    start_bgsave_with(srv, core, Some(repl_aux))
+}
+
+fn start_bgsave_with(
+    srv: &Arc<Server>,
+    core: &mut Core,
+    repl_aux: Option<Vec<(&'static str, String)>>,
+) -> Result<(), &'static str> {
     let mut st = srv.save.lock();
     if st.bgsave.is_some() {
         return Err("ERR Background save already in progress");
@@ -155,7 +174,7 @@ pub fn start_bgsave(srv: &Arc<Server>, core: &mut Core) -> Result<(), &'static s
     let srv2 = srv.clone();
     std::thread::Builder::new()
         .name("bgsave".into())
-        .spawn(move || run_bgsave(srv2, id))
+        .spawn(move || run_bgsave(srv2, id, repl_aux))
         .map_err(|_| "ERR Background save failed to start")?;
     Ok(())
 }
@@ -169,12 +188,17 @@ pub fn abort_bgsave(srv: &Server, core: &mut Core) {
     }
 }
 
-fn run_bgsave(srv: Arc<Server>, id: u64) {
+fn run_bgsave(srv: Arc<Server>, id: u64, repl_aux: Option<Vec<(&'static str, String)>>) {
     let started = Instant::now();
     let (opts, checksum, dir, file) = encode_options(&srv);
     let dir = std::path::PathBuf::from(dir);
     let tmp = dir.join(format!("temp-bgsave-{}.rdb", std::process::id()));
-    let result = write_snapshot(&srv, id, &tmp, &opts, checksum);
+    let for_sync = repl_aux.is_some();
+    let aux = crate::replication::master::with_repl_aux(
+        crate::persistence::standard_aux(crate::alloc::used_memory()),
+        repl_aux.unwrap_or_default(),
+    );
+    let result = write_snapshot(&srv, id, &tmp, &aux, &opts, checksum);
     // Finish under the core lock, so a SHUTDOWN or FLUSHALL cannot interleave with the rename.
     let mut core = srv.core.lock();
     let preimages = core
@@ -214,6 +238,9 @@ fn run_bgsave(srv: Arc<Server>, id: u64) {
     if !ok {
         let _ = std::fs::remove_file(&tmp);
     }
+    if for_sync {
+        crate::replication::master::disk_sync_done(&srv, &mut core, ok && ours, dir.join(&file));
+    }
     if !ours {
         // Aborted: the caller already took over.
         return;
@@ -244,17 +271,33 @@ fn write_snapshot(
     srv: &Server,
     id: u64,
     path: &std::path::Path,
+    aux: &[(&str, String)],
     opts: &Options,
     checksum: bool,
 ) -> std::io::Result<()> {
     let f = std::fs::File::create(path)?;
     let mut w = std::io::BufWriter::with_capacity(256 << 10, f);
+    stream_snapshot(srv, id, aux, opts, checksum, false, |b| w.write_all(b))?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Serializes the snapshot `id` as an RDB image, handing it to `sink` a slice at a time (a file, or
+/// the sockets of replicas for a diskless sync). The core lock is held only while taking a slice.
+/// With `exclude_data` (a replica's `rdb-filter-only`) the keys are consumed but not written.
+pub fn stream_snapshot(
+    srv: &Server,
+    id: u64,
+    aux: &[(&str, String)],
+    opts: &Options,
+    checksum: bool,
+    exclude_data: bool,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut crc = 0u64;
     let mut buf = Vec::with_capacity(1 << 16);
-    put_header(
-        &mut buf,
-        &crate::persistence::standard_aux(crate::alloc::used_memory()),
-    );
+    put_header(&mut buf, aux);
     let mut cur_db = usize::MAX;
     loop {
         let ((batch, encoded), done) = {
@@ -265,7 +308,7 @@ fn write_snapshot(
             let b = core.ks.snapshot_step(id, STEP_KEYS);
             (b, core.ks.snapshot_done(id))
         };
-        for (db, bytes) in &encoded {
+        for (db, bytes) in encoded.iter().filter(|_| !exclude_data) {
             if *db != cur_db {
                 buf.push(crate::rdb::op::SELECTDB);
                 put_len(&mut buf, *db as u64);
@@ -274,7 +317,7 @@ fn write_snapshot(
             buf.extend_from_slice(bytes);
         }
         drop(encoded);
-        for it in &batch {
+        for it in batch.iter().filter(|_| !exclude_data) {
             if it.db != cur_db {
                 buf.push(crate::rdb::op::SELECTDB);
                 put_len(&mut buf, it.db as u64);
@@ -286,17 +329,16 @@ fn write_snapshot(
         if checksum {
             crc = crate::rdb::crc64(crc, &buf);
         }
-        w.write_all(&buf)?;
+        if !buf.is_empty() {
+            sink(&buf)?;
+        }
         buf.clear();
         if done {
             break;
         }
     }
     put_footer(&mut buf, crc, checksum);
-    w.write_all(&buf)?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    Ok(())
+    sink(&buf)
 }
 
 /// Checks the `save <seconds> <changes>` points (called by the cron with the core lock held) and
@@ -386,7 +428,7 @@ impl LoadingState {
 }
 
 /// Logs what Redis logs of a dump file's AUX fields as it reads them.
-fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
+pub(crate) fn log_aux(st: &LoadingState, k: &[u8], v: &[u8]) {
     let num = || {
         std::str::from_utf8(v)
             .ok()
@@ -525,6 +567,8 @@ impl PendingLoad {
             std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
             std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
             core.ks = fresh;
+            // A replica continues the replication history its dump records.
+            crate::replication::replica::restore_from_rdb(&mut core, &loaded.aux);
             let mut save = srv.save.lock();
             save.last_load_keys_loaded = loaded.keys;
             save.last_load_keys_expired = loaded.expired_skipped;

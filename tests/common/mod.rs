@@ -312,6 +312,15 @@ impl RawClient {
         })
     }
 
+    /// Changes how long a reply may take (30 s by default): for commands that walk a big dataset
+    /// in a debug build on a loaded machine.
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.stream
+            .get_mut()
+            .set_read_timeout(Some(t))
+            .expect("set read timeout");
+    }
+
     /// Encodes a command as a multibulk request.
     pub fn encode(args: &[&[u8]]) -> Vec<u8> {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();

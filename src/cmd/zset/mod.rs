@@ -984,6 +984,12 @@ fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         // propagate: as `ZPOPMIN|ZPOPMAX key <popped count>`.
         let popped = pop_n(ctx, key, count, max);
+        let n = popped.len();
+        ctx.core.prop.replace_with(|| {
+            let pop: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+            let mut b = itoa::Buffer::new();
+            crate::replication::argv(&[pop, key, b.format(n).as_bytes()])
+        });
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.array(popped.len());
