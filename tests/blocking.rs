@@ -791,3 +791,108 @@ fn keyspace_events_of_served_and_immediate_pops() {
         t
     });
 }
+
+/// What a real replica of a `kind` master applies while blocked clients are served, as its
+/// MONITOR shows (commands only), after the scenario has fully reached it.
+fn replica_stream(kind: Kind) -> Vec<String> {
+    let m = Server::start(kind, &["--repl-diskless-sync-delay", "0"]);
+    let port = m.port.to_string();
+    let r = Server::start(Kind::Redis, &["--replicaof", "127.0.0.1", &port]);
+    let mut mc = m.client();
+    let mut rc = r.client();
+    let in_sync = |mc: &mut RawClient, rc: &mut RawClient| {
+        wait_for("replica caught up", WAIT * 3, || {
+            rc.info_field("replication", "master_link_status")
+                .as_deref()
+                == Some("up")
+                && mc.info_field("replication", "master_repl_offset")
+                    == rc.info_field("replication", "master_repl_offset")
+        })
+    };
+    in_sync(&mut mc, &mut rc);
+    let mut mon = r.client();
+    assert_eq!(mon.cmd(&["MONITOR"]), b"+OK\r\n");
+    let mut b = m.client();
+    let mut b2 = m.client();
+    for (block, writes) in [
+        (
+            &["BLPOP", "k", "0"][..],
+            &[&["LPUSH", "k", "a", "b"][..]][..],
+        ),
+        (
+            &["BLMPOP", "0", "2", "x", "k2", "RIGHT", "COUNT", "2"],
+            &[&["RPUSH", "k2", "1", "2", "3"]],
+        ),
+        (
+            &["BLMOVE", "s", "d", "LEFT", "RIGHT", "0"],
+            &[&["MULTI"], &["RPUSH", "s", "p", "q"], &["EXEC"]],
+        ),
+        (&["BRPOPLPUSH", "s2", "d", "0"], &[&["RPUSH", "s2", "v"]]),
+        (
+            &["BZPOPMAX", "z", "0"],
+            &[&["ZADD", "z", "1", "a", "2", "b"]],
+        ),
+        (
+            &["BZMPOP", "0", "1", "z2", "MIN", "COUNT", "9"],
+            &[&["ZADD", "z2", "1", "a", "2", "b"]],
+        ),
+    ] {
+        send(&mut b, block);
+        wait_blocked(&mut mc, 1);
+        for w in writes {
+            mc.cmd(w);
+        }
+        b.read_reply();
+    }
+    // Two waiters served by one push, in another database.
+    b.cmd(&["SELECT", "3"]);
+    b2.cmd(&["SELECT", "3"]);
+    send(&mut b, &["BRPOP", "q", "0"]);
+    wait_blocked(&mut mc, 1);
+    send(&mut b2, &["BLPOP", "q", "0"]);
+    wait_blocked(&mut mc, 2);
+    mc.cmd(&["SELECT", "3"]);
+    mc.cmd(&["RPUSH", "q", "1", "2", "3"]);
+    b.read_reply();
+    b2.read_reply();
+    // Served at once.
+    for cmd in [
+        &["BLPOP", "q", "0"][..],
+        &["SELECT", "0"],
+        &["BLMOVE", "d", "d2", "RIGHT", "left", "0"],
+        &["ZADD", "z3", "1", "a"],
+        &["BZPOPMIN", "z3", "0"],
+        &["SET", "end", "1"],
+    ] {
+        mc.cmd(cmd);
+    }
+    in_sync(&mut mc, &mut rc);
+    let mut lines = Vec::new();
+    loop {
+        let l = String::from_utf8_lossy(&mon.read_reply()).into_owned();
+        let cmd = l
+            .split_once("] ")
+            .map(|(_, c)| c.trim().to_string())
+            .unwrap_or(l);
+        // The master's pings, and the test's own INFO on the replica, are not the stream.
+        if ["\"PING\"", "\"ping\"", "\"INFO\""]
+            .iter()
+            .any(|p| cmd.starts_with(p))
+        {
+            continue;
+        }
+        let end = cmd.contains("\"end\"");
+        lines.push(cmd);
+        if end {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn served_pops_reach_a_real_replica_as_redis_sends_them() {
+    let want = replica_stream(Kind::Redis);
+    let got = replica_stream(Kind::Ferredis);
+    assert!(want.len() > 20, "{want:#?}");
+    assert_eq!(want, got);
+}
