@@ -202,7 +202,7 @@ mod tests {
         ks.set(
             15,
             Bytes::from_static(b"b"),
-            Value::Str(Bytes::from_static(b"x")),
+            Value::Str(Bytes::from_static(b"x").into()),
             ks.now_ms + 100_000,
         );
         ks.set(3, Bytes::from_static(b"gone"), Value::Int(2), ks.now_ms - 1);

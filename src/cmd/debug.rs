@@ -277,7 +277,7 @@ fn populate(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         };
         ctx.core
             .ks
-            .set(db, Bytes::from(name), Value::Str(value), NO_EXPIRE);
+            .set(db, Bytes::from(name), Value::Str(value.into()), NO_EXPIRE);
     }
     ctx.out.ok();
     Ok(())
@@ -409,7 +409,7 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ks.notify.set_flags(0);
     for (db, d) in loaded.dbs.into_iter().enumerate() {
         for (k, e) in d.table.iter() {
-            ks.set(db, k.clone(), e.value.clone(), e.expire);
+            ks.set(db, Bytes::copy_from_slice(k), e.value.clone(), e.expire);
         }
     }
     ks.notify.set_flags(notify_flags);
@@ -520,11 +520,14 @@ mod tests {
         // DEBUG OBJECT on Redis 7.0: "hello" 6, "10" 2, "123456789012" 13, "v" 2, 100 x 'a' 13
         // (LZF), RPUSH l a b c 1 2 3 25, HSET h f v 14, SADD s 1 2 3 15, ZADD z 1 a 13.
         let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-        assert_eq!(serialized_length(&Value::Str(b("hello"))), 6);
+        assert_eq!(serialized_length(&Value::Str(b("hello").into())), 6);
         assert_eq!(serialized_length(&Value::Int(10)), 2);
         assert_eq!(serialized_length(&Value::Int(123456789012)), 13);
-        assert_eq!(serialized_length(&Value::Str(b("v"))), 2);
-        assert_eq!(serialized_length(&Value::Raw(b(&"a".repeat(100)))), 13);
+        assert_eq!(serialized_length(&Value::Str(b("v").into())), 2);
+        assert_eq!(
+            serialized_length(&Value::Raw(b(&"a".repeat(100)).into())),
+            13
+        );
         let list = Value::List(std::sync::Arc::new(
             ["a", "b", "c", "1", "2", "3"]
                 .iter()

@@ -229,16 +229,7 @@ fn write_hash<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8]) -> &'a mut HashVa
 /// Stores one field/value pair, converting the encoding past a limit; true if the field is new.
 fn store(h: &mut HashValue, field: &[u8], value: Bytes, th: &crate::db::value::Thresholds) -> bool {
     let (flen, vlen) = (field.len(), value.len());
-    let new = match h.map.get_mut(field) {
-        Some(v) => {
-            *v = value;
-            false
-        }
-        None => {
-            h.map.insert(Bytes::copy_from_slice(field), value);
-            true
-        }
-    };
+    let new = h.insert(field, value);
     h.note_insert(flen, vlen, th);
     new
 }
@@ -552,9 +543,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let out = &mut ctx.out;
     out.array(if withvalues && !resp3 { 2 * n } else { n } as usize);
     let mut emit = |i: usize| {
-        let (f, v) = h
-            .get_index(i)
-            .map_or((&b""[..], &b""[..]), |(f, v)| (&f[..], &v[..]));
+        let (f, v) = h.get_index(i).map_or((&b""[..], &b""[..]), |(f, v)| (f, v));
         if withvalues {
             if resp3 {
                 out.array(2);
@@ -595,16 +584,16 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let opts = crate::cmd::collscan::parse_options(args, 3, false)?;
     let (count, pattern) = (opts.count, opts.pattern);
-    let (pairs, next): (Vec<(&Bytes, &Bytes)>, u64) = if h.listpack {
+    let (pairs, next): (Vec<_>, u64) = if h.listpack {
         // A listpack is returned whole, in its order, whatever the cursor.
         (h.iter().collect(), 0)
     } else if cursor >> (64 - 11) != 0 {
         // Past every position of the cursor space: nothing left to visit.
         (Vec::new(), 0)
     } else {
-        crate::cmd::collscan::step(h.iter().map(|(f, v)| (&f[..], (f, v))), cursor, count)
+        crate::cmd::collscan::step(h.iter().map(|(f, v)| (f, (f, v))), cursor, count)
     };
-    let kept: Vec<(&Bytes, &Bytes)> = pairs
+    let kept: Vec<(&[u8], &[u8])> = pairs
         .into_iter()
         .filter(|(f, _)| pattern.is_none_or(|p| crate::util::glob_match(p, f, false)))
         .collect();
@@ -643,8 +632,8 @@ mod tests {
         h.remove_field(b"a");
         store(&mut h, b"c", Bytes::from_static(b"2"), &th);
         store(&mut h, b"e", Bytes::from_static(b"3"), &th);
-        let order: Vec<&[u8]> = h.keys().map(|k| &k[..]).collect();
+        let order: Vec<&[u8]> = h.keys().collect();
         assert_eq!(order, [&b"c"[..], b"b", b"d", b"e"]);
-        assert_eq!(h.get(&b"c"[..]).map(|v| &v[..]), Some(&b"2"[..]));
+        assert_eq!(h.get(&b"c"[..]), Some(&b"2"[..]));
     }
 }

@@ -413,7 +413,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut found: Vec<Bytes> = Vec::new();
     let next = ctx.core.ks.dbs[db]
         .table
-        .scan(start, count, |k, _| found.push(k.clone()));
+        .scan(start, count, |k, _| found.push(Bytes::copy_from_slice(k)));
     let next_cursor = if next == 0 {
         0
     } else {
@@ -936,7 +936,10 @@ mod tests {
         assert_eq!(refcount(&Value::Int(9999), false), 1);
         assert_eq!(refcount(&Value::Int(10000), true), 1);
         assert_eq!(refcount(&Value::Int(-1), true), 1);
-        assert_eq!(refcount(&Value::Str(Bytes::from_static(b"x")), true), 1);
+        assert_eq!(
+            refcount(&Value::Str(Bytes::from_static(b"x").into()), true),
+            1
+        );
     }
 
     #[test]

@@ -1458,9 +1458,7 @@ fn value_size(v: &Value, samples: usize, th: &crate::rdb::encode::Thresholds) ->
         Value::Hash(h) => {
             // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
             if h.listpack {
-                ROBJ + alloc_size(lp_size(
-                    h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]),
-                ))
+                ROBJ + alloc_size(lp_size(h.iter().flat_map(|(f, v)| [f, v])))
             } else {
                 let slots = h.len().next_power_of_two();
                 let sampled: usize = h

@@ -148,7 +148,7 @@ fn lookup_by_pattern(ks: &mut Keyspace, db: usize, pattern: &[u8], subst: &Bytes
     key.extend_from_slice(&pattern[star + 1..postfix_end]);
     let e = ks.lookup_read(db, &key)?;
     match (field, &e.value) {
-        (Some(f), Value::Hash(h)) => h.get(f).cloned(),
+        (Some(f), Value::Hash(h)) => h.get(f).map(Bytes::copy_from_slice),
         (None, v) if v.is_string() => v.string_bytes(),
         _ => None,
     }

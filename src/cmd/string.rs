@@ -388,16 +388,16 @@ pub(crate) fn modify_raw<R>(
     f: impl FnOnce(&mut Vec<u8>) -> Result<R, CmdError>,
 ) -> Result<R, CmdError> {
     let e = ks.lookup_write(db, key).ok_or(CmdError::NoSuchKey)?;
-    let mut buf: Vec<u8> = match std::mem::replace(&mut e.value, Value::Raw(Bytes::new())) {
+    let mut buf: Vec<u8> = match std::mem::replace(&mut e.value, Value::Int(0)) {
         Value::Int(i) => itoa::Buffer::new().format(i).as_bytes().to_vec(),
-        Value::Str(b) | Value::Raw(b) => Vec::from(b),
+        Value::Str(b) | Value::Raw(b) => b.into_vec(),
         other => {
             e.value = other;
             return Err(CmdError::WrongType);
         }
     };
     let r = f(&mut buf);
-    e.value = Value::Raw(Bytes::from(buf));
+    e.value = Value::Raw(buf.into());
     r
 }
 
@@ -599,7 +599,7 @@ fn set_generic(
         return Ok(());
     }
     let key = Bytes::copy_from_slice(key);
-    let value = Value::string(Bytes::copy_from_slice(&args[value_idx]));
+    let value = Value::string(&args[value_idx]);
     if opts.keepttl {
         ks.set_keep_ttl(db, key, value);
     } else {
@@ -752,7 +752,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let ks = &mut ctx.core.ks;
     reply_get(ks, &mut ctx.out, db, &args[1])?;
-    let value = Value::string(Bytes::copy_from_slice(&args[2]));
+    let value = Value::string(&args[2]);
     ks.set(db, Bytes::copy_from_slice(&args[1]), value, NO_EXPIRE);
     ks.dirty += 1;
     ctx.notify(nc::STRING, "set", &args[1]);
@@ -788,7 +788,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
         return Ok(());
     }
     for pair in args[1..].chunks_exact(2) {
-        let value = Value::string(Bytes::copy_from_slice(&pair[1]));
+        let value = Value::string(&pair[1]);
         ks.set(db, Bytes::copy_from_slice(&pair[0]), value, NO_EXPIRE);
         ks.notify(nc::STRING, "set", db, &pair[0]);
     }
@@ -873,7 +873,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     ctx.out.bulk(&sum);
     // The printed sum is stored as a plain string (never int-encoded), keeping the TTL.
-    overwrite_keep_ttl(ks, db, &args[1], Value::Str(sum.clone()));
+    overwrite_keep_ttl(ks, db, &args[1], Value::Str(sum.clone().into()));
     ks.dirty += 1;
     ks.notify(nc::STRING, "incrbyfloat", db, &args[1]);
     // propagate: as `SET key <sum> KEEPTTL`, so replicas do not redo float arithmetic.
@@ -896,7 +896,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let total = match cur_len {
         None => {
-            let value = Value::string(Bytes::copy_from_slice(tail));
+            let value = Value::string(tail);
             ctx.core
                 .ks
                 .set(db, Bytes::copy_from_slice(key), value, NO_EXPIRE);
@@ -988,7 +988,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.core.ks.set(
                 db,
                 Bytes::copy_from_slice(key),
-                Value::Raw(Bytes::from(b)),
+                Value::Raw(b.into()),
                 NO_EXPIRE,
             );
             len

@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn value_digests_match_redis() {
         // SET s hello / SET n 12345 / SET big <50 x 'x'>
-        assert_eq!(dv(Value::Str(b("hello"))), REDIS_STR_HELLO);
+        assert_eq!(dv(Value::Str(b("hello").into())), REDIS_STR_HELLO);
         assert_eq!(dv(Value::Int(12345)), REDIS_STR_12345);
         // RPUSH l a b c 1 2 3
         assert_eq!(dv(list(&["a", "b", "c", "1", "2", "3"])), REDIS_LIST);
@@ -227,7 +227,7 @@ mod tests {
         );
         // SET e v PX 100000 -> the expiry flag is mixed in
         assert_eq!(
-            to_hex(&value_digest(Some(&entry(Value::Str(b("v")), 1)))),
+            to_hex(&value_digest(Some(&entry(Value::Str(b("v").into()), 1)))),
             REDIS_STR_V_WITH_TTL
         );
     }

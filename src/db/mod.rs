@@ -12,7 +12,9 @@
 
 pub mod blocking;
 pub mod digest;
+pub mod hashvalue;
 pub mod notify;
+pub mod sds;
 pub mod snapshot;
 pub mod table;
 pub mod value;
@@ -38,6 +40,11 @@ pub struct Entry {
     /// LRU clock (seconds, 24 bits wrap like Redis's) of the last access, for OBJECT IDLETIME.
     pub lru: u32,
 }
+
+// Five words: with the key's length and bytes it fills a 64-byte block for keys up to 16 bytes (see
+// `table::Node`). A bigger entry costs every key of a large dataset.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Entry>() == 40);
 
 /// One database.
 #[derive(Default)]
@@ -521,20 +528,18 @@ impl Keyspace {
         self.preserve(db, key);
         let v = self.next_version();
         let d = &mut self.dbs[db];
-        let Some((k, e)) = d.table.get_key_value(key) else {
+        let Some(e) = d.table.get_mut(key) else {
             return false;
         };
-        let (k, had) = (k.clone(), e.expire != NO_EXPIRE);
-        if let Some(e) = d.table.get_mut(key) {
-            e.expire = when;
-            e.version = v;
-        }
+        let had = e.expire != NO_EXPIRE;
+        e.expire = when;
+        e.version = v;
         match (had, when != NO_EXPIRE) {
             (true, false) => {
                 d.expires.swap_remove(key);
             }
             (false, true) => {
-                d.expires.insert(k);
+                d.expires.insert(Bytes::copy_from_slice(key));
             }
             _ => {}
         }
@@ -572,7 +577,10 @@ impl Keyspace {
         loop {
             let (k, expired) = {
                 let (k, e) = self.dbs[db].table.random()?;
-                (k.clone(), e.expire != NO_EXPIRE && e.expire <= self.now_ms)
+                (
+                    Bytes::copy_from_slice(k),
+                    e.expire != NO_EXPIRE && e.expire <= self.now_ms,
+                )
             };
             if !expired {
                 return Some(k);
@@ -778,7 +786,7 @@ mod tests {
         k.set(
             0,
             Bytes::from_static(b"a"),
-            Value::Str(Bytes::from_static(b"x")),
+            Value::Str(Bytes::from_static(b"x").into()),
             k.now_ms - 1,
         );
         assert_eq!(k.dbs[0].expires.len(), 1);
@@ -796,7 +804,7 @@ mod tests {
         k.set(
             0,
             Bytes::from_static(b"a"),
-            Value::Str(Bytes::from_static(b"x")),
+            Value::Str(Bytes::from_static(b"x").into()),
             k.now_ms - 1,
         );
         assert!(k.lookup_read(0, b"a").is_none());

@@ -52,14 +52,14 @@ pub struct Snapshot {
 impl Snapshot {
     /// Records the state of an entry about to change: strings as encoded RDB bytes, collections as a
     /// refcounted clone.
-    fn take_preimage(&mut self, db: usize, key: &Bytes, e: &Entry) {
+    fn take_preimage(&mut self, db: usize, key: &[u8], e: &Entry) {
         self.preimage_count += 1;
         if e.value.is_string() {
             crate::rdb::encode::put_key(&mut self.encoded[db], key, &e.value, e.expire, &self.opts);
         } else {
             self.preimages.push(SnapItem {
                 db,
-                key: key.clone(),
+                key: Bytes::copy_from_slice(key),
                 value: e.value.clone(),
                 expire: e.expire,
             });
@@ -177,7 +177,7 @@ impl Keyspace {
                 if e.version <= epoch {
                     out.push(SnapItem {
                         db,
-                        key: k.clone(),
+                        key: Bytes::copy_from_slice(k),
                         value: e.value.clone(),
                         expire: e.expire,
                     });
@@ -265,7 +265,7 @@ mod tests {
                 ks.set(
                     db,
                     Bytes::from(format!("k{i}")),
-                    Value::Str(Bytes::from(format!("v{i}"))),
+                    Value::Str(Bytes::from(format!("v{i}")).into()),
                     exp,
                 );
             }
@@ -282,7 +282,7 @@ mod tests {
                         0..=39 => ks.set(
                             db,
                             Bytes::from(key),
-                            Value::Str(Bytes::from_static(b"new")),
+                            Value::Str(Bytes::from_static(b"new").into()),
                             NO_EXPIRE,
                         ),
                         40..=59 => {
@@ -293,7 +293,7 @@ mod tests {
                         }
                         75..=89 => {
                             if let Some(e) = ks.lookup_write(db, key.as_bytes()) {
-                                e.value = Value::Raw(Bytes::from_static(b"in-place"));
+                                e.value = Value::Raw(Bytes::from_static(b"in-place").into());
                             }
                         }
                         90..=94 => ks.set_keep_ttl(db, Bytes::from(key), Value::Int(7)),

@@ -1,11 +1,14 @@
 //! The value types of the keyspace, one per Redis type.
 //!
-//! Strings are `Bytes` (or an `i64` when Redis would int-encode them, which also makes INCR cheap).
+//! Strings are [`Sds`] (one pointer to a length-prefixed block, see [`super::sds`]), or an `i64` when
+//! Redis would int-encode them, which also makes INCR cheap. Every variant is one word, so a `Value`
+//! is two words: that and the entry's single block are what a million small keys cost.
 //! Collections sit behind `Arc` so that a snapshot can hold on to a value with a refcount bump, and a
 //! write to a value a snapshot still holds copies it first (`Arc::make_mut`).
 
+pub use super::hashvalue::HashValue;
+pub use super::sds::Sds;
 use bytes::Bytes;
-use indexmap::IndexMap;
 use indexmap::IndexSet;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -20,9 +23,9 @@ pub enum Value {
     /// A string Redis stores int-encoded (`OBJECT ENCODING` says `int`).
     Int(i64),
     /// A string as written by a whole-value write (SET, GETSET, ...): `embstr` up to 44 bytes.
-    Str(Bytes),
+    Str(Sds),
     /// A string modified in place (APPEND, SETRANGE, SETBIT, ...): always `raw`, as in Redis.
-    Raw(Bytes),
+    Raw(Sds),
     List(Arc<VecDeque<Bytes>>),
     Hash(Arc<HashValue>),
     Set(Arc<SetValue>),
@@ -53,95 +56,6 @@ impl Default for Thresholds {
             zset_max_listpack_value: 64,
             list_node_bytes: 8192,
         }
-    }
-}
-
-/// A hash, and whether Redis would still hold it as a listpack.
-///
-/// Like Redis, the compact encoding is left for good once a write exceeds a threshold
-/// ([`HashValue::note_insert`]); a shrinking hash does not go back. Loading (RDB, RESTORE) chooses
-/// from the content ([`HashValue::from_map`]).
-///
-/// The map keeps insertion order because a listpack does: Redis returns a small hash's fields
-/// (HGETALL, HKEYS, HSCAN, ...) in the order they were first set, and an overwrite keeps the
-/// field's place. Removing a field from a listpack-encoded hash must therefore preserve the order
-/// of the rest ([`HashValue::remove_field`]).
-#[derive(Clone, Debug, Default)]
-pub struct HashValue {
-    pub map: IndexMap<Bytes, Bytes, FastState>,
-    pub listpack: bool,
-}
-
-impl HashValue {
-    /// The encoding Redis picks when it builds a hash from existing content.
-    pub fn from_map(map: IndexMap<Bytes, Bytes, FastState>, th: &Thresholds) -> Self {
-        let listpack = map.len() <= th.hash_max_listpack_entries
-            && map.iter().all(|(f, v)| {
-                f.len() <= th.hash_max_listpack_value && v.len() <= th.hash_max_listpack_value
-            });
-        HashValue { map, listpack }
-    }
-
-    /// An empty hash as HSET creates it (listpack, unless the thresholds forbid even one entry).
-    pub fn new_empty(th: &Thresholds) -> Self {
-        HashValue {
-            map: IndexMap::default(),
-            listpack: th.hash_max_listpack_entries > 0,
-        }
-    }
-
-    /// Removes a field: order-preserving while listpack-encoded (as a listpack deletion is), a
-    /// constant-time swap once it is a hashtable (whose order Redis does not define).
-    pub fn remove_field(&mut self, field: &[u8]) -> Option<Bytes> {
-        if self.listpack {
-            self.map.shift_remove(field)
-        } else {
-            self.map.swap_remove(field)
-        }
-    }
-
-    /// After inserting a field/value of these lengths: converts to hashtable for good if a limit
-    /// was crossed.
-    pub fn note_insert(&mut self, field_len: usize, value_len: usize, th: &Thresholds) {
-        if self.listpack
-            && (self.map.len() > th.hash_max_listpack_entries
-                || field_len > th.hash_max_listpack_value
-                || value_len > th.hash_max_listpack_value)
-        {
-            self.listpack = false;
-        }
-    }
-}
-
-impl std::ops::Deref for HashValue {
-    type Target = IndexMap<Bytes, Bytes, FastState>;
-    fn deref(&self) -> &Self::Target {
-        &self.map
-    }
-}
-
-impl std::ops::DerefMut for HashValue {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.map
-    }
-}
-
-impl From<IndexMap<Bytes, Bytes, FastState>> for HashValue {
-    fn from(map: IndexMap<Bytes, Bytes, FastState>) -> Self {
-        HashValue::from_map(map, &Thresholds::default())
-    }
-}
-
-/// From an unordered map (tests, fixtures): the order is the map's iteration order.
-impl From<HashMap<Bytes, Bytes, FastState>> for HashValue {
-    fn from(map: HashMap<Bytes, Bytes, FastState>) -> Self {
-        HashValue::from_map(map.into_iter().collect(), &Thresholds::default())
-    }
-}
-
-impl FromIterator<(Bytes, Bytes)> for HashValue {
-    fn from_iter<I: IntoIterator<Item = (Bytes, Bytes)>>(iter: I) -> Self {
-        HashValue::from(iter.into_iter().collect::<IndexMap<_, _, _>>())
     }
 }
 
@@ -281,11 +195,7 @@ impl Value {
     /// (RDB, RESTORE) under the current thresholds.
     pub fn choose_encoding(&mut self, th: &Thresholds) {
         match self {
-            Value::Hash(h) => {
-                let h = Arc::make_mut(h);
-                let map = std::mem::take(&mut h.map);
-                *h = HashValue::from_map(map, th);
-            }
+            Value::Hash(h) => Arc::make_mut(h).choose_encoding(th),
             Value::Set(s) => {
                 let s = Arc::make_mut(s);
                 let set = std::mem::take(&mut s.set);
@@ -297,13 +207,14 @@ impl Value {
     }
 
     /// Builds a string value the way Redis's SET does: int-encoded when the bytes are a canonical i64.
-    pub fn string(b: Bytes) -> Value {
+    pub fn string(b: impl AsRef<[u8]>) -> Value {
+        let b = b.as_ref();
         if b.len() <= 20 {
-            if let Some(i) = crate::util::parse_i64(&b) {
+            if let Some(i) = crate::util::parse_i64(b) {
                 return Value::Int(i);
             }
         }
-        Value::Str(b)
+        Value::Str(Sds::from_slice(b))
     }
 
     /// The type name TYPE prints.
@@ -327,7 +238,7 @@ impl Value {
             Value::Int(i) => Some(Bytes::copy_from_slice(
                 itoa::Buffer::new().format(*i).as_bytes(),
             )),
-            Value::Str(b) | Value::Raw(b) => Some(b.clone()),
+            Value::Str(b) | Value::Raw(b) => Some(b.to_bytes()),
             _ => None,
         }
     }
@@ -341,6 +252,11 @@ impl Value {
         }
     }
 }
+
+// A value is two words; an entry (value, expiry, version, LRU clock) five. Growing either costs a
+// million-key dataset that many bytes per key (see docs/BENCHMARKS.md, memory).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
 
 /// Redis 7.0.15's default encoding thresholds, as the real server reports them
 /// (`hash-max-listpack-entries` 512, `...-value` 64, `set-max-intset-entries` 512,
@@ -398,7 +314,7 @@ mod tests {
         };
         let mut h = HashValue::new_empty(&th);
         for (i, f) in ["a", "b", "c"].iter().enumerate() {
-            h.insert(Bytes::from(*f), Bytes::from("v"));
+            h.insert(f, "v");
             h.note_insert(1, 1, &th);
             assert_eq!(h.listpack, i < 2, "after {} fields", i + 1);
         }
@@ -409,7 +325,7 @@ mod tests {
             "a shrinking hash stays a hashtable, as in Redis"
         );
         assert!(
-            HashValue::from_map(h.map.clone(), &th).listpack,
+            HashValue::from_pairs(h.iter(), &th).listpack,
             "loading picks from the content"
         );
 

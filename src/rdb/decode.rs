@@ -236,14 +236,15 @@ fn hash_value(flat: Vec<Bytes>) -> Result<Value, RdbError> {
     }
     let n = flat.len() / 2;
     // Ordered: a listpack-encoded hash keeps its fields in file order, as Redis does.
-    let mut map = indexmap::IndexMap::with_capacity_and_hasher(n, Default::default());
+    let mut h = crate::db::value::HashValue::with_capacity(n);
     let mut it = flat.into_iter();
     while let (Some(f), Some(v)) = (it.next(), it.next()) {
-        if map.insert(f, v).is_some() {
+        if !h.insert(f, v) {
             return Err(RdbError::Corrupt("Duplicate hash fields detected".into()));
         }
     }
-    Ok(Value::Hash(Arc::new(map.into())))
+    h.choose_encoding(&Default::default());
+    Ok(Value::Hash(Arc::new(h)))
 }
 
 fn zset_value(pairs: Vec<(Bytes, f64)>) -> Result<Value, RdbError> {

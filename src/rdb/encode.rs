@@ -160,7 +160,7 @@ fn encode_value_payload(out: &mut Vec<u8>, v: &Value, opts: &Options) -> u8 {
         Value::Hash(h) => {
             // The stored encoding decides, as in Redis: a hashtable that shrank stays one.
             if h.listpack {
-                let lp = listpack_encode(h.iter().flat_map(|(f, v)| [f.as_ref(), v.as_ref()]));
+                let lp = listpack_encode(h.iter().flat_map(|(f, v)| [f, v]));
                 put_string(out, &lp, opts.compress);
                 op::HASH_LISTPACK
             } else {
@@ -326,7 +326,7 @@ mod tests {
         put_string(&mut out, &long, true);
         assert_eq!(out[0], 0xC3, "long repetitive strings are LZF-compressed");
         assert_eq!(
-            round_trip(&Value::Str(long.clone()), true)
+            round_trip(&Value::Str(long.clone().into()), true)
                 .string_bytes()
                 .unwrap(),
             long
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn dump_payload_checks_crc() {
         let d = dump(
-            &Value::Str(Bytes::from_static(b"hello")),
+            &Value::Str(Bytes::from_static(b"hello").into()),
             &Options::default(),
         );
         assert!(undump(&d, true).is_ok());
@@ -394,7 +394,7 @@ mod tests {
         put_key(
             &mut f,
             b"b",
-            &Value::Str(Bytes::from_static(b"x")),
+            &Value::Str(Bytes::from_static(b"x").into()),
             4102444800000,
             &opts,
         );
@@ -487,10 +487,7 @@ mod property_tests {
     fn content(v: &Value) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = match v {
             Value::List(l) => return l.iter().map(|b| b.to_vec()).collect(),
-            Value::Hash(h) => h
-                .iter()
-                .map(|(f, v)| [f.as_ref(), b"=", v.as_ref()].concat())
-                .collect(),
+            Value::Hash(h) => h.iter().map(|(f, v)| [f, b"=", v].concat()).collect(),
             Value::Set(s) => s.iter().map(|m| m.to_vec()).collect(),
             Value::ZSet(z) => z
                 .order

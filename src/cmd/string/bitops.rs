@@ -132,7 +132,7 @@ pub fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ks.set(
             db,
             Bytes::copy_from_slice(key),
-            Value::Raw(Bytes::from(b)),
+            Value::Raw(b.into()),
             NO_EXPIRE,
         );
         true
@@ -403,7 +403,7 @@ pub fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ks.set(
             db,
             Bytes::copy_from_slice(dest),
-            Value::Raw(Bytes::from(res)),
+            Value::Raw(res.into()),
             NO_EXPIRE,
         );
         ks.dirty += 1;
@@ -801,7 +801,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_cmd: bool) -> CmdRe
         ks.set(
             db,
             Bytes::copy_from_slice(key),
-            Value::Raw(Bytes::from(b)),
+            Value::Raw(b.into()),
             NO_EXPIRE,
         );
         changes
