@@ -338,7 +338,7 @@ pub fn render(srv: &Server, core: &Core, sections: &[&str]) -> String {
         }
         match *s {
             "server" => server(&mut out, srv),
-            "clients" => clients(&mut out, srv, core.repl.replicas.len()),
+            "clients" => clients(&mut out, srv, core),
             "memory" => memory(&mut out, srv, core),
             "persistence" => persistence(&mut out, srv, core),
             "stats" => stats(&mut out, srv, core),
@@ -435,9 +435,11 @@ fn server(out: &mut String, srv: &Server) {
     field!(out, "ferredis_version", "{}", env!("CARGO_PKG_VERSION"));
 }
 
-/// `replicas`: attached replicas, which Redis does not count as connected clients.
-fn clients(out: &mut String, srv: &Server, replicas: usize) {
+/// `core` gives the attached replicas (which Redis does not count as connected clients) and the
+/// blocked clients with a timeout.
+fn clients(out: &mut String, srv: &Server, core: &Core) {
     let maxclients = srv.config.read().maxclients;
+    let replicas = core.repl.replicas.len();
     let st = &srv.stats;
     out.push_str("# Clients\r\n");
     field!(
@@ -462,9 +464,15 @@ fn clients(out: &mut String, srv: &Server, replicas: usize) {
         "{}",
         st.client_recent_max_output_buffer.load(Ordering::Relaxed)
     );
-    field!(out, "blocked_clients", "0");
+    // Blocked in BLPOP and friends, or held back by CLIENT PAUSE (Redis counts both).
+    field!(
+        out,
+        "blocked_clients",
+        "{}",
+        crate::server::client::blocked_count(srv)
+    );
     field!(out, "tracking_clients", "0");
-    field!(out, "clients_in_timeout_table", "0");
+    field!(out, "clients_in_timeout_table", "{}", core.blocking.timed());
 }
 
 /// Memory figures shared by INFO memory and MEMORY STATS.

@@ -385,21 +385,15 @@ fn encodings_and_commands_table() {
         COMMAND GETKEYS rpoplpush a b
         "#,
     );
-    // The blocking variants are not implemented yet: they stay unknown commands.
-    for cmd in [
-        &["BLPOP", "l", "0"][..],
-        &["BRPOP", "l", "0"],
-        &["BLMOVE", "a", "b", "LEFT", "RIGHT", "0"],
-        &["BRPOPLPUSH", "a", "b", "0"],
-        &["BLMPOP", "0", "1", "a", "LEFT"],
-    ] {
-        let r = d.f.cmd(cmd);
-        assert!(
-            r.starts_with(b"-ERR unknown command"),
-            "{cmd:?}: {:?}",
-            String::from_utf8_lossy(&r)
-        );
-    }
+    // The blocking variants (their behaviour is tested in tests/blocking.rs).
+    d.script(
+        r#"
+        COMMAND GETKEYS blpop a b 0
+        COMMAND GETKEYS blmpop 0 2 a b LEFT
+        COMMAND GETKEYS blmove a b LEFT RIGHT 0
+        COMMAND GETKEYS brpoplpush a b 0
+        "#,
+    );
     d.assert_clean();
 }
 

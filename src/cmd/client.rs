@@ -640,21 +640,26 @@ fn client_no_evict(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLIENT UNBLOCK id [TIMEOUT|ERROR]. ferredis has no blocking commands yet, so no client can be
-/// blocked and the answer is always 0 (what Redis answers for a client that is not blocked).
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: answers a client blocked in BLPOP and friends as if its
+/// timeout fired, or with the UNBLOCKED error; 1 if it was blocked, else 0.
 fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if args.len() > 4 {
         return Err(subcommand_syntax_error(args));
     }
+    let mut error = false;
     if let Some(reason) = args.get(3) {
-        if !eq_ic(reason, "timeout") && !eq_ic(reason, "error") {
+        if eq_ic(reason, "error") {
+            error = true;
+        } else if !eq_ic(reason, "timeout") {
             return Err(CmdError::msg(
                 "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
             ));
         }
     }
-    arg_i64(&args[2])?;
-    ctx.out.int(0);
+    let id = arg_i64(&args[2])?;
+    let done =
+        u64::try_from(id).is_ok_and(|id| crate::server::blocking::unblock(ctx.core, id, error));
+    ctx.out.int(done as i64);
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The list commands: LPUSH/RPUSH(X), LPOP/RPOP (with count), LLEN, LRANGE, LINDEX, LSET, LREM,
 //! LTRIM, LINSERT, LPOS, LMOVE/RPOPLPUSH and LMPOP. The blocking variants (BLPOP, BRPOP, BLMOVE,
-//! BRPOPLPUSH, BLMPOP) need connection-level blocking and are not here yet.
+//! BRPOPLPUSH, BLMPOP) live in [`super::blocking`].
 //!
 //! A list is a `VecDeque<Bytes>` behind an `Arc` ([`Value::List`]); Redis 7.0 always reports it as a
 //! `quicklist`. As in Redis, a list that becomes empty is deleted, and `dirty` grows by the number of

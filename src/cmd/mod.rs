@@ -9,6 +9,7 @@
 //! The families live one per file: `conn` (connection: PING, HELLO, AUTH, CLIENT, ...), `string`,
 //! `keys`, `server` (INFO, CONFIG, COMMAND, DEBUG, SLOWLOG, ...).
 
+pub mod blocking;
 pub mod client;
 pub mod collscan;
 pub mod config;
@@ -438,6 +439,11 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
         .leave(&mut core.ks, ctx.client.db, args, from_master)
     {
         core.prop.flush(&mut core.repl);
+        // Clients blocked on keys this command (or EXEC's queue) filled are served now, in the
+        // same lock hold, before anything else runs.
+        if core.ks.blocking.has_ready() {
+            blocking::handle_ready(ctx.srv, core, from_master);
+        }
     }
     let failed = match result {
         Ok(()) => false,

@@ -141,6 +141,7 @@ pub fn all_families() -> impl Iterator<Item = &'static CommandSpec> {
         super::dump::COMMANDS,
         super::persist::COMMANDS,
         super::list::COMMANDS,
+        super::blocking::COMMANDS,
         super::sort::COMMANDS,
         super::hash::COMMANDS,
         super::set::COMMANDS,

@@ -10,6 +10,7 @@
 //! periodic sampling cycle (active expiry, [`Keyspace::active_expire_cycle`]). A replica never deletes
 //! expired keys itself; reads just do not see them, and the master's DEL removes them.
 
+pub mod blocking;
 pub mod digest;
 pub mod evict;
 pub mod hashvalue;
@@ -137,6 +138,9 @@ pub struct Keyspace {
     /// maxmemory, the eviction policy and its state; also decides what an access writes into an
     /// entry's `lru` field (LRU clock or LFU counter).
     pub evict: evict::EvictState,
+    /// Keys that clients are blocked on (BLPOP, BZPOPMIN, ...) and those written since the server
+    /// last served them (see [`blocking`]); signalled by the same write paths as WATCH.
+    pub blocking: blocking::BlockingKeys,
     /// Keyspace notifications: the configured classes and the events raised by the running
     /// command, published after it (see [`notify`]).
     pub notify: notify::Notifier,
@@ -164,6 +168,7 @@ impl Keyspace {
             next_snapshot_id: 0,
             watches: watch::Watches::default(),
             evict: evict::EvictState::default(),
+            blocking: blocking::BlockingKeys::default(),
             notify: notify::Notifier::default(),
         }
     }
@@ -202,6 +207,9 @@ impl Keyspace {
     fn signal_modified(&mut self, db: usize, key: &[u8], exists: bool) {
         if self.watches.is_active() {
             self.watches.touch(db, key, exists);
+        }
+        if exists && self.blocking.is_active() {
+            self.blocking.signal(db, key);
         }
     }
 
@@ -318,6 +326,9 @@ impl Keyspace {
         if self.watches.is_active() && self.dbs[db].table.get(key).is_some() {
             self.watches.touch(db, key, true);
         }
+        if self.blocking.is_active() {
+            self.blocking.signal(db, key);
+        }
         let v = self.next_version();
         let (lru, now) = (self.lru_now, self.now_ms);
         let e = self.dbs[db].table.get_mut(key)?;
@@ -432,6 +443,10 @@ impl Keyspace {
                 e.version = v;
             }
             self.dbs[db].expires_cursor = 0;
+        }
+        if self.blocking.is_active() {
+            self.blocking.signal_db(a);
+            self.blocking.signal_db(b);
         }
     }
 

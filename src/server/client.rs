@@ -252,6 +252,9 @@ pub struct Client {
     pub watching: bool,
     /// Pub/sub channels and patterns, and the feed of published messages.
     pub subs: super::pubsub::ClientSubs,
+    /// Set by a blocking command that found nothing (BLPOP, ...): the connection stops its batch and
+    /// waits on it (see [`super::blocking`]).
+    pub blocked: Option<super::blocking::Waiter>,
     /// What a would-be replica said with REPLCONF before its PSYNC/SYNC.
     pub repl_conf: crate::replication::master::ReplConf,
     /// Set by PSYNC/SYNC: the connection stops serving commands and becomes a replica stream.
@@ -282,6 +285,7 @@ impl Client {
             multi: None,
             watching: false,
             subs: Default::default(),
+            blocked: None,
             repl_conf: Default::default(),
             repl_handover: None,
             handle,

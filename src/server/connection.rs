@@ -266,6 +266,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
             let mut i = 0;
             while i < batch.cmds.len() {
                 let mut paused = false;
+                let mut blocked = false;
                 {
                     let mut core = srv.core.lock();
                     while i < batch.cmds.len() {
@@ -308,6 +309,11 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                             client.subs.kept.clear();
                         }
                         client.after_command();
+                        // A blocking command found nothing: the rest of the batch waits.
+                        if client.blocked.is_some() {
+                            blocked = true;
+                            break;
+                        }
                         if client.close_after_reply
                             || wbuf.len() >= FLUSH_AT
                             || client.repl_handover.is_some()
@@ -318,6 +324,35 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                 }
                 if client.close_after_reply || client.repl_handover.is_some() {
                     break;
+                }
+                if blocked {
+                    if let Some(w) = client.blocked.take() {
+                        if !wbuf.is_empty()
+                            && flush(&srv, &handle, &mut stream, &mut wbuf, stop.as_mut())
+                                .await
+                                .is_err()
+                        {
+                            break 'conn;
+                        }
+                        let woken = super::blocking::wait(
+                            &srv,
+                            &client,
+                            w,
+                            &mut stream,
+                            &mut rbuf,
+                            qbuf_limit,
+                            stop.as_mut(),
+                        )
+                        .await;
+                        match woken {
+                            Some(reply) if !client.replies_suppressed() => {
+                                wbuf.extend_from_slice(&reply)
+                            }
+                            Some(_) => {}
+                            None => break 'conn,
+                        }
+                    }
+                    continue;
                 }
                 if paused {
                     if !wbuf.is_empty()

@@ -10,6 +10,7 @@
 //!
 //! Lock order: `core` first, then `clients`, `monitors` or `config`; never the reverse.
 
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod listen;
@@ -139,6 +140,8 @@ pub struct Core {
     pub repl: crate::replication::ReplState,
     /// What the running command propagates (see [`crate::replication`]).
     pub prop: crate::replication::Propagation,
+    /// Clients blocked in BLPOP and friends (see [`blocking`]).
+    pub blocking: blocking::Registry,
 }
 
 impl Core {
@@ -361,6 +364,7 @@ impl Server {
             latency_max: BTreeMap::new(),
             repl: crate::replication::ReplState::default(),
             prop: crate::replication::Propagation::default(),
+            blocking: blocking::Registry::default(),
         };
         core.repl.min_replicas_to_write = config.min_replicas_to_write.max(0) as usize;
         core.repl.min_replicas_max_lag = config.min_replicas_max_lag.max(0);

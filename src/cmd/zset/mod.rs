@@ -9,7 +9,7 @@
 //! Where Redis's answer depends on how its listpack is walked (lex ranges over members whose scores
 //! differ), the walk here is the listpack's: first check the two ends, then scan in order.
 //!
-//! The blocking forms (BZPOPMIN, BZPOPMAX, BZMPOP) are not here: they need connection-level blocking.
+//! The blocking forms (BZPOPMIN, BZPOPMAX, BZMPOP) live in [`super::blocking`].
 
 mod range;
 mod setops;
