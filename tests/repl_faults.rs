@@ -1,0 +1,466 @@
+//! Replication between ferredis nodes under faults: a proxy that delays, stalls and cuts the link at
+//! seeded positions of a write load (during a full sync and during streaming), kill -9 of the master
+//! (restarted with its dump or empty), of a replica and of the middle node of a chain, a backlog too
+//! small for what was written while the link was down, and a slow replica dropped by
+//! `client-output-buffer-limit replica`.
+//!
+//! Faults happen at positions in the load (ops done, bytes forwarded), never after fixed sleeps; each
+//! test ends, once every link is up and the offsets match, with `DEBUG DIGEST` equal on every node.
+
+mod common;
+use common::proxy::Proxy;
+use common::*;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn fer(args: &[&str]) -> Server {
+    Server::start(
+        Kind::Ferredis,
+        &[&["--enable-debug-command", "yes"], args].concat(),
+    )
+}
+
+/// Starts ferredis again on `port` with its old directory (a process coming back where it was).
+fn restart_on(port: u16, dir: &Path, args: &[&str]) -> Server {
+    let port_s = port.to_string();
+    let child = std::process::Command::new(ferredis_bin())
+        .args(["--port", &port_s, "--bind", "127.0.0.1", "--save", ""])
+        .args(["--daemonize", "no", "--enable-debug-command", "yes"])
+        .args([
+            "--dir",
+            dir.to_str().expect("utf-8"),
+            "--logfile",
+            "server.log",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferredis");
+    let pid = child.id();
+    let s = Server {
+        kind: Kind::Ferredis,
+        port,
+        child: Some(child),
+        dir: dir.to_path_buf(),
+        log: dir.join("server.log"),
+    };
+    wait_for("restarted node answers", LONG, || {
+        RawClient::try_connect(port)
+            .map(|mut c| {
+                let text = parse_bulk(&c.cmd(&["INFO", "server"])).unwrap_or_default();
+                text.lines().any(|l| l.trim() == format!("process_id:{pid}"))
+            })
+            .unwrap_or(false)
+    });
+    s
+}
+
+fn info(c: &mut RawClient, field: &str) -> String {
+    c.info_field("replication", field).unwrap_or_default()
+}
+
+fn stat(c: &mut RawClient, field: &str) -> u64 {
+    c.info_field("stats", field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn digest(c: &mut RawClient) -> String {
+    let d = String::from_utf8_lossy(&c.cmd(&["DEBUG", "DIGEST"])).into_owned();
+    assert!(d.starts_with('+') && d.len() == 43, "DEBUG DIGEST: {d}");
+    d
+}
+
+/// Waits until each replica's link is up and its offset equals its master's, then compares digests
+/// of every node with the top master's.
+fn assert_converged(top: u16, links: &[(u16, u16)]) {
+    for &(master, replica) in links {
+        let mut m = RawClient::connect(master);
+        let mut r = RawClient::connect(replica);
+        wait_for(
+            &format!("replica {replica} caught up with {master}"),
+            LONG,
+            || {
+                let want = info(&mut m, "master_repl_offset");
+                info(&mut r, "master_link_status") == "up"
+                    && info(&mut r, "slave_repl_offset") == want
+                    && info(&mut r, "master_repl_offset") == want
+            },
+        );
+    }
+    let want = digest(&mut RawClient::connect(top));
+    for &(_, replica) in links {
+        assert_eq!(
+            digest(&mut RawClient::connect(replica)),
+            want,
+            "DEBUG DIGEST of {replica} differs from the master's"
+        );
+    }
+}
+
+/// One random write of any type, most with TTLs far away (so no key expires between the offset
+/// check and the digest), some deleting at once (EXPIREAT in the past), some switching database.
+fn random_op(rng: &mut StdRng, tag: usize) -> Vec<String> {
+    let k = format!("{}:{}", ["s", "l", "h", "t", "z"][rng.gen_range(0..5)], rng.gen_range(0..60));
+    let v = format!("v{tag}-{}", rng.gen_range(0..10_000));
+    let ttl = rng.gen_range(1000..100_000).to_string();
+    let n = rng.gen_range(1..50).to_string();
+    let s = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    match rng.gen_range(0..22) {
+        0 => s(&["SET", &k, &v]),
+        1 => s(&["SET", &k, &v, "EX", &ttl]),
+        2 => s(&["INCRBY", &format!("n{tag}"), &n]),
+        3 => s(&["APPEND", &format!("a{tag}"), &v]),
+        4 => s(&["RPUSH", "list", &v, &n]),
+        5 => s(&["LPOP", "list"]),
+        6 => s(&["HSET", "hash", &n, &v]),
+        7 => s(&["HINCRBYFLOAT", "hash:f", &n, "0.5"]),
+        8 => s(&["SADD", "set", &v, &n]),
+        9 => s(&["SPOP", "set"]),
+        10 => s(&["ZADD", "zset", &n, &v]),
+        11 => s(&["ZINCRBY", "zset", "1.5", &n]),
+        12 => s(&["EXPIRE", &k, &ttl]),
+        13 => s(&["PEXPIREAT", &k, "1"]),
+        14 => s(&["PERSIST", &k]),
+        15 => s(&["DEL", &k]),
+        16 => s(&["SELECT", &rng.gen_range(0..3).to_string()]),
+        17 => s(&["INCRBYFLOAT", "float", "1.25"]),
+        18 => s(&["SETEX", &k, &ttl, &v]),
+        19 => s(&["HSET", &format!("h:{n}"), "f", &v]),
+        20 => s(&["ZREM", "zset", &n]),
+        _ => s(&["LMOVE", "list", "list2", "LEFT", "RIGHT"]),
+    }
+}
+
+/// A write load from several clients on `port`; `ops` counts commands done, so the test can pick
+/// fault positions in the load.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ops: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(port: u16, clients: usize, seed: u64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ops = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|i| {
+                let (stop, ops) = (Arc::clone(&stop), Arc::clone(&ops));
+                std::thread::spawn(move || {
+                    let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
+                    let mut c = RawClient::connect(port);
+                    while !stop.load(Ordering::SeqCst) {
+                        // A pipelined batch: fast enough to fill buffers on a loaded machine.
+                        let mut out = Vec::new();
+                        let batch = 20;
+                        for _ in 0..batch {
+                            let cmd = random_op(&mut rng, i);
+                            let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+                            out.extend(RawClient::encode(&a));
+                        }
+                        c.send_raw(&out);
+                        for _ in 0..batch {
+                            c.read_reply();
+                        }
+                        ops.fetch_add(batch, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        Load { stop, ops, threads }
+    }
+
+    fn done(&self) -> u64 {
+        self.ops.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` more ops are done.
+    fn advance(&self, n: u64) {
+        let target = self.done() + n;
+        wait_for("the write load advances", LONG, || self.done() >= target);
+    }
+
+    fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().expect("load thread");
+        }
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("FERREDIS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen())
+}
+
+fn replicaof(c: &mut RawClient, port: u16) {
+    let r = c.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    assert!(r.starts_with(b"+OK"), "{}", String::from_utf8_lossy(&r));
+}
+
+/// Random delays, stalls and cuts while a replica full-syncs a large dataset through the proxy and
+/// then streams a write load from three clients.
+#[test]
+fn delays_stalls_and_cuts_during_full_sync_and_streaming() {
+    let seed = seed();
+    println!("seed {seed} (FERREDIS_SEED replays it)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let master = fer(&["--repl-diskless-sync", "no"]);
+    let mut m = master.client();
+    m.cmd(&["DEBUG", "POPULATE", "30000", "pop", "64"]);
+    let proxy = Proxy::start(master.port);
+    let replica = fer(&[]);
+    let mut r = replica.client();
+    let load = Load::start(master.port, 3, seed);
+
+    // During the full sync: slow the transfer, then cut it at a random byte position.
+    proxy.set_delay(Duration::from_millis(2));
+    replicaof(&mut r, proxy.port);
+    for _ in 0..2 {
+        let at = proxy.forwarded() + rng.gen_range(10_000..400_000);
+        wait_for("the transfer passes the cut position", LONG, || {
+            proxy.forwarded() >= at || info(&mut r, "master_link_status") == "up"
+        });
+        proxy.cut();
+    }
+    proxy.set_delay(Duration::ZERO);
+
+    // During streaming: random faults at positions of the load.
+    for _ in 0..8 {
+        load.advance(rng.gen_range(50..400));
+        match rng.gen_range(0..3) {
+            0 => proxy.cut(),
+            1 => {
+                proxy.stall(true);
+                load.advance(rng.gen_range(50..600));
+                proxy.stall(false);
+            }
+            _ => {
+                proxy.set_delay(Duration::from_millis(rng.gen_range(1..8)));
+                load.advance(rng.gen_range(50..300));
+                proxy.set_delay(Duration::ZERO);
+            }
+        }
+    }
+    load.advance(200);
+    load.finish();
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    assert!(stat(&mut m, "sync_full") >= 1);
+}
+
+/// kill -9 of the master, restarted on its port with its dump: the replica resyncs with the
+/// restarted master (a new history, so a full sync) and ends with the dump's data plus what came
+/// after.
+#[test]
+fn master_killed_and_restarted_with_its_dump() {
+    let seed = seed();
+    println!("seed {seed}");
+    let mut master = fer(&[]);
+    let replica = fer(&[]);
+    let mut r = replica.client();
+    replicaof(&mut r, master.port);
+    let load = Load::start(master.port, 2, seed);
+    load.advance(500);
+    assert_eq!(master.client().cmd(&["SAVE"]), b"+OK\r\n");
+    load.advance(300);
+    load.finish();
+    let (port, dir) = (master.port, master.dir.clone());
+    master.kill();
+    let master = restart_on(port, &dir, &[]);
+    let mut m = master.client();
+    wait_for("the restarted master full-syncs the replica", LONG, || {
+        stat(&mut m, "sync_full") >= 1
+    });
+    let load = Load::start(master.port, 2, seed ^ 1);
+    load.advance(300);
+    load.finish();
+    assert_converged(port, &[(port, replica.port)]);
+}
+
+/// kill -9 of the master, restarted empty: the replica full-syncs and drops everything it had.
+#[test]
+fn master_killed_and_restarted_empty() {
+    let seed = seed();
+    println!("seed {seed}");
+    let mut master = fer(&[]);
+    let replica = fer(&[]);
+    let mut r = replica.client();
+    replicaof(&mut r, master.port);
+    let load = Load::start(master.port, 2, seed);
+    load.advance(500);
+    load.finish();
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    let port = master.port;
+    master.kill();
+    let dir = scratch_dir("empty-master");
+    let master = restart_on(port, &dir, &[]);
+    let mut m = master.client();
+    wait_for("the replica full-syncs from the empty master", LONG, || {
+        stat(&mut m, "sync_full") >= 1 && info(&mut r, "master_link_status") == "up"
+    });
+    assert_converged(port, &[(port, replica.port)]);
+    assert_eq!(r.cmd(&["DBSIZE"]), b":0\r\n");
+    m.cmd(&["SET", "after", "1"]);
+    assert_converged(port, &[(port, replica.port)]);
+}
+
+/// kill -9 of a replica, restarted from its own dump: it continues the master's history with a
+/// partial resync (its dump records the replication id and offset).
+#[test]
+fn replica_killed_and_restarted_from_its_dump() {
+    let seed = seed();
+    println!("seed {seed}");
+    let master = fer(&[]);
+    let mut m = master.client();
+    let mut replica = fer(&[]);
+    let mut r = replica.client();
+    replicaof(&mut r, master.port);
+    let load = Load::start(master.port, 2, seed);
+    load.advance(400);
+    wait_for("replica link up", LONG, || {
+        info(&mut r, "master_link_status") == "up"
+    });
+    assert_eq!(r.cmd(&["SAVE"]), b"+OK\r\n");
+    load.advance(300);
+    let (port, dir) = (replica.port, replica.dir.clone());
+    replica.kill();
+    load.advance(300);
+    let mport = master.port.to_string();
+    let partial_before = stat(&mut m, "sync_partial_ok");
+    let replica = restart_on(port, &dir, &["--replicaof", "127.0.0.1", &mport]);
+    load.advance(300);
+    load.finish();
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    assert!(
+        stat(&mut m, "sync_partial_ok") > partial_before,
+        "the restarted replica should continue from its dump's history"
+    );
+}
+
+/// kill -9 of a replica restarted without a dump: a full sync.
+#[test]
+fn replica_killed_and_restarted_empty() {
+    let seed = seed();
+    println!("seed {seed}");
+    let master = fer(&[]);
+    let mut m = master.client();
+    let mut replica = fer(&[]);
+    let mut r = replica.client();
+    replicaof(&mut r, master.port);
+    let load = Load::start(master.port, 2, seed);
+    load.advance(400);
+    let port = replica.port;
+    replica.kill();
+    let full_before = stat(&mut m, "sync_full");
+    let mport = master.port.to_string();
+    let dir = scratch_dir("empty-replica");
+    let replica = restart_on(port, &dir, &["--replicaof", "127.0.0.1", &mport]);
+    load.advance(300);
+    load.finish();
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    assert!(stat(&mut m, "sync_full") > full_before);
+}
+
+/// A chain master → middle → leaf; the middle node is killed and restarted (empty); the leaf
+/// follows it again and all three converge.
+#[test]
+fn middle_of_a_chain_killed_and_restarted() {
+    let seed = seed();
+    println!("seed {seed}");
+    let master = fer(&[]);
+    let mut middle = fer(&[]);
+    let leaf = fer(&[]);
+    replicaof(&mut middle.client(), master.port);
+    replicaof(&mut leaf.client(), middle.port);
+    let load = Load::start(master.port, 2, seed);
+    load.advance(400);
+    let (port, dir) = (middle.port, middle.dir.clone());
+    middle.kill();
+    load.advance(300);
+    let mport = master.port.to_string();
+    let middle = restart_on(port, &dir, &["--replicaof", "127.0.0.1", &mport]);
+    load.advance(300);
+    load.finish();
+    assert_converged(
+        master.port,
+        &[(master.port, middle.port), (middle.port, leaf.port)],
+    );
+}
+
+/// A backlog smaller than what is written while the link is down: the reconnect needs a full
+/// resync, and the data still converges.
+#[test]
+fn backlog_overflow_forces_a_full_resync() {
+    let master = fer(&["--repl-backlog-size", "16kb"]);
+    let mut m = master.client();
+    let proxy = Proxy::start(master.port);
+    let replica = fer(&[]);
+    let mut r = replica.client();
+    replicaof(&mut r, proxy.port);
+    m.cmd(&["SET", "before", "1"]);
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    let full_before = stat(&mut m, "sync_full");
+    proxy.refuse(true);
+    proxy.cut();
+    wait_for("the replica sees the link down", LONG, || {
+        info(&mut r, "master_link_status") == "down"
+    });
+    let value = "x".repeat(100);
+    for i in 0..500 {
+        m.cmd(&["SET", &format!("k{i}"), &value]);
+    }
+    proxy.refuse(false);
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    assert_eq!(stat(&mut m, "sync_full"), full_before + 1);
+    assert_eq!(r.cmd(&["DBSIZE"]), b":501\r\n");
+}
+
+/// A replica behind a stalled link: the master's unsent stream passes the
+/// `client-output-buffer-limit replica` hard limit, the master drops it, and once the link flows
+/// again the replica resyncs and converges.
+#[test]
+fn slow_replica_dropped_by_output_buffer_limit_recovers() {
+    let master = fer(&["--client-output-buffer-limit", "replica 256kb 128kb 60"]);
+    let mut m = master.client();
+    let proxy = Proxy::start(master.port);
+    let replica = fer(&[]);
+    let mut r = replica.client();
+    replicaof(&mut r, proxy.port);
+    m.cmd(&["SET", "before", "1"]);
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    proxy.stall(true);
+    // Kernel buffers absorb an unknown amount first: write in batches until the master drops it.
+    let value = "y".repeat(16 * 1024);
+    let mut i = 0;
+    wait_for("the master drops the slow replica", LONG, || {
+        let mut out = Vec::new();
+        for _ in 0..64 {
+            i += 1;
+            let k = format!("big{}", i % 2000);
+            out.extend(RawClient::encode(&[b"SET", k.as_bytes(), value.as_bytes()]));
+        }
+        m.send_raw(&out);
+        for _ in 0..64 {
+            m.read_reply();
+        }
+        master
+            .log_text()
+            .contains("for overcoming of output buffer limits")
+    });
+    proxy.stall(false);
+    assert_converged(master.port, &[(master.port, replica.port)]);
+    assert_eq!(info(&mut m, "connected_slaves"), "1");
+}
