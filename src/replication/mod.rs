@@ -110,6 +110,34 @@ impl Default for ReplState {
 }
 
 impl ReplState {
+    /// The replication AUX fields of a SAVE/BGSAVE (`repl-stream-db`, `repl-id`, `repl-offset`),
+    /// so that a replica restarted from its dump can continue its master's history with a partial
+    /// resync: a master writes them while it has a backlog, a replica while it streams from its
+    /// master or keeps a cached one; otherwise none (Redis's `rdbPopulateSaveInfo`).
+    pub fn save_info_aux(&self) -> Vec<(&'static str, String)> {
+        let info = match &self.link {
+            None => self
+                .backlog
+                .as_ref()
+                .map(|_| (self.stream_db.unwrap_or(0), self.replid.clone(), self.offset())),
+            Some(l) if l.state == replica::LinkState::Connected => {
+                Some((l.stream_db, self.replid.clone(), self.offset()))
+            }
+            Some(l) => l
+                .cached
+                .as_ref()
+                .map(|c| (c.db, c.replid.clone(), c.reploff)),
+        };
+        match info {
+            Some((db, id, offset)) => vec![
+                ("repl-stream-db", db.to_string()),
+                ("repl-id", id),
+                ("repl-offset", offset.to_string()),
+            ],
+            None => Vec::new(),
+        }
+    }
+
     /// `master_repl_offset`: the offset of the last byte of the stream.
     pub fn offset(&self) -> u64 {
         match &self.backlog {

@@ -115,7 +115,10 @@ fn save_sync_counted(srv: &Server, core: &mut Core, count: bool) -> Result<(), S
         return Ok(());
     }
     let (opts, checksum, dir, file) = encode_options(srv);
-    let aux = crate::persistence::standard_aux(crate::alloc::used_memory());
+    let aux = crate::replication::master::with_repl_aux(
+        crate::persistence::standard_aux(crate::alloc::used_memory()),
+        core.repl.save_info_aux(),
+    );
     let image = crate::persistence::encode_keyspace(&core.ks, &aux, &opts, checksum);
     let res = crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &image);
     let mut st = srv.save.lock();
@@ -171,10 +174,15 @@ fn start_bgsave_with(
     st.last_bgsave_try = crate::util::now_ms() / 1000;
     drop(st);
     tracing::info!("Background saving started");
+    // Taken with the snapshot, under the lock: the dump's replication offset matches its data.
+    let save_info = match &repl_aux {
+        None => core.repl.save_info_aux(),
+        Some(_) => Vec::new(),
+    };
     let srv2 = srv.clone();
     std::thread::Builder::new()
         .name("bgsave".into())
-        .spawn(move || run_bgsave(srv2, id, repl_aux))
+        .spawn(move || run_bgsave(srv2, id, repl_aux, save_info))
         .map_err(|_| "ERR Background save failed to start")?;
     Ok(())
 }
@@ -188,7 +196,12 @@ pub fn abort_bgsave(srv: &Server, core: &mut Core) {
     }
 }
 
-fn run_bgsave(srv: Arc<Server>, id: u64, repl_aux: Option<Vec<(&'static str, String)>>) {
+fn run_bgsave(
+    srv: Arc<Server>,
+    id: u64,
+    repl_aux: Option<Vec<(&'static str, String)>>,
+    save_info: Vec<(&'static str, String)>,
+) {
     let started = Instant::now();
     let (opts, checksum, dir, file) = encode_options(&srv);
     let dir = std::path::PathBuf::from(dir);
@@ -196,7 +209,7 @@ fn run_bgsave(srv: Arc<Server>, id: u64, repl_aux: Option<Vec<(&'static str, Str
     let for_sync = repl_aux.is_some();
     let aux = crate::replication::master::with_repl_aux(
         crate::persistence::standard_aux(crate::alloc::used_memory()),
-        repl_aux.unwrap_or_default(),
+        repl_aux.unwrap_or(save_info),
     );
     let result = write_snapshot(&srv, id, &tmp, &aux, &opts, checksum);
     // Finish under the core lock, so a SHUTDOWN or FLUSHALL cannot interleave with the rename.
