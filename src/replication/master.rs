@@ -1083,6 +1083,10 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
     let id = client.id;
     let appended = srv.core.lock().repl.appended.clone();
     let mut bufs: Vec<Bytes> = Vec::new();
+    // The stream's end at the previous check: the limit is checked when the stream grows, as
+    // Redis checks on appends, so a replica resumed far back in the backlog (more than its hard
+    // limit to send) drains it while the master is idle instead of being dropped on every PSYNC.
+    let mut seen_end: Option<u64> = None;
     loop {
         let notified = appended.notified();
         tokio::pin!(notified);
@@ -1093,7 +1097,9 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
             // A sender that falls behind the writers (not only one blocked on a full socket)
             // is over the limit as soon as its unsent part is.
             let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
-            if hard > 0 && end.saturating_sub(pos) >= hard {
+            let grew = seen_end.is_some_and(|e| end > e);
+            seen_end = Some(end);
+            if grew && hard > 0 && end.saturating_sub(pos) >= hard {
                 if let Some(h) = srv.clients.lock().get(&id) {
                     h.meta.lock().obuf = end.saturating_sub(pos) as usize;
                 }

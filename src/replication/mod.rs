@@ -116,10 +116,13 @@ impl ReplState {
     /// master or keeps a cached one; otherwise none (Redis's `rdbPopulateSaveInfo`).
     pub fn save_info_aux(&self) -> Vec<(&'static str, String)> {
         let info = match &self.link {
-            None => self
-                .backlog
-                .as_ref()
-                .map(|_| (self.stream_db.unwrap_or(0), self.replid.clone(), self.offset())),
+            None => self.backlog.as_ref().map(|_| {
+                (
+                    self.stream_db.unwrap_or(0),
+                    self.replid.clone(),
+                    self.offset(),
+                )
+            }),
             Some(l) if l.state == replica::LinkState::Connected => {
                 Some((l.stream_db, self.replid.clone(), self.offset()))
             }
