@@ -280,3 +280,35 @@ fn slow_replica_dropped_by_output_buffer_limit_recovers() {
     assert_eq!(stat(&mut m, "sync_full"), full, "no full resync was needed");
     assert!(stat(&mut m, "sync_partial_ok") > partial);
 }
+
+/// A sub-replica full-syncs from a replica while its master's stream has another database than 0
+/// selected: the snapshot tells it the stream's database (the middle's master's, not its own), so
+/// the commands that follow without a SELECT land in the right database.
+#[test]
+fn sub_replica_full_sync_continues_in_the_streams_database() {
+    let master = fer(&[]);
+    let middle = fer(&[]);
+    let leaf = fer(&[]);
+    let mut m = master.client();
+    replicaof(&mut middle.client(), master.port);
+    // After this sync the master's stream selects again on its next write (the SELECT 2 below),
+    // and never after.
+    assert_converged(master.port, &[(master.port, middle.port)]);
+    assert_eq!(m.cmd(&["SELECT", "2"]), b"+OK\r\n");
+    assert_eq!(m.cmd(&["SET", "x", "1"]), b"+OK\r\n");
+    assert_converged(master.port, &[(master.port, middle.port)]);
+    replicaof(&mut leaf.client(), middle.port);
+    assert_converged(
+        master.port,
+        &[(master.port, middle.port), (middle.port, leaf.port)],
+    );
+    // The same connection: the stream selects no database again.
+    assert_eq!(m.cmd(&["SET", "y", "2"]), b"+OK\r\n");
+    assert_converged(
+        master.port,
+        &[(master.port, middle.port), (middle.port, leaf.port)],
+    );
+    let mut l = leaf.client();
+    assert_eq!(l.cmd(&["SELECT", "2"]), b"+OK\r\n");
+    assert_eq!(l.cmd(&["GET", "y"]), b"$1\r\n2\r\n");
+}

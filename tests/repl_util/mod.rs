@@ -149,7 +149,9 @@ pub fn key_differences(a: u16, b: u16) -> Vec<String> {
                         .filter(|e| !ra.contains(e))
                         .map(|e| String::from_utf8_lossy(e).into_owned())
                         .collect();
-                    out.push(format!("  only on {a}: {only_a:?}; only on {b}: {only_b:?}"));
+                    out.push(format!(
+                        "  only on {a}: {only_a:?}; only on {b}: {only_b:?}"
+                    ));
                 }
             }
         }
