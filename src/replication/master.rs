@@ -175,6 +175,9 @@ pub struct MasterState {
     pub socket_job: Option<(u64, u64)>,
     /// The dump file was written for a sync (`rdb-del-sync-files`).
     pub rdb_generated_by_sync: bool,
+    /// A WAIT asked the replicas for an ACK: `REPLCONF GETACK *` goes into the stream once the
+    /// command ends (one per batch of WAITs, see `failover::send_getack`).
+    pub get_ack_pending: bool,
     /// Unix ms of the last once-per-second cron pass and of the last PING.
     last_second_ms: i64,
     last_ping_ms: i64,
@@ -702,6 +705,12 @@ pub fn ack(core: &mut Core, client_id: u64, offset: i64) {
         }
         r.last_ack_ms = crate::util::now_ms();
         r.acked = true;
+        // An ACK may make a replica good again (min-replicas-to-write) and may release WAITs.
+        let now = r.last_ack_ms;
+        core.repl.refresh_good_replicas(now);
+        if core.blocking.waiting_acks > 0 {
+            super::failover::wake_waiting_acks(core);
+        }
     }
 }
 

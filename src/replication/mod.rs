@@ -24,6 +24,7 @@
 //! the master's bytes as they are ([`ReplState::feed_raw`]), so offsets agree along a chain.
 
 pub mod buffer;
+pub mod failover;
 pub mod master;
 pub mod replica;
 

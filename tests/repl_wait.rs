@@ -1,0 +1,154 @@
+//! Waiting for replicas: WAIT with no, one and two replicas (a ferredis and a real Redis 7.0
+//! replica of a ferredis master), its timeout, inside MULTI, on a replica, and released by CLIENT
+//! UNBLOCK; errors compared byte for byte with redis-server.
+//!
+//! Every wait polls with a deadline; timings are checked as lower bounds only.
+
+mod common;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(60);
+
+fn master() -> Server {
+    Server::start(Kind::Ferredis, &["--enable-debug-command", "yes"])
+}
+
+fn replica_of(kind: Kind, m: &Server) -> Server {
+    let port = m.port.to_string();
+    Server::start(kind, &["--replicaof", "127.0.0.1", &port])
+}
+
+fn info(c: &mut RawClient, section: &str, field: &str) -> String {
+    c.info_field(section, field).unwrap_or_default()
+}
+
+/// Waits until the master sees `n` online replicas.
+fn wait_online(m: &Server, n: usize) {
+    let mut c = m.client();
+    wait_for("replicas online", T, || {
+        info(&mut c, "replication", "connected_slaves") == n.to_string()
+            && (0..n)
+                .all(|i| info(&mut c, "replication", &format!("slave{i}")).contains("state=online"))
+    });
+}
+
+#[test]
+fn wait_errors_and_multi_match_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        "WAIT 0 0
+         WAIT 1 -1
+         WAIT x 1
+         WAIT 1 x
+         WAIT 1 1.5
+         WAIT 1
+         WAIT 1 2 3
+         SET k v
+         WAIT 0 10
+         WAIT -3 0
+         MULTI
+         SET k v2
+         WAIT 5 0
+         EXEC
+         MULTI
+         WAIT 5 -1
+         EXEC",
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn wait_times_out_with_the_count() {
+    let m = master();
+    let mut c = m.client();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+    let start = Instant::now();
+    assert_eq!(c.cmd(&["WAIT", "1", "300"]), b":0\r\n");
+    assert!(start.elapsed() >= Duration::from_millis(290));
+}
+
+#[test]
+fn wait_with_ferredis_and_redis_replicas() {
+    let m = master();
+    let _r1 = replica_of(Kind::Ferredis, &m);
+    let _r2 = replica_of(Kind::Redis, &m);
+    wait_online(&m, 2);
+    let mut c = m.client();
+    // A client that never wrote waits for offset 0: every online replica counts at once.
+    assert_eq!(c.cmd(&["WAIT", "2", "0"]), b":2\r\n");
+    for i in 0..50 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+        // The GETACK makes both replicas answer well before the periodic ACK.
+        let start = Instant::now();
+        assert_eq!(c.cmd(&["WAIT", "2", "0"]), b":2\r\n", "round {i}");
+        assert!(start.elapsed() < Duration::from_millis(900), "round {i}");
+    }
+    // More than exist: the count at the deadline.
+    c.cmd(&["INCR", "n"]);
+    let start = Instant::now();
+    assert_eq!(c.cmd(&["WAIT", "3", "400"]), b":2\r\n");
+    assert!(start.elapsed() >= Duration::from_millis(390));
+    // A write with nothing to wait for and a pipelined batch of WAITs.
+    c.send_raw(&RawClient::encode(&[b"SET", b"a", b"1"]));
+    for _ in 0..3 {
+        c.send_raw(&RawClient::encode(&[b"WAIT", b"2", b"5000"]));
+    }
+    assert_eq!(c.read_reply(), b"+OK\r\n");
+    for _ in 0..3 {
+        assert_eq!(c.read_reply(), b":2\r\n");
+    }
+}
+
+#[test]
+fn wait_on_a_replica_is_refused_like_redis() {
+    let fm = master();
+    let rm = Server::start(Kind::Redis, &[]);
+    let fr = replica_of(Kind::Ferredis, &fm);
+    let rr = replica_of(Kind::Redis, &rm);
+    let (mut fc, mut rc) = (fr.client(), rr.client());
+    for args in [
+        &["WAIT", "0", "0"][..],
+        &["WAIT", "x", "-1"],
+        &["WAIT", "1"],
+    ] {
+        assert_eq!(
+            String::from_utf8_lossy(&fc.cmd(args)),
+            String::from_utf8_lossy(&rc.cmd(args)),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn client_unblock_releases_a_wait() {
+    let m = master();
+    let _r = replica_of(Kind::Ferredis, &m);
+    wait_online(&m, 1);
+    let mut w = m.client();
+    let id = String::from_utf8_lossy(&w.cmd(&["CLIENT", "ID"]))
+        .trim()
+        .trim_start_matches(':')
+        .to_string();
+    w.cmd(&["SET", "k", "v"]);
+    assert_eq!(w.cmd(&["WAIT", "1", "0"]), b":1\r\n");
+    let mut ctl = m.client();
+    for (how, want) in [
+        (None, &b":1\r\n"[..]),
+        (
+            Some("ERROR"),
+            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+        ),
+    ] {
+        w.send_raw(&RawClient::encode(&[b"WAIT", b"5", b"0"]));
+        wait_for("WAIT blocks", T, || {
+            info(&mut ctl, "clients", "blocked_clients") == "1"
+        });
+        let mut args = vec!["CLIENT", "UNBLOCK", &id];
+        args.extend(how);
+        assert_eq!(ctl.cmd(&args), b":1\r\n");
+        assert_eq!(w.read_reply(), want);
+    }
+    assert_eq!(ctl.cmd(&["CLIENT", "UNBLOCK", &id]), b":0\r\n");
+}
