@@ -152,3 +152,193 @@ fn client_unblock_releases_a_wait() {
     }
     assert_eq!(ctl.cmd(&["CLIENT", "UNBLOCK", &id]), b":0\r\n");
 }
+
+fn digest(c: &mut RawClient) -> String {
+    let r = c.cmd(&["DEBUG", "DIGEST"]);
+    let d = String::from_utf8_lossy(&r).into_owned();
+    assert!(d.starts_with('+') && d.len() == 43, "DEBUG DIGEST: {d}");
+    d
+}
+
+fn role(c: &mut RawClient) -> String {
+    info(c, "replication", "role")
+}
+
+/// The same FAILOVER errors from a ferredis master and a Redis master, each with one replica of
+/// its own kind (whose port the `{r}` placeholder stands for), and from the replicas themselves.
+#[test]
+fn failover_errors_match_redis() {
+    let fm = master();
+    let rm = Server::start(Kind::Redis, &[]);
+    let (mut fc, mut rc) = (fm.client(), rm.client());
+    // No replica yet.
+    for args in [
+        &["FAILOVER"][..],
+        &["FAILOVER", "ABORT"],
+        &["FAILOVER", "FORCE"],
+        &["FAILOVER", "TO"],
+    ] {
+        assert_eq!(
+            String::from_utf8_lossy(&fc.cmd(args)),
+            String::from_utf8_lossy(&rc.cmd(args)),
+            "{args:?}"
+        );
+    }
+    let fr = replica_of(Kind::Ferredis, &fm);
+    let rr = replica_of(Kind::Redis, &rm);
+    wait_online(&fm, 1);
+    wait_online(&rm, 1);
+    let cases = [
+        "FAILOVER TO",
+        "FAILOVER TO h",
+        "FAILOVER TO h x",
+        "FAILOVER TIMEOUT 0",
+        "FAILOVER TIMEOUT -1",
+        "FAILOVER TIMEOUT x",
+        "FAILOVER FORCE",
+        "FAILOVER FORCE TIMEOUT 10",
+        "FAILOVER TO h 1 FORCE",
+        "FAILOVER TO 127.0.0.1 {r} FORCE",
+        "FAILOVER TO 127.0.0.1 1 TIMEOUT 5 FORCE",
+        "FAILOVER TO 127.0.0.1 1",
+        "FAILOVER TIMEOUT 5 TIMEOUT 6",
+        "FAILOVER ABORT TIMEOUT 5",
+        "FAILOVER TO 127.0.0.1 {r} ABORT",
+        "FAILOVER ABORT ABORT",
+        "FAILOVER FOO",
+        "FAILOVER ABORT",
+    ];
+    for case in cases {
+        let f: Vec<String> = case
+            .replace("{r}", &fr.port.to_string())
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let r: Vec<String> = case
+            .replace("{r}", &rr.port.to_string())
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let f: Vec<&str> = f.iter().map(|s| s.as_str()).collect();
+        let r: Vec<&str> = r.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&fc.cmd(&f)),
+            String::from_utf8_lossy(&rc.cmd(&r)),
+            "{case}"
+        );
+    }
+    let (mut frc, mut rrc) = (fr.client(), rr.client());
+    for args in [&["FAILOVER"][..], &["FAILOVER", "ABORT"]] {
+        assert_eq!(
+            String::from_utf8_lossy(&frc.cmd(args)),
+            String::from_utf8_lossy(&rrc.cmd(args)),
+            "{args:?} on a replica"
+        );
+    }
+}
+
+/// FAILOVER, then the roles swap: the old master follows the promoted replica with every write.
+fn failover_to(kind: Kind, with_target: bool) {
+    let m = master();
+    let r = Server::start(
+        kind,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &m.port.to_string(),
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    wait_online(&m, 1);
+    let (mut mc, mut rc) = (m.client(), r.client());
+    for i in 0..500 {
+        mc.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+        mc.cmd(&["RPUSH", "list", &i.to_string()]);
+    }
+    let rport = r.port.to_string();
+    let reply = if with_target {
+        mc.cmd(&["FAILOVER", "TO", "127.0.0.1", &rport, "TIMEOUT", "30000"])
+    } else {
+        mc.cmd(&["FAILOVER"])
+    };
+    assert_eq!(reply, b"+OK\r\n");
+    wait_for("roles swap", T, || {
+        role(&mut mc) == "slave"
+            && role(&mut rc) == "master"
+            && info(&mut mc, "replication", "master_link_status") == "up"
+            && info(&mut mc, "replication", "master_failover_state") == "no-failover"
+    });
+    assert_eq!(info(&mut mc, "replication", "master_port"), rport);
+    // Writes go to the new master and reach the old one.
+    for i in 0..100 {
+        rc.cmd(&["INCR", &format!("k{i}")]);
+    }
+    wait_for("old master catches up", T, || {
+        let a = info(&mut rc, "replication", "master_repl_offset");
+        !a.is_empty() && a == info(&mut mc, "replication", "master_repl_offset")
+    });
+    assert_eq!(digest(&mut mc), digest(&mut rc));
+    assert_eq!(mc.cmd(&["GET", "k7"]), b"$1\r\n8\r\n");
+    assert!(String::from_utf8_lossy(&mc.cmd(&["SET", "x", "1"])).starts_with("-READONLY"));
+}
+
+#[test]
+fn failover_to_a_ferredis_replica() {
+    failover_to(Kind::Ferredis, false);
+}
+
+#[test]
+fn failover_to_a_redis_replica() {
+    failover_to(Kind::Redis, true);
+}
+
+/// FAILOVER ABORT before the target caught up, and a TIMEOUT without FORCE: the master stays a
+/// master and takes writes again.
+#[test]
+fn failover_abort_and_timeout_roll_back() {
+    let m = master();
+    let r = Server::start(
+        Kind::Redis,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &m.port.to_string(),
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    wait_online(&m, 1);
+    let (mut mc, mut rc) = (m.client(), r.client());
+    // ABORT in the same batch, before the cron looks at the target.
+    mc.send_raw(&RawClient::encode(&[b"FAILOVER"]));
+    mc.send_raw(&RawClient::encode(&[b"FAILOVER"]));
+    mc.send_raw(&RawClient::encode(&[b"FAILOVER", b"ABORT"]));
+    assert_eq!(mc.read_reply(), b"+OK\r\n");
+    assert_eq!(mc.read_reply(), b"-ERR FAILOVER already in progress.\r\n");
+    assert_eq!(mc.read_reply(), b"+OK\r\n");
+    assert_eq!(
+        info(&mut mc, "replication", "master_failover_state"),
+        "no-failover"
+    );
+    assert_eq!(mc.cmd(&["SET", "a", "1"]), b"+OK\r\n");
+    // The replica sleeps, so it cannot acknowledge the next write in time.
+    rc.send_raw(&RawClient::encode(&[b"DEBUG", b"SLEEP", b"2"]));
+    wait_for("replica asleep", T, || {
+        m.client().cmd(&["SET", "b", "2"]) == b"+OK\r\n"
+    });
+    assert_eq!(mc.cmd(&["FAILOVER", "TIMEOUT", "300"]), b"+OK\r\n");
+    assert_eq!(
+        info(&mut mc, "replication", "master_failover_state"),
+        "waiting-for-sync"
+    );
+    wait_for("failover times out", T, || {
+        info(&mut mc, "replication", "master_failover_state") == "no-failover"
+    });
+    assert_eq!(role(&mut mc), "master");
+    assert_eq!(mc.cmd(&["SET", "c", "3"]), b"+OK\r\n");
+    assert!(m
+        .log_text()
+        .contains("aborted: Replica never caught up before timeout"));
+    assert_eq!(rc.read_reply(), b"+OK\r\n");
+}

@@ -44,6 +44,15 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
             "O(1)",
         ),
+    CommandSpec::new("failover", -1, failover)
+        .flags(ADMIN | NOSCRIPT | STALE)
+        .acl("@admin @slow @dangerous")
+        .doc(
+            "server",
+            "6.2.0",
+            "Start a coordinated failover between this server and one of its replicas.",
+            "O(1)",
+        ),
     CommandSpec::new("replconf", -1, replconf)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY)
         .acl("@admin @slow @dangerous")
@@ -181,5 +190,12 @@ fn wait(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     ctx.client.blocked = Some(waiter);
     ctx.client.publish_blocked(ctx.client.last_cmd, args);
     core.repl.master.get_ack_pending = true;
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hand the master role to a replica.
+fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    crate::replication::failover::command(ctx.srv, ctx.core, args).map_err(CmdError::msg)?;
+    ctx.out.ok();
     Ok(())
 }

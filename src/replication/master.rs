@@ -283,8 +283,23 @@ pub fn sync_command(
                 "ERR PSYNC FAILOVER can't be sent to a master.".into(),
             ));
         }
+        // Our master hands over to us: we become a master, and its PSYNC below continues
+        // from our previous id.
+        if args[1].as_ref() != core.repl.replid.as_bytes() {
+            return Err(SyncError::Reply(
+                "ERR PSYNC FAILOVER replid must match my replid.".into(),
+            ));
+        }
+        super::replica::unset_master(srv, core);
+        tracing::info!(
+            "MASTER MODE enabled (failover request from '{}')",
+            crate::server::client::info_line(&client.handle, &client.live_meta(), Some(args))
+        );
+    }
+    // No replica may sync with us while we hand over.
+    if core.repl.failover.phase != super::failover::FailoverPhase::None {
         return Err(SyncError::Reply(
-            "ERR PSYNC FAILOVER is not supported".into(),
+            "NOMASTERLINK Can't SYNC while failing over".into(),
         ));
     }
     if let Some(l) = &core.repl.link {
@@ -1156,6 +1171,7 @@ pub fn cron(srv: &Server, core: &mut Core) {
     let now = crate::util::now_ms();
     start_pending(srv, core, false);
     check_output_limits(srv, core, now);
+    super::failover::update_failover(srv, core);
     if now - core.repl.master.last_second_ms < 1000 {
         return;
     }
@@ -1180,6 +1196,7 @@ pub fn cron(srv: &Server, core: &mut Core) {
     // Only a top-level master writes its own PINGs: a replica forwards its master's stream as is.
     if !repl.replicas.is_empty()
         && repl.link.is_none()
+        && repl.failover.phase == super::failover::FailoverPhase::None
         && now - repl.master.last_ping_ms >= period * 1000
     {
         repl.master.last_ping_ms = now;

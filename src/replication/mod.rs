@@ -87,6 +87,8 @@ pub struct ReplState {
     pub min_replicas_to_write: usize,
     pub min_replicas_max_lag: i64,
     pub good_replicas: usize,
+    /// The FAILOVER under way, if any.
+    pub failover: failover::FailoverState,
 }
 
 impl Default for ReplState {
@@ -106,6 +108,7 @@ impl Default for ReplState {
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             good_replicas: 0,
+            failover: Default::default(),
         }
     }
 }
@@ -303,10 +306,11 @@ impl ReplState {
         };
         let _ = write!(
             out,
-            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\n\
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\n\
              master_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\n\
              repl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\n\
              repl_backlog_histlen:{histlen}\r\n",
+            self.failover.phase.name(),
             self.replid,
             self.replid2,
             self.offset(),
