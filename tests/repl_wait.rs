@@ -342,3 +342,111 @@ fn failover_abort_and_timeout_roll_back() {
         .contains("aborted: Replica never caught up before timeout"));
     assert_eq!(rc.read_reply(), b"+OK\r\n");
 }
+
+/// A ferredis master with one real Redis replica that can be put to sleep.
+fn master_with_sleepy_replica() -> (Server, Server) {
+    let m = master();
+    let r = Server::start(
+        Kind::Redis,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &m.port.to_string(),
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    wait_online(&m, 1);
+    (m, r)
+}
+
+/// Puts the replica to sleep for `secs` and writes `n` keys the replica has not seen yet.
+fn lag_replica(m: &Server, rc: &mut RawClient, secs: &str, n: usize) {
+    let mut mc = m.client();
+    assert_eq!(mc.cmd(&["SET", "before", "1"]), b"+OK\r\n");
+    assert_eq!(mc.cmd(&["WAIT", "1", "0"]), b":1\r\n");
+    rc.send_raw(&RawClient::encode(&[b"DEBUG", b"SLEEP", secs.as_bytes()]));
+    // The replica stops answering PINGs while it sleeps.
+    let mut probe = RawClient::connect(rc.stream.get_ref().peer_addr().unwrap().port());
+    probe.set_timeout(Duration::from_millis(200));
+    wait_for("replica asleep", T, || {
+        probe.send_raw(&RawClient::encode(&[b"PING"]));
+        let asleep = probe.try_read_reply().is_none();
+        if !asleep {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        asleep
+    });
+    for i in 0..n {
+        mc.cmd(&["SET", &format!("late{i}"), &i.to_string()]);
+    }
+}
+
+#[test]
+fn shutdown_waits_for_a_lagging_replica() {
+    let (mut m, r) = master_with_sleepy_replica();
+    let mut rc = r.client();
+    lag_replica(&m, &mut rc, "2", 300);
+    let want = digest(&mut m.client());
+    let mut sc = m.client();
+    let start = Instant::now();
+    sc.send_raw(&RawClient::encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    let mut probe = m.client();
+    wait_for("shutdown waits", T, || {
+        m.log_text()
+            .contains("Waiting for replicas before shutting down.")
+    });
+    // Writes are paused meanwhile; reads still answer.
+    assert_eq!(probe.cmd(&["GET", "late0"]), b"$1\r\n0\r\n");
+    assert_eq!(sc.try_read_reply(), None, "SHUTDOWN gets no reply");
+    wait_for("master exits", T, || !m.alive());
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    assert!(m
+        .log_text()
+        .contains("1 of 1 replicas are in sync when shutting down."));
+    let mut rc = r.client();
+    assert_eq!(digest(&mut rc), want, "the replica has every write");
+}
+
+#[test]
+fn shutdown_abort_and_now() {
+    let (mut m, r) = master_with_sleepy_replica();
+    let mut rc = r.client();
+    lag_replica(&m, &mut rc, "3", 10);
+    let mut sc = m.client();
+    sc.send_raw(&RawClient::encode(&[b"SHUTDOWN"]));
+    let mut ctl = m.client();
+    wait_for("shutdown waits", T, || {
+        info(&mut ctl, "clients", "blocked_clients") == "1"
+    });
+    assert_eq!(ctl.cmd(&["SHUTDOWN", "ABORT"]), b"+OK\r\n");
+    assert_eq!(
+        sc.read_reply(),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert_eq!(
+        ctl.cmd(&["SHUTDOWN", "ABORT"]),
+        b"-ERR No shutdown in progress.\r\n"
+    );
+    assert_eq!(ctl.cmd(&["SET", "after", "1"]), b"+OK\r\n");
+    // NOW does not wait for the sleeping replica.
+    sc.send_raw(&RawClient::encode(&[b"SHUTDOWN", b"NOW", b"NOSAVE"]));
+    assert_eq!(sc.try_read_reply(), None);
+    wait_for("master exits", Duration::from_secs(2), || !m.alive());
+    assert!(m
+        .log_text()
+        .contains("0 of 1 replicas are in sync when shutting down."));
+}
+
+#[test]
+fn sigterm_waits_for_a_lagging_replica() {
+    let (mut m, r) = master_with_sleepy_replica();
+    let mut rc = r.client();
+    lag_replica(&m, &mut rc, "1", 100);
+    let want = digest(&mut m.client());
+    assert!(m.terminate(T).is_some());
+    let log = m.log_text();
+    assert!(log.contains("Waiting for replicas before shutting down."));
+    assert!(log.contains("1 of 1 replicas are in sync when shutting down."));
+    assert_eq!(digest(&mut r.client()), want);
+}

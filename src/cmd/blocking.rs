@@ -480,7 +480,9 @@ fn serve_key(
             ])
         }
         // WAIT registers no key, so it is never served here.
-        BlockOp::Wait { .. } => Err(CmdError::msg("ERR WAIT is not served by keys")),
+        BlockOp::Wait { .. } | BlockOp::Shutdown => {
+            Err(CmdError::msg("ERR WAIT is not served by keys"))
+        }
     }
 }
 

@@ -19,6 +19,13 @@
 //! target, a replica of ours with the same replid, promotes itself on that request and answers
 //! `+CONTINUE`; the failover then ends and writes resume ([`psync_replied`]). A timeout without
 //! FORCE, ABORT or a refused PSYNC roll back: a demoted server becomes a master again.
+//!
+//! # SHUTDOWN
+//! A master whose replicas have not acknowledged its whole stream does not stop at once (unless
+//! NOW, or `shutdown-timeout 0`): it pauses writes, asks for ACKs and blocks the SHUTDOWN client
+//! ([`wait_before_shutdown`]); the cron ([`update_shutdown`]) finishes the shutdown once every
+//! replica caught up or the timeout passed. SHUTDOWN ABORT (or a failed final save) cancels it and
+//! answers the blocked clients with an error.
 
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -28,7 +35,18 @@ use super::ReplState;
 use crate::resp::Reply;
 use crate::server::blocking::BlockOp;
 use crate::server::client::PauseKind;
-use crate::server::{Core, Server};
+use crate::server::{Core, Server, ShutdownRequest};
+
+/// What clients blocked in SHUTDOWN receive when it does not happen.
+pub const SHUTDOWN_ERR: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+
+/// A shutdown waiting for replicas.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownWait {
+    pub req: ShutdownRequest,
+    /// Unix ms after which it goes ahead anyway.
+    pub deadline_ms: i64,
+}
 
 /// Where a FAILOVER stands (INFO `master_failover_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -291,5 +309,103 @@ pub fn psync_replied(srv: &Server, core: &mut Core, reply: &str) -> bool {
     } else {
         abort_failover(srv, core, "Failover target rejected psync request");
         false
+    }
+}
+
+/// Whether every replica acknowledged our whole stream (or there is none).
+pub fn ready_to_shutdown(core: &Core) -> bool {
+    let off = core.repl.offset();
+    core.repl.replicas.values().all(|r| r.ack_offset == off)
+}
+
+/// Starts waiting for lagging replicas before a shutdown, if it must; returns true when the
+/// shutdown waits (already did, or starts to now), false when it may go ahead at once.
+pub fn wait_before_shutdown(srv: &Server, core: &mut Core, req: ShutdownRequest) -> bool {
+    if core.repl.shutdown_wait.is_some() {
+        return true;
+    }
+    let timeout = srv.config.read().shutdown_timeout;
+    if req.now || timeout == 0 || ready_to_shutdown(core) {
+        return false;
+    }
+    core.repl.shutdown_wait = Some(ShutdownWait {
+        req,
+        deadline_ms: crate::util::now_ms().saturating_add(timeout.saturating_mul(1000)),
+    });
+    if srv.pause.current() == PauseKind::Off && core.repl.backlog.is_some() {
+        core.repl.propagate_now(
+            None,
+            &[
+                Bytes::from_static(b"REPLCONF"),
+                Bytes::from_static(b"GETACK"),
+                Bytes::from_static(b"*"),
+            ],
+        );
+    }
+    srv.pause.pause(i64::MAX, PauseKind::Write);
+    tracing::info!("Waiting for replicas before shutting down.");
+    true
+}
+
+/// Logs the replicas that lag as the server stops, and how many are in sync.
+pub fn log_replicas_at_shutdown(core: &Core) {
+    let off = core.repl.offset();
+    let now = crate::util::now_ms();
+    let mut lagging = 0;
+    for r in core.repl.replicas.values() {
+        if r.ack_offset != off {
+            lagging += 1;
+            let lag = if r.state == ReplicaState::Online {
+                (now - r.last_ack_ms).max(0) / 1000
+            } else {
+                0
+            };
+            tracing::warn!(
+                "Lagging replica {} reported offset {} behind master, lag={}, state={}.",
+                r.name,
+                off as i64 - r.ack_offset as i64,
+                lag,
+                r.state.name()
+            );
+        }
+    }
+    let n = core.repl.replicas.len();
+    if n > 0 {
+        tracing::info!(
+            "{} of {} replicas are in sync when shutting down.",
+            n - lagging,
+            n
+        );
+    }
+}
+
+/// Cancels a waiting shutdown (SHUTDOWN ABORT, or its final save failed): writes resume and the
+/// clients blocked in SHUTDOWN get an error. Returns false when none was waiting.
+pub fn cancel_shutdown(srv: &Server, core: &mut Core) -> bool {
+    if core.repl.shutdown_wait.take().is_none() {
+        return false;
+    }
+    for id in core.blocking.shutdown_waiters() {
+        if let Some(b) = core.blocking.take(&mut core.ks.blocking, id) {
+            let mut buf = BytesMut::new();
+            Reply::new(&mut buf, b.proto).error(SHUTDOWN_ERR);
+            b.wake(buf.freeze());
+        }
+    }
+    srv.pause.unpause();
+    true
+}
+
+/// The cron's part: a waiting shutdown goes ahead once every replica caught up or its time is up.
+pub fn update_shutdown(srv: &Server, core: &mut Core) {
+    let Some(w) = core.repl.shutdown_wait else {
+        return;
+    };
+    if crate::util::now_ms() < w.deadline_ms && !ready_to_shutdown(core) {
+        return;
+    }
+    if let Err(e) = crate::cmd::server::finish_shutdown(srv, core, w.req) {
+        tracing::warn!("{}", e);
+        cancel_shutdown(srv, core);
     }
 }

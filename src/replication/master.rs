@@ -1172,6 +1172,7 @@ pub fn cron(srv: &Server, core: &mut Core) {
     start_pending(srv, core, false);
     check_output_limits(srv, core, now);
     super::failover::update_failover(srv, core);
+    super::failover::update_shutdown(srv, core);
     if now - core.repl.master.last_second_ms < 1000 {
         return;
     }

@@ -89,6 +89,8 @@ pub struct ReplState {
     pub good_replicas: usize,
     /// The FAILOVER under way, if any.
     pub failover: failover::FailoverState,
+    /// A SHUTDOWN waiting for lagging replicas (`shutdown-timeout`).
+    pub shutdown_wait: Option<failover::ShutdownWait>,
 }
 
 impl Default for ReplState {
@@ -109,6 +111,7 @@ impl Default for ReplState {
             min_replicas_max_lag: 10,
             good_replicas: 0,
             failover: Default::default(),
+            shutdown_wait: None,
         }
     }
 }

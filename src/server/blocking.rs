@@ -53,6 +53,8 @@ pub enum BlockOp {
     /// WAIT: no keys; woken when `numreplicas` replicas acknowledged `offset` (see
     /// `replication::failover::wake_waiting_acks`).
     Wait { offset: u64, numreplicas: i64 },
+    /// SHUTDOWN waiting for lagging replicas: answered only if the shutdown fails or is aborted.
+    Shutdown,
 }
 
 impl BlockOp {
@@ -186,6 +188,15 @@ impl Registry {
         Some(b)
     }
 
+    /// The ids of the clients blocked in SHUTDOWN.
+    pub fn shutdown_waiters(&self) -> Vec<u64> {
+        self.clients
+            .iter()
+            .filter(|(_, b)| matches!(b.op, BlockOp::Shutdown))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// The ids of the clients in WAIT, with their target offset and replica count.
     pub fn waiting_acks(&self) -> Vec<(u64, u64, i64)> {
         self.clients
@@ -208,6 +219,11 @@ pub fn timed_out_reply(b: &Blocked, repl: &crate::replication::ReplState) -> Byt
         BlockOp::Wait { offset, .. } => {
             let mut buf = BytesMut::new();
             Reply::new(&mut buf, b.proto).int(repl.count_acks(offset) as i64);
+            buf.freeze()
+        }
+        BlockOp::Shutdown => {
+            let mut buf = BytesMut::new();
+            Reply::new(&mut buf, b.proto).error(crate::replication::failover::SHUTDOWN_ERR);
             buf.freeze()
         }
         _ => timeout_reply(b.proto),
