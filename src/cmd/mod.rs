@@ -451,7 +451,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
         ctx.client.woff = core.repl.offset();
     }
     if core.repl.master.get_ack_pending {
-        crate::replication::failover::send_getack(core);
+        crate::replication::failover::send_getack(ctx.srv, core);
     }
     let failed = match result {
         Ok(()) => false,

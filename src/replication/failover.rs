@@ -91,14 +91,17 @@ impl ReplState {
 }
 
 /// Writes `REPLCONF GETACK *` into the stream if a WAIT asked for it (after the command that
-/// asked, so no client's `woff` covers it). Nothing without replicas or a backlog.
-pub fn send_getack(core: &mut Core) {
+/// asked, so no client's `woff` covers it). Nothing without replicas or a backlog, nor while
+/// clients are paused.
+pub fn send_getack(srv: &Server, core: &mut Core) {
     core.repl.master.get_ack_pending = false;
-    // While a failover waits, the offset must stand still so the target can match it.
+    // While writes are paused (a failover or shutdown waiting for its replicas among others)
+    // the offset must stand still, so the replicas' ACKs can match it.
     if core.repl.link.is_some()
         || core.repl.replicas.is_empty()
         || core.repl.backlog.is_none()
         || core.repl.failover.phase != FailoverPhase::None
+        || srv.pause.current() != PauseKind::Off
     {
         return;
     }
