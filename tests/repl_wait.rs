@@ -450,3 +450,78 @@ fn sigterm_waits_for_a_lagging_replica() {
     assert!(log.contains("1 of 1 replicas are in sync when shutting down."));
     assert_eq!(digest(&mut r.client()), want);
 }
+
+/// TIMEOUT with FORCE: the target never caught up in time, the master fails over all the same.
+#[test]
+fn failover_force_after_timeout() {
+    let (m, r) = master_with_sleepy_replica();
+    let mut rc = r.client();
+    lag_replica(&m, &mut rc, "1", 50);
+    let mut mc = m.client();
+    let rport = r.port.to_string();
+    assert_eq!(
+        mc.cmd(&[
+            "FAILOVER",
+            "TO",
+            "127.0.0.1",
+            &rport,
+            "TIMEOUT",
+            "200",
+            "FORCE"
+        ]),
+        b"+OK\r\n"
+    );
+    wait_for("roles swap", T, || {
+        role(&mut mc) == "slave"
+            && info(&mut mc, "replication", "master_link_status") == "up"
+            && info(&mut mc, "replication", "master_failover_state") == "no-failover"
+    });
+    let log = m.log_text();
+    assert!(log.contains(&format!(
+        "FAILOVER to 127.0.0.1:{rport} time out exceeded, failing over."
+    )));
+    let mut rc = r.client();
+    assert_eq!(role(&mut rc), "master");
+    rc.cmd(&["SET", "new", "1"]);
+    wait_for("old master follows", T, || {
+        mc.cmd(&["GET", "new"]) == b"$1\r\n1\r\n"
+    });
+    assert_eq!(digest(&mut mc), digest(&mut rc));
+}
+
+/// A real Redis master hands over to a ferredis replica, which promotes itself on PSYNC FAILOVER.
+#[test]
+fn redis_master_fails_over_to_ferredis() {
+    let m = Server::start(Kind::Redis, &["--enable-debug-command", "yes"]);
+    let r = Server::start(
+        Kind::Ferredis,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &m.port.to_string(),
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    wait_online(&m, 1);
+    let (mut mc, mut rc) = (m.client(), r.client());
+    for i in 0..300 {
+        mc.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    assert_eq!(mc.cmd(&["FAILOVER"]), b"+OK\r\n");
+    wait_for("roles swap", T, || {
+        role(&mut mc) == "slave"
+            && role(&mut rc) == "master"
+            && info(&mut mc, "replication", "master_link_status") == "up"
+    });
+    assert!(r
+        .log_text()
+        .contains("MASTER MODE enabled (failover request from"));
+    rc.cmd(&["SET", "new", "1"]);
+    wait_for("old master follows", T, || {
+        mc.cmd(&["GET", "new"]) == b"$1\r\n1\r\n"
+    });
+    assert_eq!(digest(&mut mc), digest(&mut rc));
+    // The promotion continued the stream: no full sync was needed.
+    assert_eq!(info(&mut rc, "stats", "sync_full"), "0");
+}
