@@ -816,6 +816,17 @@ impl Link {
             psync.push(b"FAILOVER");
         }
         if let Err(e) = self.send(conn, &command(&psync)).await {
+            // A failover whose target cannot be written to is given up (we are a master again).
+            if failover && !matches!(e, IoErr::Stop) {
+                if let Some(mut core) = self.lock() {
+                    super::failover::abort_failover(
+                        &self.srv,
+                        &mut core,
+                        "Write error to failover target",
+                    );
+                }
+                return Err(Flow::Stop);
+            }
             return match e {
                 IoErr::Stop => Err(Flow::Stop),
                 IoErr::Timeout => {
