@@ -479,6 +479,10 @@ fn serve_key(
                 Bytes::from(popped.len().to_string()),
             ])
         }
+        // WAIT registers no key, so it is never served here.
+        BlockOp::Wait { .. } | BlockOp::Shutdown => {
+            Err(CmdError::msg("ERR WAIT is not served by keys"))
+        }
     }
 }
 

@@ -423,6 +423,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
     }
     ctx.core.ks.evict.last_touched = None;
     ctx.core.prop.enter(ctx.core.ks.dirty);
+    let offset_before = ctx.core.repl.offset();
     let reply_mark = ctx.out.buf.len();
     let result = (spec.handler)(ctx, args);
     // Keyspace notifications the command raised are published now, in order.
@@ -444,6 +445,13 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes], ti
         if core.ks.blocking.has_ready() {
             blocking::handle_ready(ctx.srv, core, from_master);
         }
+    }
+    // WAIT's target: the offset right after this client's last command that reached the stream.
+    if core.repl.offset() != offset_before {
+        ctx.client.woff = core.repl.offset();
+    }
+    if core.repl.master.get_ack_pending {
+        crate::replication::failover::send_getack(ctx.srv, core);
     }
     let failed = match result {
         Ok(()) => false,

@@ -35,6 +35,24 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Internal command used for replication",
             "",
         ),
+    CommandSpec::new("wait", 3, wait)
+        .flags(NOSCRIPT)
+        .acl("@slow @connection")
+        .doc(
+            "generic",
+            "3.0.0",
+            "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
+            "O(1)",
+        ),
+    CommandSpec::new("failover", -1, failover)
+        .flags(ADMIN | NOSCRIPT | STALE)
+        .acl("@admin @slow @dangerous")
+        .doc(
+            "server",
+            "6.2.0",
+            "Start a coordinated failover between this server and one of its replicas.",
+            "O(1)",
+        ),
     CommandSpec::new("replconf", -1, replconf)
         .flags(ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY)
         .acl("@admin @slow @dangerous")
@@ -134,6 +152,50 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.client.repl_conf = conf.clone();
     }
     ctx.client.repl_conf = conf;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// The error of WAIT on a replica.
+pub const WAIT_REPLICA_ERR: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+
+/// WAIT numreplicas timeout: blocks until `numreplicas` replicas acknowledged this client's last
+/// write, or `timeout` ms passed (0: forever); replies with how many did.
+fn wait(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if ctx.core.repl.link.is_some() {
+        return Err(CmdError::msg(WAIT_REPLICA_ERR));
+    }
+    let numreplicas = super::arg_i64(&args[1])?;
+    let timeout = crate::util::parse_i64(&args[2])
+        .ok_or_else(|| CmdError::msg("ERR timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    let offset = ctx.client.woff;
+    let acked = ctx.core.repl.count_acks(offset);
+    // Inside a transaction nothing may block: the count is the answer.
+    if acked as i64 >= numreplicas || ctx.client.multi.is_some() {
+        ctx.out.int(acked as i64);
+        return Ok(());
+    }
+    let core = &mut *ctx.core;
+    let waiter = core.blocking.block(
+        &mut core.ks.blocking,
+        ctx.client,
+        ctx.client.db,
+        Vec::new(),
+        crate::replication::failover::wait_op(offset, numreplicas),
+        (timeout > 0).then_some(timeout as u64),
+    );
+    ctx.client.blocked = Some(waiter);
+    ctx.client.publish_blocked(ctx.client.last_cmd, args);
+    core.repl.master.get_ack_pending = true;
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hand the master role to a replica.
+fn failover(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    crate::replication::failover::command(ctx.srv, ctx.core, args).map_err(CmdError::msg)?;
     ctx.out.ok();
     Ok(())
 }

@@ -32,6 +32,11 @@ fn replicaof(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.srv.config.read().cluster_enabled {
         return Err(CmdError::msg("ERR REPLICAOF not allowed in cluster mode."));
     }
+    if ctx.core.repl.failover.phase != crate::replication::failover::FailoverPhase::None {
+        return Err(CmdError::msg(
+            "ERR REPLICAOF not allowed while failing over.",
+        ));
+    }
     if args[1].eq_ignore_ascii_case(b"no") && args[2].eq_ignore_ascii_case(b"one") {
         if ctx.core.repl.link.is_some() {
             replica::unset_master(ctx.srv, ctx.core);

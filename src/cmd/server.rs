@@ -359,27 +359,57 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     if abort {
-        // Shutdown never waits for lagging replicas here, so there is never one to abort.
-        return Err(CmdError::msg("ERR No shutdown in progress."));
+        if !crate::replication::failover::cancel_shutdown(ctx.srv, ctx.core) {
+            return Err(CmdError::msg("ERR No shutdown in progress."));
+        }
+        tracing::info!("Shutdown manually aborted.");
+        ctx.out.ok();
+        return Ok(());
     }
-    // SAVE forces a snapshot, NOSAVE forbids it; otherwise save points decide, as in Redis.
-    let want_save = !req.nosave && (req.save || !ctx.srv.config.read().save.is_empty());
+    // A master whose replicas lag waits for them first (`shutdown-timeout`): the client blocks
+    // until the shutdown happens (no reply) or fails.
+    if crate::replication::failover::wait_before_shutdown(ctx.srv, ctx.core, req) {
+        let core = &mut *ctx.core;
+        let waiter = core.blocking.block(
+            &mut core.ks.blocking,
+            ctx.client,
+            ctx.client.db,
+            Vec::new(),
+            crate::server::blocking::BlockOp::Shutdown,
+            None,
+        );
+        ctx.client.blocked = Some(waiter);
+        ctx.client.publish_blocked(ctx.client.last_cmd, args);
+        return Ok(());
+    }
+    finish_shutdown(ctx.srv, ctx.core, req).map_err(CmdError::msg)?;
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// The shutdown itself, once no replica needs waiting for: the final save (SAVE forces it, NOSAVE
+/// forbids it, otherwise save points decide, as in Redis), then the stop. A failed save without
+/// FORCE keeps the server running and returns the error for the client.
+pub fn finish_shutdown(
+    srv: &crate::server::Server,
+    core: &mut crate::server::Core,
+    req: crate::server::ShutdownRequest,
+) -> Result<(), String> {
+    crate::replication::failover::log_replicas_at_shutdown(core);
+    let want_save = !req.nosave && (req.save || !srv.config.read().save.is_empty());
     if want_save {
         tracing::warn!("Saving the final RDB snapshot before exiting.");
-        match save_now(ctx.srv, ctx.core) {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!("{e}");
-                if !req.force {
-                    tracing::warn!("Error trying to save the DB, can't exit.");
-                    return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
-                }
-                tracing::warn!("Error trying to save the DB, but FORCE was given: exiting anyway.");
+        if let Err(e) = save_now(srv, core) {
+            tracing::warn!("{e}");
+            if !req.force {
+                tracing::warn!("Error trying to save the DB, can't exit.");
+                return Err("ERR Errors trying to SHUTDOWN. Check logs.".into());
             }
+            tracing::warn!("Error trying to save the DB, but FORCE was given: exiting anyway.");
         }
     }
-    ctx.srv.begin_shutdown(req);
-    ctx.client.close_after_reply = true;
+    core.repl.shutdown_wait = None;
+    srv.begin_shutdown(req);
     Ok(())
 }
 

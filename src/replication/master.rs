@@ -175,6 +175,9 @@ pub struct MasterState {
     pub socket_job: Option<(u64, u64)>,
     /// The dump file was written for a sync (`rdb-del-sync-files`).
     pub rdb_generated_by_sync: bool,
+    /// A WAIT asked the replicas for an ACK: `REPLCONF GETACK *` goes into the stream once the
+    /// command ends (one per batch of WAITs, see `failover::send_getack`).
+    pub get_ack_pending: bool,
     /// Unix ms of the last once-per-second cron pass and of the last PING.
     last_second_ms: i64,
     last_ping_ms: i64,
@@ -285,8 +288,23 @@ pub fn sync_command(
                 "ERR PSYNC FAILOVER can't be sent to a master.".into(),
             ));
         }
+        // Our master hands over to us: we become a master, and its PSYNC below continues
+        // from our previous id.
+        if args[1].as_ref() != core.repl.replid.as_bytes() {
+            return Err(SyncError::Reply(
+                "ERR PSYNC FAILOVER replid must match my replid.".into(),
+            ));
+        }
+        super::replica::unset_master(srv, core);
+        tracing::info!(
+            "MASTER MODE enabled (failover request from '{}')",
+            crate::server::client::info_line(&client.handle, &client.live_meta(), Some(args))
+        );
+    }
+    // No replica may sync with us while we hand over.
+    if core.repl.failover.phase != super::failover::FailoverPhase::None {
         return Err(SyncError::Reply(
-            "ERR PSYNC FAILOVER is not supported".into(),
+            "NOMASTERLINK Can't SYNC while failing over".into(),
         ));
     }
     if let Some(l) = &core.repl.link {
@@ -707,6 +725,12 @@ pub fn ack(core: &mut Core, client_id: u64, offset: i64) {
         }
         r.last_ack_ms = crate::util::now_ms();
         r.acked = true;
+        // An ACK may make a replica good again (min-replicas-to-write) and may release WAITs.
+        let now = r.last_ack_ms;
+        core.repl.refresh_good_replicas(now);
+        if core.blocking.waiting_acks > 0 {
+            super::failover::wake_waiting_acks(core);
+        }
     }
 }
 
@@ -1158,6 +1182,8 @@ pub fn cron(srv: &Server, core: &mut Core) {
     let now = crate::util::now_ms();
     start_pending(srv, core, false);
     check_output_limits(srv, core, now);
+    super::failover::update_failover(srv, core);
+    super::failover::update_shutdown(srv, core);
     if now - core.repl.master.last_second_ms < 1000 {
         return;
     }
@@ -1182,6 +1208,7 @@ pub fn cron(srv: &Server, core: &mut Core) {
     // Only a top-level master writes its own PINGs: a replica forwards its master's stream as is.
     if !repl.replicas.is_empty()
         && repl.link.is_none()
+        && repl.failover.phase == super::failover::FailoverPhase::None
         && now - repl.master.last_ping_ms >= period * 1000
     {
         repl.master.last_ping_ms = now;

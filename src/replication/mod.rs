@@ -24,6 +24,7 @@
 //! the master's bytes as they are ([`ReplState::feed_raw`]), so offsets agree along a chain.
 
 pub mod buffer;
+pub mod failover;
 pub mod master;
 pub mod replica;
 
@@ -86,6 +87,10 @@ pub struct ReplState {
     pub min_replicas_to_write: usize,
     pub min_replicas_max_lag: i64,
     pub good_replicas: usize,
+    /// The FAILOVER under way, if any.
+    pub failover: failover::FailoverState,
+    /// A SHUTDOWN waiting for lagging replicas (`shutdown-timeout`).
+    pub shutdown_wait: Option<failover::ShutdownWait>,
 }
 
 impl Default for ReplState {
@@ -105,6 +110,8 @@ impl Default for ReplState {
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             good_replicas: 0,
+            failover: Default::default(),
+            shutdown_wait: None,
         }
     }
 }
@@ -333,10 +340,11 @@ impl ReplState {
         };
         let _ = write!(
             out,
-            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\n\
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\n\
              master_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\n\
              repl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{first}\r\n\
              repl_backlog_histlen:{histlen}\r\n",
+            self.failover.phase.name(),
             self.replid,
             self.replid2,
             self.offset(),

@@ -807,10 +807,26 @@ impl Link {
                 ("?".to_string(), "-1".to_string())
             }
         };
-        if let Err(e) = self
-            .send(conn, &command(&[b"PSYNC", id.as_bytes(), off.as_bytes()]))
-            .await
-        {
+        // A master handing over to us (FAILOVER) asks its target to promote itself.
+        let failover = self
+            .lock()
+            .is_some_and(|c| super::failover::in_progress(&c));
+        let mut psync: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), off.as_bytes()];
+        if failover {
+            psync.push(b"FAILOVER");
+        }
+        if let Err(e) = self.send(conn, &command(&psync)).await {
+            // A failover whose target cannot be written to is given up (we are a master again).
+            if failover && !matches!(e, IoErr::Stop) {
+                if let Some(mut core) = self.lock() {
+                    super::failover::abort_failover(
+                        &self.srv,
+                        &mut core,
+                        "Write error to failover target",
+                    );
+                }
+                return Err(Flow::Stop);
+            }
             return match e {
                 IoErr::Stop => Err(Flow::Stop),
                 IoErr::Timeout => {
@@ -842,6 +858,14 @@ impl Link {
                 }
             }
         };
+        if failover {
+            let Some(mut core) = self.lock() else {
+                return Err(Flow::Stop);
+            };
+            if !super::failover::psync_replied(&self.srv, &mut core, &reply) {
+                return Err(Flow::Stop);
+            }
+        }
         if reply.starts_with("+FULLRESYNC") {
             let mut parts = reply.split(' ').skip(1);
             let (replid, offset) = match (parts.next(), parts.next()) {

@@ -50,6 +50,11 @@ pub enum BlockOp {
     ZPop { max: bool },
     /// BZMPOP: up to `count` members.
     ZMPop { max: bool, count: usize },
+    /// WAIT: no keys; woken when `numreplicas` replicas acknowledged `offset` (see
+    /// `replication::failover::wake_waiting_acks`).
+    Wait { offset: u64, numreplicas: i64 },
+    /// SHUTDOWN waiting for lagging replicas: answered only if the shutdown fails or is aborted.
+    Shutdown,
 }
 
 impl BlockOp {
@@ -102,6 +107,8 @@ impl Waiter {
 pub struct Registry {
     clients: HashMap<u64, Blocked>,
     timed: usize,
+    /// How many of them are in WAIT (so an ACK costs one branch when nobody waits).
+    pub waiting_acks: usize,
 }
 
 impl Registry {
@@ -146,6 +153,9 @@ impl Registry {
         if timed {
             self.timed += 1;
         }
+        if matches!(op, BlockOp::Wait { .. }) {
+            self.waiting_acks += 1;
+        }
         self.clients.insert(
             client.id,
             Blocked {
@@ -171,8 +181,52 @@ impl Registry {
         if b.timed {
             self.timed -= 1;
         }
+        if matches!(b.op, BlockOp::Wait { .. }) {
+            self.waiting_acks -= 1;
+        }
         b.handle.meta.lock().blocked = false;
         Some(b)
+    }
+
+    /// The ids of the clients blocked in SHUTDOWN.
+    pub fn shutdown_waiters(&self) -> Vec<u64> {
+        self.clients
+            .iter()
+            .filter(|(_, b)| matches!(b.op, BlockOp::Shutdown))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The ids of the clients in WAIT, with their target offset and replica count.
+    pub fn waiting_acks(&self) -> Vec<(u64, u64, i64)> {
+        self.clients
+            .iter()
+            .filter_map(|(id, b)| match b.op {
+                BlockOp::Wait {
+                    offset,
+                    numreplicas,
+                } => Some((*id, offset, numreplicas)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The reply of a blocked client whose time is up (or that CLIENT UNBLOCK released): the null
+/// array, or for WAIT the number of replicas that acknowledged its offset.
+pub fn timed_out_reply(b: &Blocked, repl: &crate::replication::ReplState) -> Bytes {
+    match b.op {
+        BlockOp::Wait { offset, .. } => {
+            let mut buf = BytesMut::new();
+            Reply::new(&mut buf, b.proto).int(repl.count_acks(offset) as i64);
+            buf.freeze()
+        }
+        BlockOp::Shutdown => {
+            let mut buf = BytesMut::new();
+            Reply::new(&mut buf, b.proto).error(crate::replication::failover::SHUTDOWN_ERR);
+            buf.freeze()
+        }
+        _ => timeout_reply(b.proto),
     }
 }
 
@@ -198,7 +252,7 @@ pub fn unblock(core: &mut super::Core, id: u64, error: bool) -> bool {
         Reply::new(&mut buf, b.proto).error(UNBLOCKED_ERR);
         buf.freeze()
     } else {
-        timeout_reply(b.proto)
+        timed_out_reply(&b, &core.repl)
     };
     b.wake(reply);
     true
@@ -241,10 +295,12 @@ pub async fn wait<S: ClientStream, F: Future<Output = ()>>(
                 let timed_out = {
                     let mut core = srv.core.lock();
                     let core = &mut *core;
-                    core.blocking.take(&mut core.ks.blocking, client.id).is_some()
+                    core.blocking
+                        .take(&mut core.ks.blocking, client.id)
+                        .map(|b| timed_out_reply(&b, &core.repl))
                 };
-                if timed_out {
-                    return Some(timeout_reply(client.proto));
+                if let Some(reply) = timed_out {
+                    return Some(reply);
                 }
                 // Served (or unblocked) just before the deadline: the reply is in the channel.
                 return Some(rx.await.unwrap_or_else(|_| timeout_reply(client.proto)));

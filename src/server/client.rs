@@ -259,6 +259,8 @@ pub struct Client {
     pub repl_conf: crate::replication::master::ReplConf,
     /// Set by PSYNC/SYNC: the connection stops serving commands and becomes a replica stream.
     pub repl_handover: Option<crate::replication::master::Handover>,
+    /// The master offset right after this client's last propagated command (WAIT's target).
+    pub woff: u64,
     pub handle: Arc<ClientHandle>,
 }
 
@@ -288,6 +290,7 @@ impl Client {
             blocked: None,
             repl_conf: Default::default(),
             repl_handover: None,
+            woff: 0,
             handle,
         }
     }

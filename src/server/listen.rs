@@ -455,21 +455,16 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
                 now: has("now"),
                 force: has("force"),
             };
-            // As SHUTDOWN does: save when asked or when save points exist; a failed save keeps
-            // the server running unless FORCE.
-            let want_save = !req.nosave && (req.save || !srv_sig.config.read().save.is_empty());
-            if want_save {
-                tracing::info!("Saving the final RDB snapshot before exiting.");
-                let mut core = srv_sig.core.lock();
-                if let Err(e) = crate::cmd::server::save_now(&srv_sig, &mut core) {
-                    tracing::warn!("{}", e);
-                    if !req.force {
-                        tracing::warn!("Error trying to save the DB, can't exit.");
-                        continue;
-                    }
-                }
+            // As SHUTDOWN does: wait for lagging replicas first (the cron then finishes), save
+            // when asked or when save points exist; a failed save keeps the server running
+            // unless FORCE.
+            let mut core = srv_sig.core.lock();
+            if crate::replication::failover::wait_before_shutdown(&srv_sig, &mut core, req) {
+                continue;
             }
-            srv_sig.begin_shutdown(req);
+            if crate::cmd::server::finish_shutdown(&srv_sig, &mut core, req).is_err() {
+                continue;
+            }
             return;
         }
     });
