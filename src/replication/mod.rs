@@ -177,6 +177,36 @@ impl ReplState {
         self.second_replid_offset = self.offset() as i64 + 1;
     }
 
+    /// The replication AUX fields a snapshot saved now carries (`repl-stream-db`, `repl-id`,
+    /// `repl-offset`), so a restart can continue the history: only with a history to continue (a
+    /// master with a backlog, or a replica that has, or had, a live master). A replica records its
+    /// master's stream database; it may differ from any database its own clients use.
+    pub fn save_info(&self) -> Option<Vec<(&'static str, String)>> {
+        let db = match &self.link {
+            None if self.backlog.is_some() => self.stream_db.unwrap_or(0),
+            None => return None,
+            Some(l) if l.state == replica::LinkState::Connected => l.stream_db,
+            Some(l) => l.cached.as_ref()?.db,
+        };
+        Some(vec![
+            ("repl-stream-db", db.to_string()),
+            ("repl-id", self.replid.clone()),
+            ("repl-offset", self.offset().to_string()),
+        ])
+    }
+
+    /// A master's start-up load found a replication history in the dump (`repl-id`,
+    /// `repl-offset`): our own fresh id stays, the saved one becomes `replid2` valid up to the
+    /// saved offset, and an empty backlog starts there, so a replica that was exactly in step when
+    /// we stopped continues with `+CONTINUE`.
+    pub fn restore_as_master(&mut self, id: String, offset: u64, backlog_size: u64) {
+        self.replid2 = id;
+        self.second_replid_offset = offset as i64 + 1;
+        self.backlog = None;
+        self.set_offset(offset);
+        self.ensure_backlog(backlog_size);
+    }
+
     /// Forgets the previous id (Redis's `clearReplicationId2`).
     pub fn clear_replid2(&mut self) {
         self.replid2 = NULL_REPLID.to_string();
