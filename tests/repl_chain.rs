@@ -313,9 +313,14 @@ fn demoted_master_with_extra_writes_full_syncs() {
 #[test]
 fn restarted_master_accepts_its_replicas_partially() {
     let mut m = node(Kind::Ferredis, &[]);
-    writes(&m, 11, 300);
     let a = replica(Kind::Ferredis, &m, &[]);
     let b = replica(Kind::Redis, &m, &[]);
+    in_sync(&[&m, &a, &b]);
+    writes(&m, 11, 300);
+    // A SAVE resets the dirty counter: nothing for the replicas (nor does SHUTDOWN's save).
+    let off = repl(&m, "master_repl_offset");
+    assert_eq!(m.client().cmd(&["SAVE"]), b"+OK\r\n");
+    assert_eq!(repl(&m, "master_repl_offset"), off);
     in_sync(&[&m, &a, &b]);
     let (id, off) = (repl(&m, "master_replid"), repl(&m, "master_repl_offset"));
     let (port, dir) = (m.port, m.dir.clone());

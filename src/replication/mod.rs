@@ -481,7 +481,8 @@ impl Propagation {
         let frame = std::mem::take(&mut self.frame);
         if self.active && !from_master {
             self.take_expired(ks);
-            if !frame.prevented && (frame.forced || ks.dirty != frame.dirty_before) {
+            // `>`: SAVE and SHUTDOWN reset the counter; a reset is no change to propagate.
+            if !frame.prevented && (frame.forced || ks.dirty > frame.dirty_before) {
                 let argv = frame
                     .replaced
                     .unwrap_or_else(|| args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
@@ -554,6 +555,24 @@ mod tests {
         p.enter(ks.dirty);
         ks.dirty += 1;
         assert!(p.leave(&mut ks, 0, &args("SET a 1"), false));
+        p.flush(&mut repl);
+        assert_eq!(repl.offset(), 0);
+    }
+
+    #[test]
+    fn a_reset_of_the_dirty_counter_is_not_propagated() {
+        // SAVE (and the save of SHUTDOWN) set `dirty` to 0: not a change replicas must see.
+        let mut repl = ReplState::default();
+        repl.ensure_backlog(1 << 20);
+        let mut ks = crate::db::Keyspace::new(16);
+        ks.dirty = 5;
+        let mut p = Propagation {
+            active: true,
+            ..Default::default()
+        };
+        p.enter(ks.dirty);
+        ks.dirty = 0;
+        assert!(p.leave(&mut ks, 0, &args("SAVE"), false));
         p.flush(&mut repl);
         assert_eq!(repl.offset(), 0);
     }
