@@ -177,6 +177,10 @@ fn n(s: &str) -> u64 {
 /// A 3-level chain top → mid → bottom of the given kinds: writes flow, offsets and ids equal at
 /// every level; a cut sub-replica link resyncs partially from the middle node.
 fn chain(top_kind: Kind, mid_kind: Kind, bottom_kind: Kind) {
+    chain_with(top_kind, mid_kind, bottom_kind, &[]);
+}
+
+fn chain_with(top_kind: Kind, mid_kind: Kind, bottom_kind: Kind, mid_args: &[&str]) {
     let top = node(top_kind, &[]);
     // The stream selects a database other than 0 before the middle node syncs: the bottom's
     // snapshot must say which one its stream continues in.
@@ -184,7 +188,11 @@ fn chain(top_kind: Kind, mid_kind: Kind, bottom_kind: Kind) {
     let mut t = top.client();
     assert_eq!(t.cmd(&["SELECT", "3"]), b"+OK\r\n");
     assert_eq!(t.cmd(&["SET", "in3", "x"]), b"+OK\r\n");
-    let mid = replica(mid_kind, &top, &[]);
+    let mid = replica(mid_kind, &top, mid_args);
+    in_sync(&[&top, &mid]);
+    // The top's stream selects db 3 again after the middle node's sync; the bottom's snapshot
+    // from the middle node must carry that database, since nothing selects it again.
+    assert_eq!(t.cmd(&["SET", "in3a", "x"]), b"+OK\r\n");
     in_sync(&[&top, &mid]);
     let bottom = replica(bottom_kind, &mid, &[]);
     in_sync(&[&top, &mid, &bottom]);
@@ -202,6 +210,20 @@ fn chain(top_kind: Kind, mid_kind: Kind, bottom_kind: Kind) {
     });
     in_sync(&[&top, &mid, &bottom]);
     assert_eq!(stat(&mid, "sync_full"), "1", "the bottom full-synced again");
+    // The middle node's own link is cut: it continues under the same id, and its sub-replica
+    // keeps streaming through it (no new sync of any kind on the middle node).
+    let (ok_mid, top_ok) = (
+        n(&stat(&mid, "sync_partial_ok")),
+        n(&stat(&top, "sync_partial_ok")),
+    );
+    mid.client().cmd(&["CLIENT", "KILL", "TYPE", "master"]);
+    writes(&top, 4, 200);
+    wait_for("the middle node continued", T, || {
+        n(&stat(&top, "sync_partial_ok")) > top_ok
+    });
+    in_sync(&[&top, &mid, &bottom]);
+    assert_eq!(n(&stat(&mid, "sync_partial_ok")), ok_mid);
+    assert_eq!(stat(&mid, "sync_full"), "1");
     // A real Redis top answers WAIT with GETACKs: forwarded through the chain as stream bytes,
     // counted the same everywhere.
     if top_kind == Kind::Redis {
@@ -214,6 +236,41 @@ fn chain(top_kind: Kind, mid_kind: Kind, bottom_kind: Kind) {
 #[test]
 fn chain_of_three_ferredis() {
     chain(Kind::Ferredis, Kind::Ferredis, Kind::Ferredis);
+}
+
+#[test]
+fn chain_of_three_ferredis_disk_sync_in_the_middle() {
+    chain_with(
+        Kind::Ferredis,
+        Kind::Ferredis,
+        Kind::Ferredis,
+        &["--repl-diskless-sync", "no"],
+    );
+}
+
+/// The middle node moves to a sibling that follows the same master: same history, so it
+/// continues (`+CONTINUE`, same id) and its sub-replica is not disturbed.
+#[test]
+fn middle_node_moving_to_a_sibling_continues() {
+    let top = node(Kind::Ferredis, &[]);
+    let sibling = replica(Kind::Redis, &top, &[]);
+    let mid = replica(Kind::Ferredis, &top, &[]);
+    let bottom = replica(Kind::Ferredis, &mid, &[]);
+    writes(&top, 30, 300);
+    in_sync(&[&top, &sibling, &mid, &bottom]);
+    let port = sibling.port.to_string();
+    assert_eq!(
+        mid.client().cmd(&["REPLICAOF", "127.0.0.1", &port]),
+        b"+OK\r\n"
+    );
+    wait_for("the sibling accepted the middle node partially", T, || {
+        stat(&sibling, "sync_partial_ok") == "1"
+    });
+    writes(&top, 31, 300);
+    in_sync(&[&top, &sibling, &mid, &bottom]);
+    assert_eq!(stat(&sibling, "sync_full"), "0");
+    assert_eq!(stat(&mid, "sync_full"), "1");
+    assert_eq!(stat(&mid, "sync_partial_ok"), "0");
 }
 
 #[test]
