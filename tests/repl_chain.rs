@@ -64,11 +64,11 @@ fn restart(kind: Kind, port: u16, dir: &Path, args: &[&str]) -> Server {
         log: dir.join("server2.log"),
     };
     let pid = format!("process_id:{}", s.pid());
-    wait_for("restarted server answers", T, || {
+    wait_for("restarted server answers, its dump loaded", T, || {
         RawClient::try_connect(port)
             .map(|mut c| {
-                let info = parse_bulk(&c.cmd(&["INFO", "server"])).unwrap_or_default();
-                info.lines().any(|l| l.trim() == pid)
+                let info = parse_bulk(&c.cmd(&["INFO"])).unwrap_or_default();
+                info.lines().any(|l| l.trim() == pid) && info.lines().any(|l| l == "loading:0")
             })
             .unwrap_or(false)
     });
@@ -314,30 +314,32 @@ fn middle_node_changing_master_resyncs_its_sub_replicas() {
 }
 
 /// PSYNC2: a replica is promoted; its siblings (ferredis and real Redis) follow it and continue;
-/// the old master, demoted without extra writes, continues too.
+/// the old master (ferredis or real Redis), demoted without extra writes, continues too.
 #[test]
 fn failover_siblings_and_old_master_continue_partially() {
-    // No PING from the old master may slip in between the promotion and the switch.
-    let m = node(Kind::Ferredis, &["--repl-ping-replica-period", "3600"]);
-    writes(&m, 7, 300);
-    let a = replica(Kind::Ferredis, &m, &[]);
-    let b = replica(Kind::Ferredis, &m, &[]);
-    let c = replica(Kind::Redis, &m, &[]);
-    in_sync(&[&m, &a, &b, &c]);
-    let old_id = repl(&m, "master_replid");
-    assert_eq!(a.client().cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
-    assert_eq!(repl(&a, "master_replid2"), old_id);
-    let port = a.port.to_string();
-    for s in [&b, &c, &m] {
-        assert_eq!(
-            s.client().cmd(&["REPLICAOF", "127.0.0.1", &port]),
-            b"+OK\r\n"
-        );
+    for old_kind in [Kind::Ferredis, Kind::Redis] {
+        // No PING from the old master may slip in between the promotion and the switch.
+        let m = node(old_kind, &["--repl-ping-replica-period", "3600"]);
+        let a = replica(Kind::Ferredis, &m, &[]);
+        let b = replica(Kind::Ferredis, &m, &[]);
+        let c = replica(Kind::Redis, &m, &[]);
+        writes(&m, 7, 300);
+        in_sync(&[&m, &a, &b, &c]);
+        let old_id = repl(&m, "master_replid");
+        assert_eq!(a.client().cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+        assert_eq!(repl(&a, "master_replid2"), old_id);
+        let port = a.port.to_string();
+        for s in [&b, &c, &m] {
+            assert_eq!(
+                s.client().cmd(&["REPLICAOF", "127.0.0.1", &port]),
+                b"+OK\r\n"
+            );
+        }
+        writes(&a, 8, 300);
+        in_sync(&[&a, &b, &c, &m]);
+        assert_eq!(stat(&a, "sync_partial_ok"), "3");
+        assert_eq!(stat(&a, "sync_full"), "0");
     }
-    writes(&a, 8, 300);
-    in_sync(&[&a, &b, &c, &m]);
-    assert_eq!(stat(&a, "sync_partial_ok"), "3");
-    assert_eq!(stat(&a, "sync_full"), "0");
 }
 
 /// A demoted master that took writes after the promotion has a history its new master does not
@@ -366,34 +368,58 @@ fn demoted_master_with_extra_writes_full_syncs() {
 }
 
 /// SHUTDOWN SAVE of a master with replicas, then a start from its dump on the same port: the
-/// replicas (ferredis and real Redis) continue with `+CONTINUE`, nothing is transferred again.
+/// replicas (ferredis and real Redis) continue with `+CONTINUE`, nothing is transferred again. The
+/// dump may be written by one implementation and loaded by the other: the AUX fields agree.
 #[test]
 fn restarted_master_accepts_its_replicas_partially() {
-    let mut m = node(Kind::Ferredis, &[]);
-    let a = replica(Kind::Ferredis, &m, &[]);
-    let b = replica(Kind::Redis, &m, &[]);
-    in_sync(&[&m, &a, &b]);
-    writes(&m, 11, 300);
-    // A SAVE resets the dirty counter: nothing for the replicas (nor does SHUTDOWN's save).
-    let off = repl(&m, "master_repl_offset");
-    assert_eq!(m.client().cmd(&["SAVE"]), b"+OK\r\n");
-    assert_eq!(repl(&m, "master_repl_offset"), off);
-    in_sync(&[&m, &a, &b]);
-    let (id, off) = (repl(&m, "master_replid"), repl(&m, "master_repl_offset"));
-    let (port, dir) = (m.port, m.dir.clone());
-    shutdown_save(&m);
-    wait_for("master exited", T, || !m.alive());
-    let m = restart(Kind::Ferredis, port, &dir, &[]);
-    assert_eq!(repl(&m, "master_replid2"), id);
-    assert_eq!(repl(&m, "master_repl_offset"), off);
-    assert_eq!(repl(&m, "second_repl_offset"), (n(&off) + 1).to_string());
-    assert_eq!(repl(&m, "repl_backlog_active"), "1");
-    wait_for("both replicas continued", T, || {
-        stat(&m, "sync_partial_ok") == "2"
-    });
-    writes(&m, 12, 300);
-    in_sync(&[&m, &a, &b]);
-    assert_eq!(stat(&m, "sync_full"), "0");
+    for (first, second) in [
+        (Kind::Ferredis, Kind::Ferredis),
+        (Kind::Ferredis, Kind::Redis),
+        (Kind::Redis, Kind::Ferredis),
+    ] {
+        // No PING between the two offset readings around SAVE.
+        let mut m = node(first, &["--repl-ping-replica-period", "3600"]);
+        let a = replica(Kind::Ferredis, &m, &[]);
+        let b = replica(Kind::Redis, &m, &[]);
+        in_sync(&[&m, &a, &b]);
+        writes(&m, 11, 300);
+        // A SAVE resets the dirty counter: nothing for the replicas (nor does SHUTDOWN's save).
+        let off = repl(&m, "master_repl_offset");
+        // (A real Redis refuses SAVE while the fork of the replicas' sync is still exiting.)
+        let mut mc = m.client();
+        wait_for("SAVE accepted", T, || mc.cmd(&["SAVE"]) == b"+OK\r\n");
+        assert_eq!(
+            repl(&m, "master_repl_offset"),
+            off,
+            "{first:?} propagated SAVE"
+        );
+        in_sync(&[&m, &a, &b]);
+        let id = repl(&m, "master_replid");
+        let (port, dir) = (m.port, m.dir.clone());
+        shutdown_save(&m);
+        wait_for("master exited", T, || !m.alive());
+        // A real Redis sends `REPLCONF GETACK *` to its replicas as it shuts down: the saved
+        // offset is where the replicas stood when their link went down.
+        wait_for("link down", T, || repl(&a, "master_link_status") == "down");
+        let off = repl(&a, "master_repl_offset");
+        let m = restart(second, port, &dir, &[]);
+        assert_eq!(repl(&m, "master_replid2"), id);
+        // The replicas may already be back, with a first PING in the stream: the offset can only
+        // have grown from the saved one, and the backlog starts right after it.
+        assert!(n(&repl(&m, "master_repl_offset")) >= n(&off));
+        assert_eq!(repl(&m, "second_repl_offset"), (n(&off) + 1).to_string());
+        assert_eq!(repl(&m, "repl_backlog_active"), "1");
+        assert_eq!(
+            repl(&m, "repl_backlog_first_byte_offset"),
+            (n(&off) + 1).to_string()
+        );
+        wait_for("both replicas continued", T, || {
+            stat(&m, "sync_partial_ok") == "2"
+        });
+        writes(&m, 12, 300);
+        in_sync(&[&m, &a, &b]);
+        assert_eq!(stat(&m, "sync_full"), "0");
+    }
 }
 
 /// A replica saves (SHUTDOWN SAVE, or a BGSAVE followed by more writes and a kill) and starts
