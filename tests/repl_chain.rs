@@ -489,3 +489,23 @@ fn restarted_middle_node_continues_both_links() {
     assert_eq!(stat(&mid, "sync_full"), "0");
     assert_eq!(stat(&mid, "sync_partial_ok"), "1");
 }
+
+/// The middle node of a chain is promoted (REPLICAOF NO ONE): its sub-replicas (ferredis and real
+/// Redis) are disconnected as the history changes, and continue under its new id.
+#[test]
+fn promoted_middle_node_keeps_its_sub_replicas_partially() {
+    let top = node(Kind::Ferredis, &["--repl-ping-replica-period", "3600"]);
+    let mid = replica(Kind::Ferredis, &top, &[]);
+    let b1 = replica(Kind::Ferredis, &mid, &[]);
+    let b2 = replica(Kind::Redis, &mid, &[]);
+    writes(&top, 40, 300);
+    in_sync(&[&top, &mid, &b1, &b2]);
+    assert_eq!(mid.client().cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
+    wait_for("both sub-replicas continued", T, || {
+        stat(&mid, "sync_partial_ok") == "2"
+    });
+    writes(&mid, 41, 300);
+    in_sync(&[&mid, &b1, &b2]);
+    assert_eq!(stat(&mid, "sync_full"), "2");
+    assert_eq!(repl(&b2, "master_replid2"), repl(&top, "master_replid"));
+}

@@ -560,6 +560,42 @@ mod tests {
     }
 
     #[test]
+    fn save_info_only_with_a_history_and_restore_as_master() {
+        let mut repl = ReplState::default();
+        assert!(repl.save_info().is_none());
+        repl.ensure_backlog(1024);
+        repl.feed_raw(&[b'x'; 50]);
+        repl.stream_db = Some(4);
+        let info = repl.save_info().expect("a master with a backlog");
+        let want = [
+            ("repl-stream-db", "4".to_string()),
+            ("repl-id", repl.replid.clone()),
+            ("repl-offset", "50".to_string()),
+        ];
+        assert_eq!(info, want);
+        // A replica records its master's stream database, live or cached.
+        let mut link = replica::LinkInfo::new("h".into(), 1);
+        link.stream_db = 2;
+        repl.link = Some(link);
+        assert!(
+            repl.save_info().is_none(),
+            "not streaming and nothing cached"
+        );
+        if let Some(l) = repl.link.as_mut() {
+            l.state = replica::LinkState::Connected;
+        }
+        assert_eq!(repl.save_info().expect("streaming")[0].1, "2");
+        // A restarted master: the saved id becomes replid2, the backlog starts at the offset.
+        let mut m = ReplState::default();
+        let id = "a".repeat(40);
+        m.restore_as_master(id.clone(), 50, 1024);
+        assert_eq!((m.replid2.as_str(), m.second_replid_offset), (&id[..], 51));
+        assert_eq!(m.offset(), 50);
+        assert!(m.backlog.as_ref().is_some_and(|b| b.can_serve_from(50)));
+        assert!(!m.backlog.as_ref().is_some_and(|b| b.can_serve_from(49)));
+    }
+
+    #[test]
     fn a_reset_of_the_dirty_counter_is_not_propagated() {
         // SAVE (and the save of SHUTDOWN) set `dirty` to 0: not a change replicas must see.
         let mut repl = ReplState::default();
