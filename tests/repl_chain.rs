@@ -313,14 +313,19 @@ fn middle_node_changing_master_resyncs_its_sub_replicas() {
     }
 }
 
-/// PSYNC2: a replica is promoted; its siblings (ferredis and real Redis) follow it and continue;
-/// the old master (ferredis or real Redis), demoted without extra writes, continues too.
+/// PSYNC2: a replica (ferredis or real Redis) is promoted; its siblings (ferredis and real Redis)
+/// follow it and continue; the old master (ferredis or real Redis), demoted without extra writes,
+/// continues too.
 #[test]
 fn failover_siblings_and_old_master_continue_partially() {
-    for old_kind in [Kind::Ferredis, Kind::Redis] {
+    for (old_kind, promoted_kind) in [
+        (Kind::Ferredis, Kind::Ferredis),
+        (Kind::Redis, Kind::Ferredis),
+        (Kind::Ferredis, Kind::Redis),
+    ] {
         // No PING from the old master may slip in between the promotion and the switch.
         let m = node(old_kind, &["--repl-ping-replica-period", "3600"]);
-        let a = replica(Kind::Ferredis, &m, &[]);
+        let a = replica(promoted_kind, &m, &[]);
         let b = replica(Kind::Ferredis, &m, &[]);
         let c = replica(Kind::Redis, &m, &[]);
         writes(&m, 7, 300);
@@ -346,10 +351,14 @@ fn failover_siblings_and_old_master_continue_partially() {
 /// share: it must full-sync (as Redis does), and ends with the new master's data.
 #[test]
 fn demoted_master_with_extra_writes_full_syncs() {
-    for old_kind in [Kind::Ferredis, Kind::Redis] {
+    for (old_kind, promoted_kind) in [
+        (Kind::Ferredis, Kind::Ferredis),
+        (Kind::Redis, Kind::Ferredis),
+        (Kind::Ferredis, Kind::Redis),
+    ] {
         let m = node(old_kind, &[]);
         writes(&m, 9, 200);
-        let a = replica(Kind::Ferredis, &m, &[]);
+        let a = replica(promoted_kind, &m, &[]);
         in_sync(&[&m, &a]);
         assert_eq!(a.client().cmd(&["REPLICAOF", "NO", "ONE"]), b"+OK\r\n");
         // Writes only the old master has.
