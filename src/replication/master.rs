@@ -219,7 +219,12 @@ impl ReplState {
     /// The AUX fields of a snapshot taken now for replicas; resets the stream's database so the
     /// next op re-emits SELECT (the replica starts from the snapshot's state).
     fn sync_aux(&mut self) -> Vec<(&'static str, String)> {
-        let db = self.stream_db.unwrap_or(0);
+        // A replica serving sub-replicas forwards its master's stream: the database that stream
+        // has selected is where the sub-replica's stream goes on.
+        let db = match &self.link {
+            Some(l) => l.stream_db,
+            None => self.stream_db.unwrap_or(0),
+        };
         self.stream_db = None;
         vec![
             ("repl-stream-db", db.to_string()),
