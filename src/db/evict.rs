@@ -724,8 +724,10 @@ mod tests {
         );
         // An overwrite right after the lookup is the same access.
         assert_eq!(ev.touch_once(0, b"k", f, 0, now), f);
+        // A new command's access counts again, with probability 1/(1 * lfu-log-factor + 1).
         ev.last_touched = None;
-        assert_eq!(ev.touch_once(0, b"k", f, 0, now) & 0xFF, 6);
+        let again = ev.touch_once(0, b"k", f, 0, now) & 0xFF;
+        assert!(again == 6 || again == 7, "{again}");
         for _ in 0..10_000 {
             f = ev.touch(0, b"k", f, 0, now);
         }

@@ -219,8 +219,8 @@ impl ReplState {
     /// The AUX fields of a snapshot taken now for replicas; resets the stream's database so the
     /// next op re-emits SELECT (the replica starts from the snapshot's state).
     fn sync_aux(&mut self) -> Vec<(&'static str, String)> {
-        // A replica serving a sub-replica forwards its master's bytes: the stream continues in the
-        // database its master's stream selected, not in ours (never used while we follow).
+        // A replica serving sub-replicas forwards its master's stream: the database that stream
+        // has selected is where the sub-replica's stream goes on.
         let db = match &self.link {
             Some(l) => l.stream_db,
             None => self.stream_db.unwrap_or(0),

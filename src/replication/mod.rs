@@ -117,37 +117,6 @@ impl Default for ReplState {
 }
 
 impl ReplState {
-    /// The replication AUX fields of a SAVE/BGSAVE (`repl-stream-db`, `repl-id`, `repl-offset`),
-    /// so that a replica restarted from its dump can continue its master's history with a partial
-    /// resync: a master writes them while it has a backlog, a replica while it streams from its
-    /// master or keeps a cached one; otherwise none (Redis's `rdbPopulateSaveInfo`).
-    pub fn save_info_aux(&self) -> Vec<(&'static str, String)> {
-        let info = match &self.link {
-            None => self.backlog.as_ref().map(|_| {
-                (
-                    self.stream_db.unwrap_or(0),
-                    self.replid.clone(),
-                    self.offset(),
-                )
-            }),
-            Some(l) if l.state == replica::LinkState::Connected => {
-                Some((l.stream_db, self.replid.clone(), self.offset()))
-            }
-            Some(l) => l
-                .cached
-                .as_ref()
-                .map(|c| (c.db, c.replid.clone(), c.reploff)),
-        };
-        match info {
-            Some((db, id, offset)) => vec![
-                ("repl-stream-db", db.to_string()),
-                ("repl-id", id),
-                ("repl-offset", offset.to_string()),
-            ],
-            None => Vec::new(),
-        }
-    }
-
     /// `master_repl_offset`: the offset of the last byte of the stream.
     pub fn offset(&self) -> u64 {
         match &self.backlog {
@@ -213,6 +182,36 @@ impl ReplState {
     pub fn shift_replid(&mut self) {
         self.replid2 = std::mem::replace(&mut self.replid, random_replid());
         self.second_replid_offset = self.offset() as i64 + 1;
+    }
+
+    /// The replication AUX fields a snapshot saved now carries (`repl-stream-db`, `repl-id`,
+    /// `repl-offset`), so a restart can continue the history: only with a history to continue (a
+    /// master with a backlog, or a replica that has, or had, a live master). A replica records its
+    /// master's stream database; it may differ from any database its own clients use.
+    pub fn save_info(&self) -> Option<Vec<(&'static str, String)>> {
+        let db = match &self.link {
+            None if self.backlog.is_some() => self.stream_db.unwrap_or(0),
+            None => return None,
+            Some(l) if l.state == replica::LinkState::Connected => l.stream_db,
+            Some(l) => l.cached.as_ref()?.db,
+        };
+        Some(vec![
+            ("repl-stream-db", db.to_string()),
+            ("repl-id", self.replid.clone()),
+            ("repl-offset", self.offset().to_string()),
+        ])
+    }
+
+    /// A master's start-up load found a replication history in the dump (`repl-id`,
+    /// `repl-offset`): our own fresh id stays, the saved one becomes `replid2` valid up to the
+    /// saved offset, and an empty backlog starts there, so a replica that was exactly in step when
+    /// we stopped continues with `+CONTINUE`.
+    pub fn restore_as_master(&mut self, id: String, offset: u64, backlog_size: u64) {
+        self.replid2 = id;
+        self.second_replid_offset = offset as i64 + 1;
+        self.backlog = None;
+        self.set_offset(offset);
+        self.ensure_backlog(backlog_size);
     }
 
     /// Forgets the previous id (Redis's `clearReplicationId2`).
@@ -490,7 +489,8 @@ impl Propagation {
         let frame = std::mem::take(&mut self.frame);
         if self.active && !from_master {
             self.take_expired(ks);
-            if !frame.prevented && (frame.forced || ks.dirty != frame.dirty_before) {
+            // `>`: SAVE and SHUTDOWN reset the counter; a reset is no change to propagate.
+            if !frame.prevented && (frame.forced || ks.dirty > frame.dirty_before) {
                 let argv = frame
                     .replaced
                     .unwrap_or_else(|| args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
@@ -563,6 +563,60 @@ mod tests {
         p.enter(ks.dirty);
         ks.dirty += 1;
         assert!(p.leave(&mut ks, 0, &args("SET a 1"), false));
+        p.flush(&mut repl);
+        assert_eq!(repl.offset(), 0);
+    }
+
+    #[test]
+    fn save_info_only_with_a_history_and_restore_as_master() {
+        let mut repl = ReplState::default();
+        assert!(repl.save_info().is_none());
+        repl.ensure_backlog(1024);
+        repl.feed_raw(&[b'x'; 50]);
+        repl.stream_db = Some(4);
+        let info = repl.save_info().expect("a master with a backlog");
+        let want = [
+            ("repl-stream-db", "4".to_string()),
+            ("repl-id", repl.replid.clone()),
+            ("repl-offset", "50".to_string()),
+        ];
+        assert_eq!(info, want);
+        // A replica records its master's stream database, live or cached.
+        let mut link = replica::LinkInfo::new("h".into(), 1);
+        link.stream_db = 2;
+        repl.link = Some(link);
+        assert!(
+            repl.save_info().is_none(),
+            "not streaming and nothing cached"
+        );
+        if let Some(l) = repl.link.as_mut() {
+            l.state = replica::LinkState::Connected;
+        }
+        assert_eq!(repl.save_info().expect("streaming")[0].1, "2");
+        // A restarted master: the saved id becomes replid2, the backlog starts at the offset.
+        let mut m = ReplState::default();
+        let id = "a".repeat(40);
+        m.restore_as_master(id.clone(), 50, 1024);
+        assert_eq!((m.replid2.as_str(), m.second_replid_offset), (&id[..], 51));
+        assert_eq!(m.offset(), 50);
+        assert!(m.backlog.as_ref().is_some_and(|b| b.can_serve_from(50)));
+        assert!(!m.backlog.as_ref().is_some_and(|b| b.can_serve_from(49)));
+    }
+
+    #[test]
+    fn a_reset_of_the_dirty_counter_is_not_propagated() {
+        // SAVE (and the save of SHUTDOWN) set `dirty` to 0: not a change replicas must see.
+        let mut repl = ReplState::default();
+        repl.ensure_backlog(1 << 20);
+        let mut ks = crate::db::Keyspace::new(16);
+        ks.dirty = 5;
+        let mut p = Propagation {
+            active: true,
+            ..Default::default()
+        };
+        p.enter(ks.dirty);
+        ks.dirty = 0;
+        assert!(p.leave(&mut ks, 0, &args("SAVE"), false));
         p.flush(&mut repl);
         assert_eq!(repl.offset(), 0);
     }

@@ -313,13 +313,11 @@ pub fn init_from_config(srv: &Server) {
     crate::log::set_role(b'S');
 }
 
-/// After the start-up load of a replica: a dump that records a replication history (`repl-id`,
-/// `repl-offset`, `repl-stream-db`, as a master's snapshot does) becomes our identity and the
-/// cached master, so the first PSYNC can continue where that snapshot was taken.
-pub fn restore_from_rdb(core: &mut Core, aux: &[(Bytes, Bytes)]) {
-    if core.repl.link.is_none() {
-        return;
-    }
+/// After the start-up load: a dump that records a replication history (`repl-id`, `repl-offset`,
+/// `repl-stream-db`, as a master's snapshot does) is continued. A replica takes it as its identity
+/// and cached master, so the first PSYNC can continue where that snapshot was taken; a master keeps
+/// it as `replid2` with a backlog starting at that offset, so its old replicas can continue.
+pub fn restore_from_rdb(core: &mut Core, aux: &[(Bytes, Bytes)], backlog_size: u64) {
     let get = |name: &[u8]| aux.iter().find(|(k, _)| &k[..] == name).map(|(_, v)| v);
     let num = |name: &[u8]| get(name).and_then(|v| crate::util::parse_i64(v));
     let (Some(id), Some(offset), Some(db)) = (
@@ -330,6 +328,12 @@ pub fn restore_from_rdb(core: &mut Core, aux: &[(Bytes, Bytes)]) {
         return;
     };
     let id = String::from_utf8_lossy(id).into_owned();
+    if core.repl.link.is_none() {
+        core.repl.restore_as_master(id, offset as u64, backlog_size);
+        core.repl.master.no_replicas_since_ms = crate::util::now_ms();
+        core.set_propagation_active(true);
+        return;
+    }
     core.repl.replid = id.clone();
     core.repl.set_offset(offset as u64);
     tracing::info!("Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");

@@ -115,9 +115,10 @@ fn save_sync_counted(srv: &Server, core: &mut Core, count: bool) -> Result<(), S
         return Ok(());
     }
     let (opts, checksum, dir, file) = encode_options(srv);
+    // With a replication history, the file records it so a restart can continue it.
     let aux = crate::replication::master::with_repl_aux(
         crate::persistence::standard_aux(crate::alloc::used_memory()),
-        core.repl.save_info_aux(),
+        core.repl.save_info().unwrap_or_default(),
     );
     let image = crate::persistence::encode_keyspace(&core.ks, &aux, &opts, checksum);
     let res = crate::persistence::write_atomic(std::path::Path::new(&dir), &file, &image);
@@ -174,15 +175,13 @@ fn start_bgsave_with(
     st.last_bgsave_try = crate::util::now_ms() / 1000;
     drop(st);
     tracing::info!("Background saving started");
-    // Taken with the snapshot, under the lock: the dump's replication offset matches its data.
-    let save_info = match &repl_aux {
-        None => core.repl.save_info_aux(),
-        Some(_) => Vec::new(),
-    };
+    // The replication position is read with the snapshot's start, under the same lock.
+    let for_sync = repl_aux.is_some();
+    let repl_aux = repl_aux.unwrap_or_else(|| core.repl.save_info().unwrap_or_default());
     let srv2 = srv.clone();
     std::thread::Builder::new()
         .name("bgsave".into())
-        .spawn(move || run_bgsave(srv2, id, repl_aux, save_info))
+        .spawn(move || run_bgsave(srv2, id, repl_aux, for_sync))
         .map_err(|_| "ERR Background save failed to start")?;
     Ok(())
 }
@@ -196,20 +195,14 @@ pub fn abort_bgsave(srv: &Server, core: &mut Core) {
     }
 }
 
-fn run_bgsave(
-    srv: Arc<Server>,
-    id: u64,
-    repl_aux: Option<Vec<(&'static str, String)>>,
-    save_info: Vec<(&'static str, String)>,
-) {
+fn run_bgsave(srv: Arc<Server>, id: u64, repl_aux: Vec<(&'static str, String)>, for_sync: bool) {
     let started = Instant::now();
     let (opts, checksum, dir, file) = encode_options(&srv);
     let dir = std::path::PathBuf::from(dir);
     let tmp = dir.join(format!("temp-bgsave-{}.rdb", std::process::id()));
-    let for_sync = repl_aux.is_some();
     let aux = crate::replication::master::with_repl_aux(
         crate::persistence::standard_aux(crate::alloc::used_memory()),
-        repl_aux.unwrap_or(save_info),
+        repl_aux,
     );
     let result = write_snapshot(&srv, id, &tmp, &aux, &opts, checksum);
     // Finish under the core lock, so a SHUTDOWN or FLUSHALL cannot interleave with the rename.
@@ -581,7 +574,8 @@ impl PendingLoad {
             std::mem::swap(&mut fresh.stats, &mut core.ks.stats);
             core.ks = fresh;
             // A replica continues the replication history its dump records.
-            crate::replication::replica::restore_from_rdb(&mut core, &loaded.aux);
+            let backlog_size = srv.config.read().repl_backlog_size.max(1) as u64;
+            crate::replication::replica::restore_from_rdb(&mut core, &loaded.aux, backlog_size);
             let mut save = srv.save.lock();
             save.last_load_keys_loaded = loaded.keys;
             save.last_load_keys_expired = loaded.expired_skipped;
