@@ -4,7 +4,8 @@
 # times the backlog) gets an empty replica of its own kind through a proxy that throttles the
 # master -> replica direction to LINK kB/s, while a writer sends SETs of 1 kB values at LEVEL kB/s
 # to the master. Both masters run with the same `repl-backlog-size BACKLOG` and
-# `client-output-buffer-limit replica LIMITS`, diskless sync without delay.
+# `client-output-buffer-limit replica LIMITS`, diskless sync without delay, `rdbcompression no` (the
+# populated values are padding that would compress to nothing).
 # Each run reports, within WINDOW seconds:
 #   finished Xs     the replica's link is up with no sync but the first (sync_full == 1)
 #   LOOP n          the master dropped the replica during its sync and it started over: sync_full
@@ -13,15 +14,15 @@
 # and the peak of the master's `mem_total_replication_buffers` (the writes buffered for it).
 #
 # Usage: bench/resync_loop.sh
-#   (env: KEYS=200000 VALUE=100 LINK=8000 LEVELS="250 500 1000 2000 4000" BACKLOG=1mb
+#   (env: KEYS=200000 VALUE=100 LINK=4000 LEVELS="250 500 750 1000 2000" BACKLOG=1mb
 #         LIMITS="4mb 2mb 5" WINDOW=60 SERVERS="redis ferredis")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KEYS=${KEYS:-200000}
 VALUE=${VALUE:-100}
-LINK=${LINK:-8000}
-LEVELS=${LEVELS:-250 500 1000 2000 4000}
+LINK=${LINK:-4000}
+LEVELS=${LEVELS:-250 500 750 1000 2000}
 BACKLOG=${BACKLOG:-1mb}
 LIMITS=${LIMITS:-4mb 2mb 5}
 WINDOW=${WINDOW:-60}
@@ -100,7 +101,7 @@ run() {
     mport=$(free_port 23000)
     m=$(start "m-$kind-$level" "$bin" "$mport" --repl-backlog-size "$BACKLOG" \
         --client-output-buffer-limit "replica $LIMITS" \
-        --repl-diskless-sync yes --repl-diskless-sync-delay 0)
+        --repl-diskless-sync yes --repl-diskless-sync-delay 0 --rdbcompression no)
     redis-cli -p "$mport" debug populate "$KEYS" key "$VALUE" >/dev/null
     rport=$(free_port 23300)
     r=$(start "r-$kind-$level" "$bin" "$rport")
