@@ -996,13 +996,19 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
             }
             {
                 let mut core = srv.core.lock();
+                let end = core.repl.offset();
                 let Some(r) = core.repl.replicas.get_mut(&id) else {
                     return Err(Stop::Closed);
                 };
                 r.state = ReplicaState::Online;
                 r.last_ack_ms = crate::util::now_ms();
                 if r.sync_phase.is_some() {
-                    r.sync_phase = Some(SyncPhase::Loading);
+                    // An old SYNC replica never ACKs: its catch-up target is known now.
+                    r.sync_phase = Some(if pre_psync {
+                        SyncPhase::CatchUp(end)
+                    } else {
+                        SyncPhase::Loading
+                    });
                 }
             }
             tracing::info!("Synchronization with replica {} succeeded", name);
@@ -1446,6 +1452,43 @@ mod tests {
         );
         let keys: Vec<_> = aux.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["redis-ver", "repl-stream-db", "repl-id", "aof-base"]);
+    }
+
+    #[test]
+    fn sync_phase_relaxes_the_replica_limits() {
+        let lim = crate::config::ObufLimit {
+            hard: 64 << 10,
+            soft: 32 << 10,
+            soft_seconds: 1,
+        };
+        let mut r = ReplicaInfo {
+            ip: "127.0.0.1".into(),
+            port: 1,
+            state: ReplicaState::Online,
+            ack_offset: 0,
+            last_ack_ms: 0,
+            acked: true,
+            name: "r".into(),
+            conf: ReplConf::default(),
+            pre_psync: false,
+            wait_since_ms: 0,
+            needed: Some(0),
+            soft_limit_since_ms: None,
+            sync_phase: None,
+            start_tx: None,
+        };
+        assert_eq!(effective_limits(Some(&r), &lim), (64 << 10, 32 << 10, 1));
+        assert_eq!(effective_limits(None, &lim), (64 << 10, 32 << 10, 1));
+        for phase in [
+            SyncPhase::Transfer,
+            SyncPhase::Loading,
+            SyncPhase::CatchUp(10),
+        ] {
+            r.sync_phase = Some(phase);
+            assert_eq!(effective_limits(Some(&r), &lim), (512 << 20, 0, 0));
+        }
+        assert_eq!(sync_allowance(0), 0);
+        assert_eq!(sync_allowance(256 << 20), 4 << 30);
     }
 
     #[test]
