@@ -11,6 +11,7 @@
 #   LOOP n          the master dropped the replica during its sync and it started over: sync_full
 #                   reached n (the run stops at 3)
 #   unfinished      neither (the write load outruns the link: nothing can finish)
+# then when it caught up (its offset within 256 kB of the master's, the load still running),
 # and the peak of the master's `mem_total_replication_buffers` (the writes buffered for it).
 #
 # Usage: bench/resync_loop.sh
@@ -129,18 +130,33 @@ run() {
         fi
         sleep 0.2
     done
+    # Caught up: the replica's offset within 256 kB of the master's, still under the load.
+    local caught=- mo ro
+    if [ "${result%% *}" = finished ]; then
+        while [ $(( $(now_ms) - t0 )) -lt $(( WINDOW * 1000 )) ]; do
+            mo=$(info "$mport" replication master_repl_offset || echo 0)
+            ro=$(info "$rport" replication master_repl_offset || echo 0)
+            buf=$(info "$mport" memory mem_total_replication_buffers || echo 0)
+            [ "${buf:-0}" -gt "$peak" ] && peak=$buf
+            if [ $(( ${mo:-0} - ${ro:-0} )) -lt 262144 ]; then
+                caught=$(awk -v t=$(( $(now_ms) - t0 )) 'BEGIN {printf "%.1fs", t / 1000}')
+                break
+            fi
+            sleep 0.2
+        done
+    fi
     kill "$w" "$p" 2>/dev/null || true
     wait "$w" "$p" 2>/dev/null || true
     local drops
     drops=$(grep -c "overcoming of output buffer limits" "$WORK/m-$kind-$level/log" || true)
     stop "$r"
     stop "$m"
-    printf '%-9s %8s %-16s %12s %6s\n' "$kind" "$level" "$result" \
+    printf '%-9s %8s %-16s %10s %12s %6s\n' "$kind" "$level" "$result" "$caught" \
         "$(awk -v b="$peak" 'BEGIN {printf "%.1f", b / 1048576}')" "$drops"
 }
 
 echo "# KEYS=$KEYS VALUE=$VALUE LINK=${LINK}kB/s BACKLOG=$BACKLOG LIMITS=replica $LIMITS WINDOW=${WINDOW}s"
-printf '%-9s %8s %-16s %12s %6s\n' server "kB/s" result "peak_buf_MB" drops
+printf '%-9s %8s %-16s %10s %12s %6s\n' server "kB/s" result caught_up "peak_buf_MB" drops
 for level in $LEVELS; do
     for kind in $SERVERS; do
         run "$kind" "$level"

@@ -227,6 +227,19 @@ pub fn sync_allowance(hard: u64) -> u64 {
         .max(SYNC_ALLOWANCE_FLOOR)
 }
 
+/// Whether a replica with `unsent` bytes pending is back within the configured limits with room to
+/// spare (below the soft limit, or half the hard one): leaving the sync phase any earlier would
+/// drop a replica that is still draining what was written while it caught up.
+fn caught_up(unsent: u64, lim: &crate::config::ObufLimit) -> bool {
+    if lim.soft > 0 {
+        unsent < lim.soft
+    } else if lim.hard > 0 {
+        unsent < lim.hard / 2
+    } else {
+        true
+    }
+}
+
 /// Chunk channel depth per replica for diskless transfers: bounds what a slow replica holds.
 const CHUNK_QUEUE: usize = 4;
 /// Bytes read from the shared buffer per write.
@@ -1181,8 +1194,11 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
                 return Err(Stop::Closed);
             };
             r.needed = Some(pos);
-            if matches!(r.sync_phase, Some(SyncPhase::CatchUp(t)) if pos >= t) {
-                // Caught up with what was written during the sync: normal limits from now on.
+            if matches!(r.sync_phase, Some(SyncPhase::CatchUp(t)) if pos >= t)
+                && caught_up(end.saturating_sub(pos), &lim)
+            {
+                // Read what was written during the sync, and what it still has to read fits
+                // the configured limits: normal limits from now on.
                 r.sync_phase = None;
             }
             let Some(b) = repl.backlog.as_mut() else {
@@ -1487,6 +1503,12 @@ mod tests {
             r.sync_phase = Some(phase);
             assert_eq!(effective_limits(Some(&r), &lim), (512 << 20, 0, 0));
         }
+        assert!(caught_up(10 << 10, &lim) && !caught_up(40 << 10, &lim));
+        let hard_only = crate::config::ObufLimit {
+            hard: 64 << 10,
+            ..Default::default()
+        };
+        assert!(caught_up(20 << 10, &hard_only) && !caught_up(40 << 10, &hard_only));
         assert_eq!(sync_allowance(0), 0);
         assert_eq!(sync_allowance(256 << 20), 4 << 30);
     }
