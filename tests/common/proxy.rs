@@ -147,10 +147,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, st: Arc<State>) {
         if delay > 0 {
             std::thread::sleep(Duration::from_millis(delay));
         }
+        // Counted before the write, so that whoever sees the bytes arrive sees them counted.
+        st.forwarded.fetch_add(n as u64, Ordering::SeqCst);
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
-        st.forwarded.fetch_add(n as u64, Ordering::SeqCst);
     }
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
