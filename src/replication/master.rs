@@ -109,6 +109,8 @@ pub struct ReplicaInfo {
     pub needed: Option<u64>,
     /// Since when its unsent bytes are above the soft output limit.
     pub soft_limit_since_ms: Option<i64>,
+    /// In the full-sync phase (see [`SyncPhase`]): the output limits are relaxed.
+    pub sync_phase: Option<SyncPhase>,
     /// Where its snapshot is announced, until one starts.
     pub start_tx: Option<mpsc::UnboundedSender<SyncStart>>,
 }
@@ -181,6 +183,64 @@ pub struct MasterState {
     /// Unix ms of the last once-per-second cron pass and of the last PING.
     last_second_ms: i64,
     last_ping_ms: i64,
+}
+
+/// Where a fully synchronising replica stands. From the snapshot's start until the replica has
+/// read the stream up to where it stood when the payload was complete, the writes buffered for it
+/// are the price of the sync, not a sign of a stuck reader: Redis counts them against
+/// `client-output-buffer-limit replica`, so a sync that takes longer than the limit lasts at the
+/// write rate is dropped and starts over forever. We hold them against the larger
+/// [`sync_allowance`] instead, as long as the transfer moves (a transfer that stalls for
+/// `repl-timeout` is still dropped), and apply the normal limits once the replica caught up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPhase {
+    /// The payload is being produced or sent.
+    Transfer,
+    /// The payload is sent; the replica loads it (until its first ACK).
+    Loading,
+    /// Loaded: the replica reads the stream buffered meanwhile, up to this offset.
+    CatchUp(u64),
+}
+
+/// Floor of the sync-phase allowance: the bytes of stream a fully synchronising replica may have
+/// pending whatever the configured limits.
+const SYNC_ALLOWANCE_FLOOR: u64 = 512 * 1024 * 1024;
+/// The sync-phase allowance is at least this many times the configured hard limit.
+const SYNC_ALLOWANCE_FACTOR: u64 = 16;
+
+/// The (hard, soft) output limits that apply to replica `r` now: the configured ones, or in the
+/// sync phase a hard allowance of `max(16 x hard, 512 MiB)` and no soft limit. A hard limit of 0
+/// (unlimited) stays unlimited.
+pub fn effective_limits(
+    r: Option<&ReplicaInfo>,
+    lim: &crate::config::ObufLimit,
+) -> (u64, u64, u64) {
+    if r.is_some_and(|r| r.sync_phase.is_some()) {
+        return (sync_allowance(lim.hard), 0, 0);
+    }
+    (lim.hard, lim.soft, lim.soft_seconds)
+}
+
+/// The hard allowance of the sync phase for a configured hard limit (0: unlimited).
+pub fn sync_allowance(hard: u64) -> u64 {
+    if hard == 0 {
+        return 0;
+    }
+    hard.saturating_mul(SYNC_ALLOWANCE_FACTOR)
+        .max(SYNC_ALLOWANCE_FLOOR)
+}
+
+/// Whether a replica with `unsent` bytes pending is back within the configured limits with room to
+/// spare (below the soft limit, or half the hard one): leaving the sync phase any earlier would
+/// drop a replica that is still draining what was written while it caught up.
+fn caught_up(unsent: u64, lim: &crate::config::ObufLimit) -> bool {
+    if lim.soft > 0 {
+        unsent < lim.soft
+    } else if lim.hard > 0 {
+        unsent < lim.hard / 2
+    } else {
+        true
+    }
 }
 
 /// Chunk channel depth per replica for diskless transfers: bounds what a slow replica holds.
@@ -346,6 +406,7 @@ pub fn sync_command(
         wait_since_ms: now,
         needed: None,
         soft_limit_since_ms: None,
+        sync_phase: None,
         start_tx: None,
     };
     if is_psync {
@@ -432,6 +493,7 @@ pub fn sync_command(
                 }
                 r.state = ReplicaState::WaitBgsaveEnd;
                 r.needed = (!r.conf.rdb_only).then_some(offset);
+                r.sync_phase = Some(SyncPhase::Transfer);
             }
             tracing::info!("Waiting for end of BGSAVE for SYNC");
         } else {
@@ -592,6 +654,7 @@ fn start_pending(srv: &Server, core: &mut Core, now_anyway: bool) {
             }
             r.state = ReplicaState::WaitBgsaveEnd;
             r.needed = (!r.conf.rdb_only).then_some(offset);
+            r.sync_phase = Some(SyncPhase::Transfer);
             sinks.push(ctx);
         }
         core.repl.master.socket_job = Some((id, offset));
@@ -627,6 +690,7 @@ fn start_pending(srv: &Server, core: &mut Core, now_anyway: bool) {
                 }
                 r.state = ReplicaState::WaitBgsaveEnd;
                 r.needed = (!r.conf.rdb_only).then_some(offset);
+                r.sync_phase = Some(SyncPhase::Transfer);
             }
             core.repl.master.disk_job = Some(DiskJob {
                 offset,
@@ -719,12 +783,17 @@ fn produce_diskless(
 
 /// REPLCONF ACK from an attached replica (no reply, as in Redis).
 pub fn ack(core: &mut Core, client_id: u64, offset: i64) {
+    let end = core.repl.offset();
     if let Some(r) = core.repl.replicas.get_mut(&client_id) {
         if offset > r.ack_offset as i64 {
             r.ack_offset = offset as u64;
         }
         r.last_ack_ms = crate::util::now_ms();
         r.acked = true;
+        if r.sync_phase == Some(SyncPhase::Loading) {
+            // Loaded: what it still has to read is what was written during its sync.
+            r.sync_phase = Some(SyncPhase::CatchUp(end));
+        }
         // An ACK may make a replica good again (min-replicas-to-write) and may release WAITs.
         let now = r.last_ack_ms;
         core.repl.refresh_good_replicas(now);
@@ -785,7 +854,12 @@ impl Input {
         let mut pos = 0;
         let mut cmds: Vec<Vec<Bytes>> = Vec::new();
         let chunk = self.rbuf.split().freeze();
+        // A bare newline is a replica's keep-alive while it loads a payload: it counts as an ACK
+        // for `repl-timeout` (Redis refreshes the ACK time on an empty inline line from a replica).
+        let mut keepalive = false;
         loop {
+            keepalive |= chunk.get(pos) == Some(&b'\n')
+                || chunk[pos.min(chunk.len())..].starts_with(b"\r\n");
             match self.parser.parse(&chunk, pos, &limits, &mut self.parsed) {
                 Ok(Some(end)) => {
                     let args: Vec<Bytes> = match self.parsed.owned.take() {
@@ -807,6 +881,11 @@ impl Input {
             }
         }
         self.rbuf.extend_from_slice(&chunk[pos..]);
+        if keepalive {
+            if let Some(r) = srv.core.lock().repl.replicas.get_mut(&client.id) {
+                r.last_ack_ms = crate::util::now_ms();
+            }
+        }
         if cmds.is_empty() {
             return Ok(());
         }
@@ -959,11 +1038,20 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
             }
             {
                 let mut core = srv.core.lock();
+                let end = core.repl.offset();
                 let Some(r) = core.repl.replicas.get_mut(&id) else {
                     return Err(Stop::Closed);
                 };
                 r.state = ReplicaState::Online;
                 r.last_ack_ms = crate::util::now_ms();
+                if r.sync_phase.is_some() {
+                    // An old SYNC replica never ACKs: its catch-up target is known now.
+                    r.sync_phase = Some(if pre_psync {
+                        SyncPhase::CatchUp(end)
+                    } else {
+                        SyncPhase::Loading
+                    });
+                }
             }
             tracing::info!("Synchronization with replica {} succeeded", name);
             if socket {
@@ -1120,12 +1208,13 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
         let notified = appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let hard = srv.config.read().client_output_buffer_limit.replica.hard;
+        let lim = srv.config.read().client_output_buffer_limit.replica;
         let n = {
             let mut core = srv.core.lock();
             // A sender that falls behind the writers (not only one blocked on a full socket)
             // is over the limit as soon as its unsent part is.
             let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
+            let (hard, _, _) = effective_limits(core.repl.replicas.get(&id), &lim);
             let grew = seen_end.is_some_and(|e| end > e);
             seen_end = Some(end);
             if grew && hard > 0 && end.saturating_sub(pos) >= hard {
@@ -1140,6 +1229,13 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
                 return Err(Stop::Closed);
             };
             r.needed = Some(pos);
+            if matches!(r.sync_phase, Some(SyncPhase::CatchUp(t)) if pos >= t)
+                && caught_up(end.saturating_sub(pos), &lim)
+            {
+                // Read what was written during the sync, and what it still has to read fits
+                // the configured limits: normal limits from now on.
+                r.sync_phase = None;
+            }
             let Some(b) = repl.backlog.as_mut() else {
                 return Err(Stop::Closed);
             };
@@ -1283,12 +1379,13 @@ fn check_output_limits(srv: &Server, core: &mut Core, now: i64) {
         if let Some(h) = clients.get(id) {
             h.meta.lock().obuf = unsent as usize;
         }
-        let hard = lim.hard > 0 && unsent >= lim.hard;
+        let (hard_lim, soft_lim, soft_secs) = effective_limits(Some(r), &lim);
+        let hard = hard_lim > 0 && unsent >= hard_lim;
         let mut soft = false;
-        if lim.soft > 0 && unsent >= lim.soft {
+        if soft_lim > 0 && unsent >= soft_lim {
             let since = *r.soft_limit_since_ms.get_or_insert(now);
             // As Redis: the first time it is seen does not count; then more than the seconds.
-            soft = (now - since) / 1000 > lim.soft_seconds as i64;
+            soft = (now - since) / 1000 > soft_secs as i64;
         } else {
             r.soft_limit_since_ms = None;
         }
@@ -1323,11 +1420,12 @@ fn drop_over_limit(srv: &Server, core: &mut Core, id: u64) {
 /// While a write to a replica is blocked, whether the stream appended since puts it over the
 /// hard output limit (checked on every append, as Redis checks on every write to a replica).
 fn over_hard_limit(srv: &Server, id: u64, pos: u64) -> bool {
-    let hard = srv.config.read().client_output_buffer_limit.replica.hard;
-    if hard == 0 {
+    let lim = srv.config.read().client_output_buffer_limit.replica;
+    if lim.hard == 0 {
         return false;
     }
     let mut core = srv.core.lock();
+    let (hard, _, _) = effective_limits(core.repl.replicas.get(&id), &lim);
     let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
     let unsent = end.saturating_sub(pos);
     if unsent < hard {
@@ -1408,6 +1506,49 @@ mod tests {
         );
         let keys: Vec<_> = aux.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["redis-ver", "repl-stream-db", "repl-id", "aof-base"]);
+    }
+
+    #[test]
+    fn sync_phase_relaxes_the_replica_limits() {
+        let lim = crate::config::ObufLimit {
+            hard: 64 << 10,
+            soft: 32 << 10,
+            soft_seconds: 1,
+        };
+        let mut r = ReplicaInfo {
+            ip: "127.0.0.1".into(),
+            port: 1,
+            state: ReplicaState::Online,
+            ack_offset: 0,
+            last_ack_ms: 0,
+            acked: true,
+            name: "r".into(),
+            conf: ReplConf::default(),
+            pre_psync: false,
+            wait_since_ms: 0,
+            needed: Some(0),
+            soft_limit_since_ms: None,
+            sync_phase: None,
+            start_tx: None,
+        };
+        assert_eq!(effective_limits(Some(&r), &lim), (64 << 10, 32 << 10, 1));
+        assert_eq!(effective_limits(None, &lim), (64 << 10, 32 << 10, 1));
+        for phase in [
+            SyncPhase::Transfer,
+            SyncPhase::Loading,
+            SyncPhase::CatchUp(10),
+        ] {
+            r.sync_phase = Some(phase);
+            assert_eq!(effective_limits(Some(&r), &lim), (512 << 20, 0, 0));
+        }
+        assert!(caught_up(10 << 10, &lim) && !caught_up(40 << 10, &lim));
+        let hard_only = crate::config::ObufLimit {
+            hard: 64 << 10,
+            ..Default::default()
+        };
+        assert!(caught_up(20 << 10, &hard_only) && !caught_up(40 << 10, &hard_only));
+        assert_eq!(sync_allowance(0), 0);
+        assert_eq!(sync_allowance(256 << 20), 4 << 30);
     }
 
     #[test]

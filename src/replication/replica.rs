@@ -1089,13 +1089,31 @@ impl Link {
             Sink::File { .. } => Some(dbfile.clone()),
             Sink::Mem(_) => None,
         };
-        let job = tokio::task::spawn_blocking(move || {
+        let mut job = tokio::task::spawn_blocking(move || {
             load_received(sink, &dbfile, databases, thresholds, verify)
         });
-        let result = match self.until(job).await {
-            Err(_) => return Flow::Stop,
-            Ok(Err(_)) => Err("the loading thread stopped unexpectedly".to_string()),
-            Ok(Ok(r)) => r,
+        // A newline a second while loading tells the master we are alive (it counts as an ACK
+        // there), so a load longer than `repl-timeout` does not get us dropped and resynced.
+        let joined = loop {
+            let tick = tokio::time::sleep(Duration::from_secs(1));
+            let step = async {
+                tokio::select! {
+                    r = &mut job => Some(r),
+                    _ = tick => None,
+                }
+            };
+            match self.until(step).await {
+                Err(_) => return Flow::Stop,
+                Ok(Some(r)) => break r,
+                Ok(None) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.wr.write_all(b"\n"))
+                        .await;
+                }
+            }
+        };
+        let result = match joined {
+            Err(_) => Err("the loading thread stopped unexpectedly".to_string()),
+            Ok(r) => r,
         };
         // Renamed over the dump file (or gone): nothing to clean up any more.
         if renamed.is_some() {
