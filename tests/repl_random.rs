@@ -5,9 +5,9 @@
 //! other nodes re-pointed at it). At the end every node has the same `DEBUG DIGEST`, and no
 //! acknowledged write is lost.
 //!
-//! "Acknowledged": WAIT is not on main yet, so a marker write counts as acknowledged once every
-//! replica's `master_repl_offset` reached the master's offset read right after the write (what
-//! WAIT's count reports).
+//! "Acknowledged": a marker write counts once every replica's `master_repl_offset` reached the
+//! master's offset read right after the write. WAIT would count only the master's direct replicas,
+//! and a random promotion may pick the chained one, so the test asks every node itself.
 //!
 //! Runs about 40 s of actions by default; `FERREDIS_RANDOM_SECS` runs longer, `FERREDIS_SEED`
 //! replays a printed seed. Actions happen at positions of the write load, not after sleeps.
