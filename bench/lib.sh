@@ -6,8 +6,11 @@ for bin in redis-server redis-benchmark redis-cli; do
     command -v "$bin" >/dev/null || { echo "bench: $bin not found (scripts/test.sh installs it)" >&2; exit 1; }
 done
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --quiet
-FERREDIS=$PWD/target/release/ferredis-server
+# FERREDIS=<path> benchmarks a binary built earlier (e.g. a baseline) instead of building this tree.
+if [ -z "${FERREDIS:-}" ]; then
+    cargo build --release --quiet
+    FERREDIS=$PWD/target/release/ferredis-server
+fi
 WORK=$(mktemp -d)
 PIDS=()
 bench_cleanup() {

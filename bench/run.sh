@@ -25,47 +25,12 @@ CLIENTS=${CLIENTS:-50}
 TESTS=${TESTS:-ping_mbulk,set,get,incr,mset,lpush,rpop,sadd,hset,zadd,lrange_100,spop,zpopmin}
 PIPELINES=${PIPELINES:-"1 16"}
 
-for bin in redis-server redis-benchmark redis-cli; do
-    command -v "$bin" >/dev/null || { echo "bench: $bin not found (scripts/test.sh installs it)" >&2; exit 1; }
-done
-
-# FERREDIS=<path> benchmarks a binary built earlier (e.g. a baseline) instead of building this tree.
-if [ -z "${FERREDIS:-}" ]; then
-    cargo build --release --quiet
-    FERREDIS=$PWD/target/release/ferredis-server
-fi
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for p in $(seq "$1" $(( $1 + 200 ))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "bench: no free port near $1" >&2; exit 1
-}
-
-start() { # name binary port
-    "$2" --port "$3" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-        --dir "$WORK" --logfile "$WORK/$1.log" >/dev/null 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 1 200); do
-        [ "$(redis-cli -p "$3" ping 2>/dev/null)" = PONG ] && return
-        sleep 0.05
-    done
-    echo "bench: $1 did not start; log:" >&2; cat "$WORK/$1.log" >&2; exit 1
-}
+. bench/lib.sh
 
 FPORT=$(free_port 16400)
-start ferredis "$FERREDIS" "$FPORT"
+start ferredis "$FERREDIS" "$FPORT" >/dev/null
 RPORT=$(free_port $(( FPORT + 1 )))
-start redis "$(command -v redis-server)" "$RPORT"
+start redis "$(command -v redis-server)" "$RPORT" >/dev/null
 
 echo "ferredis $FERREDIS (tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')) on $FPORT, $(redis-server --version | cut -d' ' -f1-3) on $RPORT"
 echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); -c $CLIENTS -n $N -t $TESTS; $ROUNDS rounds"

@@ -17,40 +17,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 MEMBERS=${MEMBERS:-1000000}
 ORDER=${ORDER:-random}
 
-for bin in redis-server redis-cli python3; do
-    command -v "$bin" >/dev/null || { echo "bench: $bin not found" >&2; exit 1; }
-done
-if [ -z "${FERREDIS:-}" ]; then
-    cargo build --release --quiet
-    FERREDIS=$PWD/target/release/ferredis-server
-fi
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local p
-    for p in $(seq "$1" $(( $1 + 200 ))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "bench: no free port near $1" >&2; exit 1
-}
-
-start() { # name binary port
-    "$2" --port "$3" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-        --dir "$WORK" --logfile "$WORK/$1.log" >/dev/null 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 1 200); do
-        [ "$(redis-cli -p "$3" ping 2>/dev/null)" = PONG ] && return
-        sleep 0.05
-    done
-    echo "bench: $1 did not start; log:" >&2; cat "$WORK/$1.log" >&2; exit 1
-}
+command -v python3 >/dev/null || { echo "bench: python3 not found" >&2; exit 1; }
+. bench/lib.sh
 
 # The load, as RESP, written once and fed to both servers.
 python3 - "$MEMBERS" "$ORDER" >"$WORK/load.resp" <<'EOF'
@@ -81,9 +49,9 @@ mem() { # port field
 }
 
 FPORT=$(free_port 16500)
-start ferredis "$FERREDIS" "$FPORT"
+start ferredis "$FERREDIS" "$FPORT" >/dev/null
 RPORT=$(free_port $(( FPORT + 1 )))
-start redis "$(command -v redis-server)" "$RPORT"
+start redis "$(command -v redis-server)" "$RPORT" >/dev/null
 echo "$MEMBERS members, $ORDER scores; ferredis $FERREDIS, $(redis-server --version | cut -d' ' -f1-3)"
 printf '%-9s %10s %14s %14s %12s %12s %10s %10s\n' server zcard used_memory used_rss \
     "bytes/member" "rss/member" "zrank/s" "zrange/s"
