@@ -29,10 +29,7 @@ fn info(c: &mut RawClient, section: &str, field: &str) -> String {
 }
 
 fn digest(c: &mut RawClient) -> String {
-    let r = c.cmd(&["DEBUG", "DIGEST"]);
-    let d = String::from_utf8_lossy(&r).into_owned();
-    assert!(d.starts_with('+') && d.len() == 43, "DEBUG DIGEST: {d}");
-    d
+    c.digest()
 }
 
 /// Waits until the replica is linked and has applied everything the master wrote, then compares

@@ -21,7 +21,7 @@ fn info(c: &mut RawClient, field: &str) -> String {
 }
 
 fn digest(c: &mut RawClient) -> String {
-    String::from_utf8_lossy(&c.cmd(&["DEBUG", "DIGEST"])).into_owned()
+    c.digest()
 }
 
 /// Waits until the replica's link is up and its applied offset reached the master's offset.

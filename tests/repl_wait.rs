@@ -161,10 +161,7 @@ fn client_unblock_releases_a_wait() {
 }
 
 fn digest(c: &mut RawClient) -> String {
-    let r = c.cmd(&["DEBUG", "DIGEST"]);
-    let d = String::from_utf8_lossy(&r).into_owned();
-    assert!(d.starts_with('+') && d.len() == 43, "DEBUG DIGEST: {d}");
-    d
+    c.digest()
 }
 
 fn role(c: &mut RawClient) -> String {

@@ -430,6 +430,13 @@ impl RawClient {
     }
 
     /// INFO field value (`field:value` line) from `INFO <section>`.
+    /// DEBUG DIGEST as its raw reply (`+` and 40 hex digits), checked to be one.
+    pub fn digest(&mut self) -> String {
+        let d = String::from_utf8_lossy(&self.cmd(&["DEBUG", "DIGEST"])).into_owned();
+        assert!(d.starts_with('+') && d.len() == 43, "DEBUG DIGEST: {d}");
+        d
+    }
+
     pub fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
         let info = self.cmd_str(&["INFO", section]);
         info.lines().find_map(|l| {
