@@ -790,7 +790,9 @@ pub fn ack(core: &mut Core, client_id: u64, offset: i64) {
         }
         r.last_ack_ms = crate::util::now_ms();
         r.acked = true;
-        if r.sync_phase == Some(SyncPhase::Loading) {
+        // Any ACK means the payload is loaded (a replica ACKs only once it is), even one that
+        // arrives before the sender has marked the transfer done.
+        if matches!(r.sync_phase, Some(SyncPhase::Transfer | SyncPhase::Loading)) {
             // Loaded: what it still has to read is what was written during its sync.
             r.sync_phase = Some(SyncPhase::CatchUp(end));
         }
@@ -1044,7 +1046,8 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
                 };
                 r.state = ReplicaState::Online;
                 r.last_ack_ms = crate::util::now_ms();
-                if r.sync_phase.is_some() {
+                // An ACK that came first has already moved it on to catching up.
+                if r.sync_phase == Some(SyncPhase::Transfer) {
                     // An old SYNC replica never ACKs: its catch-up target is known now.
                     r.sync_phase = Some(if pre_psync {
                         SyncPhase::CatchUp(end)
