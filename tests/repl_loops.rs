@@ -99,15 +99,21 @@ fn full_sync_under_load(diskless: &str, replica_kind: Kind) {
     // Caught up: the configured limits apply again, and the same load drops a stalled replica.
     proxy.stall(true);
     let deadline = Instant::now() + T;
+    let mut written = 0usize;
     while !master
         .log_text()
         .contains("overcoming of output buffer limits")
     {
-        assert!(
-            Instant::now() < deadline,
-            "a stalled online replica was kept"
-        );
+        if Instant::now() >= deadline {
+            let mut c = master.client();
+            panic!(
+                "a stalled online replica was kept after {written} bytes of writes: {} {}",
+                c.cmd_str(&["CLIENT", "LIST", "TYPE", "replica"]),
+                c.cmd_str(&["INFO", "replication"])
+            );
+        }
         write_load(&mut mc, 256 << 10, Duration::ZERO);
+        written += 256 << 10;
     }
     proxy.stall(false);
     wait_for("the dropped replica syncs again", T, || {

@@ -116,6 +116,10 @@ fn accept_loop(listener: TcpListener, st: Arc<State>) {
         };
         let _ = client.set_nodelay(true);
         let _ = upstream.set_nodelay(true);
+        // A stalled proxy must hold up the sender soon: with receive-buffer autotuning (up to
+        // `tcp_rmem`'s maximum, 32 MiB on some machines) the kernel would swallow that much first.
+        bound_receive_buffer(&client);
+        bound_receive_buffer(&upstream);
         st.accepted.fetch_add(1, Ordering::SeqCst);
         let (Ok(c2), Ok(u2), Ok(c3), Ok(u3)) = (
             client.try_clone(),
@@ -130,6 +134,22 @@ fn accept_loop(listener: TcpListener, st: Arc<State>) {
         let s2 = Arc::clone(&st);
         std::thread::spawn(move || pump(client, upstream, s1));
         std::thread::spawn(move || pump(u2, c2, s2));
+    }
+}
+
+/// Caps the socket's receive buffer (which also turns off its autotuning).
+fn bound_receive_buffer(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 64 * 1024;
+    // SAFETY: a valid open socket and a c_int option value of the size given.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 
