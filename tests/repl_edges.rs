@@ -16,6 +16,16 @@ fn info(c: &mut RawClient, section: &str, field: &str) -> String {
     c.info_field(section, field).unwrap_or_default()
 }
 
+/// Waits until the master sees `n` online replicas.
+fn wait_online(m: &Server, n: usize) {
+    let mut c = m.client();
+    wait_for("replicas online", T, || {
+        info(&mut c, "replication", "connected_slaves") == n.to_string()
+            && (0..n)
+                .all(|i| info(&mut c, "replication", &format!("slave{i}")).contains("state=online"))
+    });
+}
+
 /// Waits until `n` clients are blocked on `s`.
 fn wait_blocked(c: &mut RawClient, n: usize) {
     wait_for("clients blocked", T, || {
@@ -142,5 +152,99 @@ fn role_change_scenario(kind: Kind) -> Vec<String> {
 fn role_change_disconnects_blocked_clients_like_redis() {
     let want = role_change_scenario(Kind::Redis);
     let got = role_change_scenario(Kind::Ferredis);
+    assert_eq!(got, want);
+}
+
+/// A master of `kind` with one real Redis replica (that the test puts to sleep).
+fn master_with_sleepy_replica(kind: Kind) -> (Server, Server) {
+    let m = Server::start(kind, &[]);
+    let r = Server::start(
+        Kind::Redis,
+        &["--replicaof", "127.0.0.1", &m.port.to_string()],
+    );
+    wait_online(&m, 1);
+    (m, r)
+}
+
+/// Puts the replica to sleep for `secs` and writes a key it has not seen yet.
+fn lag_replica(m: &Server, r: &Server, secs: &str) {
+    let mut mc = m.client();
+    assert_eq!(mc.cmd(&["SET", "before", "1"]), b"+OK\r\n");
+    assert_eq!(mc.cmd(&["WAIT", "1", "0"]), b":1\r\n");
+    let mut rc = r.client();
+    send(&mut rc, &["DEBUG", "SLEEP", secs]);
+    // The replica stops answering PINGs while it sleeps.
+    let mut probe = r.client();
+    probe.set_timeout(Duration::from_millis(200));
+    wait_for("replica asleep", T, || {
+        send(&mut probe, &["PING"]);
+        let asleep = probe.try_read_reply().is_none();
+        if !asleep {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        asleep
+    });
+    assert_eq!(mc.cmd(&["SET", "late", "1"]), b"+OK\r\n");
+}
+
+/// FAILOVER and SHUTDOWN waiting for a lagging replica pause writes for their own purpose: CLIENT
+/// UNPAUSE does not lift them, and a CLIENT PAUSE ALL on top holds reads back only until it ends.
+fn pause_purposes_scenario(kind: Kind) -> Vec<String> {
+    let (m, r) = master_with_sleepy_replica(kind);
+    let mut out = Vec::new();
+    let mut ctl = m.client();
+    lag_replica(&m, &r, "8");
+    let rport = r.port.to_string();
+    let failover = ["FAILOVER", "TO", "127.0.0.1", &rport, "TIMEOUT", "60000"];
+    rec(&mut out, "failover", &ctl.cmd(&failover));
+    rec(&mut out, "unpause", &ctl.cmd(&["CLIENT", "UNPAUSE"]));
+    let mut w1 = m.client();
+    send(&mut w1, &["SET", "x", "1"]);
+    wait_blocked(&mut ctl, 1);
+    out.push(format!("write held: {}", silent(&mut w1)));
+    rec(&mut out, "read", &ctl.cmd(&["GET", "late"]));
+    // ALL on top: reads wait until it ends, writes stay held after it.
+    rec(
+        &mut out,
+        "pause all",
+        &ctl.cmd(&["CLIENT", "PAUSE", "1000", "ALL"]),
+    );
+    let mut r1 = m.client();
+    send(&mut r1, &["GET", "late"]);
+    out.push(format!("read held: {}", silent(&mut r1)));
+    r1.set_timeout(T);
+    rec(&mut out, "read after pause", &r1.read_reply());
+    out.push(format!("write still held: {}", silent(&mut w1)));
+    rec(
+        &mut out,
+        "state",
+        info(&mut ctl, "replication", "master_failover_state").as_bytes(),
+    );
+    rec(&mut out, "abort", &ctl.cmd(&["FAILOVER", "ABORT"]));
+    w1.set_timeout(T);
+    rec(&mut out, "write after abort", &w1.read_reply());
+    // SHUTDOWN waiting for the replica: the same.
+    lag_replica(&m, &r, "8");
+    let mut sc = m.client();
+    send(&mut sc, &["SHUTDOWN", "NOSAVE"]);
+    wait_blocked(&mut ctl, 1);
+    rec(&mut out, "unpause", &ctl.cmd(&["CLIENT", "UNPAUSE"]));
+    let mut w2 = m.client();
+    send(&mut w2, &["SET", "y", "1"]);
+    wait_blocked(&mut ctl, 2);
+    out.push(format!("write held: {}", silent(&mut w2)));
+    rec(&mut out, "read", &ctl.cmd(&["GET", "late"]));
+    rec(&mut out, "shutdown abort", &ctl.cmd(&["SHUTDOWN", "ABORT"]));
+    sc.set_timeout(T);
+    rec(&mut out, "shutdown", &sc.read_reply());
+    w2.set_timeout(T);
+    rec(&mut out, "write after abort", &w2.read_reply());
+    out
+}
+
+#[test]
+fn client_unpause_leaves_failover_and_shutdown_pauses_like_redis() {
+    let want = pause_purposes_scenario(Kind::Redis);
+    let got = pause_purposes_scenario(Kind::Ferredis);
     assert_eq!(got, want);
 }

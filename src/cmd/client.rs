@@ -12,7 +12,7 @@ use super::{arg_i64, lookup, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::resp::Proto;
 use crate::server::client::{
     info_line, kill_client, registered, valid_client_name, Client, ClientKind, ClientType,
-    PauseKind, ReplyMode,
+    PauseKind, PausePurpose, ReplyMode,
 };
 use crate::server::Server;
 use crate::util::eq_ic;
@@ -689,13 +689,13 @@ fn client_pause(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         0
     };
-    ctx.srv.pause.pause(end, kind);
+    ctx.srv.pause.pause(PausePurpose::ClientCommand, end, kind);
     ctx.out.ok();
     Ok(())
 }
 
 fn client_unpause(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
-    ctx.srv.pause.unpause();
+    ctx.srv.pause.unpause(PausePurpose::ClientCommand);
     ctx.out.ok();
     Ok(())
 }

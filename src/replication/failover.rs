@@ -34,7 +34,7 @@ use super::master::ReplicaState;
 use super::ReplState;
 use crate::resp::Reply;
 use crate::server::blocking::BlockOp;
-use crate::server::client::PauseKind;
+use crate::server::client::{PauseKind, PausePurpose};
 use crate::server::{Core, Server, ShutdownRequest};
 
 /// What clients blocked in SHUTDOWN receive when it does not happen.
@@ -224,14 +224,15 @@ pub fn command(srv: &Server, core: &mut Core, args: &[Bytes]) -> Result<(), Stri
     };
     f.force = force;
     f.phase = FailoverPhase::WaitForSync;
-    srv.pause.pause(i64::MAX, PauseKind::Write);
+    srv.pause
+        .pause(PausePurpose::Failover, i64::MAX, PauseKind::Write);
     Ok(())
 }
 
 /// Ends the failover state and lets writes run again.
 fn clear(srv: &Server, core: &mut Core) {
     core.repl.failover = FailoverState::default();
-    srv.pause.unpause();
+    srv.pause.unpause(PausePurpose::Failover);
 }
 
 /// Gives up a failover: logs why, becomes a master again if we already follow the target.
@@ -345,7 +346,8 @@ pub fn wait_before_shutdown(srv: &Server, core: &mut Core, req: ShutdownRequest)
             ],
         );
     }
-    srv.pause.pause(i64::MAX, PauseKind::Write);
+    srv.pause
+        .pause(PausePurpose::Shutdown, i64::MAX, PauseKind::Write);
     tracing::info!("Waiting for replicas before shutting down.");
     true
 }
@@ -395,7 +397,7 @@ pub fn cancel_shutdown(srv: &Server, core: &mut Core) -> bool {
             b.wake(buf.freeze());
         }
     }
-    srv.pause.unpause();
+    srv.pause.unpause(PausePurpose::Shutdown);
     true
 }
 

@@ -433,50 +433,83 @@ pub enum PauseKind {
     All = 2,
 }
 
-/// The CLIENT PAUSE state shared by all connections.
+/// Why clients are paused. Each purpose has its own pause, so ending one (CLIENT UNPAUSE, a
+/// failover that completes) leaves the others in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PausePurpose {
+    /// CLIENT PAUSE (lifted by CLIENT UNPAUSE).
+    ClientCommand = 0,
+    /// A SHUTDOWN waiting for its replicas to catch up.
+    Shutdown = 1,
+    /// A FAILOVER waiting for its target to catch up, or under way.
+    Failover = 2,
+}
+
+/// The pause state shared by all connections: one pause (kind and end) per [`PausePurpose`]; the
+/// pause in force is the strictest of the active ones (ALL beats WRITE), until the latest end
+/// among those of that kind.
 ///
-/// Changed only by commands (under the core lock), read by connections under the same lock
-/// before each command, so a command never slips past a pause that started before it. A
-/// connection whose command is held back waits in [`PauseState::wait`] without the lock.
+/// Changed only under the core lock, read by connections under the same lock before each
+/// command, so a command never slips past a pause that started before it. A connection whose
+/// command is held back waits in [`PauseState::wait`] without the lock.
 #[derive(Default)]
 pub struct PauseState {
-    kind: AtomicU8,
-    /// Unix ms at which the pause ends by itself.
-    end_ms: AtomicI64,
+    /// Per purpose: its kind (0 when none) and the Unix ms at which it ends by itself.
+    slots: [(AtomicU8, AtomicI64); 3],
     /// Woken by UNPAUSE (and by a PAUSE that changes the state), so waiters re-check.
     changed: Notify,
 }
 
 impl PauseState {
-    /// The pause in force now (an expired pause reads as Off).
-    pub fn current(&self) -> PauseKind {
-        let k = self.kind.load(Ordering::Acquire);
-        if k == 0 || self.end_ms.load(Ordering::Acquire) < crate::util::now_ms() {
-            PauseKind::Off
-        } else if k == PauseKind::Write as u8 {
-            PauseKind::Write
-        } else {
-            PauseKind::All
+    /// The pause in force now and when it ends (an expired pause counts as none).
+    fn effective(&self) -> (PauseKind, i64) {
+        let mut now = None;
+        let (mut kind, mut end) = (PauseKind::Off, 0);
+        for (k, e) in &self.slots {
+            let k = match k.load(Ordering::Acquire) {
+                0 => continue,
+                1 => PauseKind::Write,
+                _ => PauseKind::All,
+            };
+            let e = e.load(Ordering::Acquire);
+            if e < *now.get_or_insert_with(crate::util::now_ms) {
+                continue;
+            }
+            if k > kind {
+                (kind, end) = (k, e);
+            } else if k == kind {
+                end = end.max(e);
+            }
         }
+        (kind, end)
     }
 
-    /// CLIENT PAUSE: while a pause is in force, the stricter kind and the later end win.
-    pub fn pause(&self, end_ms: i64, kind: PauseKind) {
-        let (kind, end_ms) = match self.current() {
-            PauseKind::Off => (kind, end_ms),
-            cur => (
-                cur.max(kind),
-                end_ms.max(self.end_ms.load(Ordering::Acquire)),
-            ),
+    /// The pause in force now.
+    pub fn current(&self) -> PauseKind {
+        self.effective().0
+    }
+
+    /// Pauses clients for `purpose` until `end_ms`; while that purpose's pause is in force, the
+    /// stricter kind and the later end win.
+    pub fn pause(&self, purpose: PausePurpose, end_ms: i64, kind: PauseKind) {
+        let (k, e) = &self.slots[purpose as usize];
+        let cur = k.load(Ordering::Acquire);
+        let cur_end = e.load(Ordering::Acquire);
+        let (kind, end_ms) = if cur != 0 && cur_end >= crate::util::now_ms() {
+            ((kind as u8).max(cur), end_ms.max(cur_end))
+        } else {
+            (kind as u8, end_ms)
         };
-        self.end_ms.store(end_ms, Ordering::Release);
-        self.kind.store(kind as u8, Ordering::Release);
+        e.store(end_ms, Ordering::Release);
+        k.store(kind, Ordering::Release);
         self.changed.notify_waiters();
     }
 
-    /// CLIENT UNPAUSE.
-    pub fn unpause(&self) {
-        self.kind.store(PauseKind::Off as u8, Ordering::Release);
+    /// Ends the pause of `purpose` (CLIENT UNPAUSE ends only CLIENT PAUSE's).
+    pub fn unpause(&self, purpose: PausePurpose) {
+        self.slots[purpose as usize]
+            .0
+            .store(PauseKind::Off as u8, Ordering::Release);
         self.changed.notify_waiters();
     }
 
@@ -485,10 +518,11 @@ impl PauseState {
         let notified = self.changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if self.current() == PauseKind::Off {
+        let (kind, end) = self.effective();
+        if kind == PauseKind::Off {
             return;
         }
-        let left = self.end_ms.load(Ordering::Acquire) - crate::util::now_ms();
+        let left = end - crate::util::now_ms();
         let left = std::time::Duration::from_millis(left.max(0) as u64);
         tokio::select! {
             _ = notified => {}
@@ -639,6 +673,28 @@ pub fn valid_client_name(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pause_purposes_combine_and_end_separately() {
+        let p = PauseState::default();
+        assert_eq!(p.current(), PauseKind::Off);
+        let now = crate::util::now_ms();
+        p.pause(PausePurpose::Failover, i64::MAX, PauseKind::Write);
+        p.pause(PausePurpose::ClientCommand, now + 60_000, PauseKind::All);
+        // ALL is stricter, so its end is the one in force.
+        assert_eq!(p.effective(), (PauseKind::All, now + 60_000));
+        p.unpause(PausePurpose::ClientCommand);
+        assert_eq!(p.effective(), (PauseKind::Write, i64::MAX));
+        // An ALL pause that already ended leaves the WRITE one.
+        p.pause(PausePurpose::ClientCommand, now - 1, PauseKind::All);
+        assert_eq!(p.current(), PauseKind::Write);
+        // Same kind: the later end.
+        p.pause(PausePurpose::Shutdown, i64::MAX - 1, PauseKind::Write);
+        p.unpause(PausePurpose::Failover);
+        assert_eq!(p.effective(), (PauseKind::Write, i64::MAX - 1));
+        p.unpause(PausePurpose::Shutdown);
+        assert_eq!(p.current(), PauseKind::Off);
+    }
 
     #[test]
     fn request_len_matches_encoding() {
