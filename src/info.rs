@@ -693,12 +693,7 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "current_save_keys_total", "0");
     field!(out, "rdb_changes_since_last_save", "{}", core.ks.dirty);
     let st = srv.save.lock();
-    field!(
-        out,
-        "rdb_bgsave_in_progress",
-        "{}",
-        st.bgsave.is_some() as u8
-    );
+    field!(out, "rdb_bgsave_in_progress", "{}", st.in_progress() as u8);
     field!(out, "rdb_last_save_time", "{}", st.last_save);
     field!(
         out,
@@ -712,11 +707,7 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
         "{}",
         st.last_bgsave_time_sec
     );
-    let current = st
-        .bgsave
-        .map(|(_, t)| t.elapsed().as_secs() as i64)
-        .unwrap_or(-1);
-    field!(out, "rdb_current_bgsave_time_sec", "{}", current);
+    field!(out, "rdb_current_bgsave_time_sec", "{}", st.current_secs());
     field!(out, "rdb_saves", "{}", st.saves);
     // No fork, so no copy-on-write: the snapshot's extra memory is its pre-images.
     field!(out, "rdb_last_cow_size", "0");

@@ -6,6 +6,7 @@
 //! Every wait polls with a deadline.
 
 mod common;
+use common::proxy::Proxy;
 use common::*;
 
 use std::time::Duration;
@@ -246,5 +247,96 @@ fn pause_purposes_scenario(kind: Kind) -> Vec<String> {
 fn client_unpause_leaves_failover_and_shutdown_pauses_like_redis() {
     let want = pause_purposes_scenario(Kind::Redis);
     let got = pause_purposes_scenario(Kind::Ferredis);
+    assert_eq!(got, want);
+}
+
+/// A diskless transfer held up by a stalled link counts as a background save in progress: INFO
+/// shows it, BGSAVE (with or without SCHEDULE) and SAVE are refused, and a save point reached
+/// meanwhile saves only once the transfer is over.
+fn diskless_scenario(kind: Kind) -> Vec<String> {
+    let m = Server::start(
+        kind,
+        &[
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "1",
+            // DEBUG POPULATE's padded values would compress to almost nothing.
+            "--rdbcompression",
+            "no",
+            "--enable-debug-command",
+            "yes",
+        ],
+    );
+    let mut out = Vec::new();
+    let mut c = m.client();
+    c.set_timeout(T);
+    // Far more than the stalled link holds.
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "100000", "key", "500"]),
+        b"+OK\r\n"
+    );
+    rec(
+        &mut out,
+        "before",
+        info(&mut c, "persistence", "rdb_bgsave_in_progress").as_bytes(),
+    );
+    let proxy = Proxy::start(m.port);
+    let _r = Server::start(
+        Kind::Redis,
+        &["--replicaof", "127.0.0.1", &proxy.port.to_string()],
+    );
+    // The transfer starts a second after the replica asked for it: stall the link meanwhile.
+    wait_for("replica attached", T, || {
+        info(&mut c, "replication", "connected_slaves") == "1"
+    });
+    proxy.stall(true);
+    wait_for("transfer running", T, || {
+        info(&mut c, "persistence", "rdb_bgsave_in_progress") == "1"
+    });
+    rec(&mut out, "bgsave", &c.cmd(&["BGSAVE"]));
+    rec(&mut out, "bgsave schedule", &c.cmd(&["BGSAVE", "SCHEDULE"]));
+    rec(&mut out, "save", &c.cmd(&["SAVE"]));
+    // A save point falls due while the transfer is held.
+    rec(&mut out, "set", &c.cmd(&["SET", "k", "v"]));
+    rec(
+        &mut out,
+        "config",
+        &c.cmd(&["CONFIG", "SET", "save", "1 1"]),
+    );
+    wait_for("save point due", T, || {
+        info(&mut c, "persistence", "rdb_current_bgsave_time_sec")
+            .parse::<i64>()
+            .unwrap_or(0)
+            >= 3
+    });
+    for f in [
+        "rdb_bgsave_in_progress",
+        "rdb_saves",
+        "rdb_last_bgsave_time_sec",
+    ] {
+        rec(&mut out, f, info(&mut c, "persistence", f).as_bytes());
+    }
+    out.push(format!("dump written: {}", m.dir.join("dump.rdb").exists()));
+    proxy.stall(false);
+    wait_for("replica online", T, || {
+        info(&mut c, "replication", "slave0").contains("state=online")
+    });
+    // The save point's BGSAVE runs once the transfer is over.
+    wait_for("save point saved", T, || {
+        info(&mut c, "persistence", "rdb_saves") == "1"
+            && info(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    for f in ["rdb_changes_since_last_save", "rdb_last_bgsave_status"] {
+        rec(&mut out, f, info(&mut c, "persistence", f).as_bytes());
+    }
+    out.push(format!("dump written: {}", m.dir.join("dump.rdb").exists()));
+    out
+}
+
+#[test]
+fn diskless_transfer_counts_as_a_bgsave_like_redis() {
+    let want = diskless_scenario(Kind::Redis);
+    let got = diskless_scenario(Kind::Ferredis);
     assert_eq!(got, want);
 }

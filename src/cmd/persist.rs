@@ -28,7 +28,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 fn save_cmd(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
-    if ctx.srv.save.lock().bgsave.is_some() {
+    if ctx.srv.save.lock().in_progress() {
         return Err(CmdError::msg("ERR Background save already in progress"));
     }
     save::save_sync(ctx.srv, ctx.core).map_err(|_| CmdError::msg("ERR"))?;
@@ -37,18 +37,14 @@ fn save_cmd(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 }
 
 fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let schedule = match args.len() {
-        1 => false,
-        2 if args[1].eq_ignore_ascii_case(b"schedule") => true,
+    // SCHEDULE waits only for other kinds of background work (Redis's AOF rewrite): with a
+    // save (or a diskless transfer) running, both forms are refused.
+    match args.len() {
+        1 => {}
+        2 if args[1].eq_ignore_ascii_case(b"schedule") => {}
         _ => return Err(CmdError::Syntax),
-    };
-    let running = ctx.srv.save.lock().bgsave.is_some();
-    if running {
-        if schedule {
-            ctx.srv.save.lock().scheduled = true;
-            ctx.out.simple("Background saving scheduled");
-            return Ok(());
-        }
+    }
+    if ctx.srv.save.lock().in_progress() {
         return Err(CmdError::msg("ERR Background save already in progress"));
     }
     let srv = ctx.srv.self_arc();

@@ -658,6 +658,7 @@ fn start_pending(srv: &Server, core: &mut Core, now_anyway: bool) {
             sinks.push(ctx);
         }
         core.repl.master.socket_job = Some((id, offset));
+        crate::server::save::socket_sync_started(srv);
         let exclude = req & REQ_EXCLUDE_DATA != 0;
         let aux = with_repl_aux(
             crate::persistence::standard_aux(crate::alloc::used_memory()),
@@ -670,6 +671,7 @@ fn start_pending(srv: &Server, core: &mut Core, now_anyway: bool) {
             tracing::warn!("BGSAVE for replication failed");
             core.ks.snapshot_end(id);
             core.repl.master.socket_job = None;
+            crate::server::save::socket_sync_ended(srv);
         }
         return;
     }
@@ -753,6 +755,7 @@ fn produce_diskless(
         core.ks.snapshot_end(id);
         if matches!(core.repl.master.socket_job, Some((j, _)) if j == id) {
             core.repl.master.socket_job = None;
+            crate::server::save::socket_sync_ended(&srv);
         }
     }
     match res {

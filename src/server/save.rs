@@ -24,6 +24,9 @@ const BGSAVE_RETRY_DELAY_S: i64 = 5;
 pub struct SaveState {
     /// The running BGSAVE: its snapshot id and when it started.
     pub bgsave: Option<(u64, Instant)>,
+    /// When the running diskless replication transfer started: Redis produces it in an RDB child
+    /// too, so it counts as a background save in progress (INFO, BGSAVE, SAVE, save points).
+    pub socket_sync: Option<Instant>,
     /// Unix seconds of the last successful save (LASTSAVE, `rdb_last_save_time`).
     pub last_save: i64,
     pub last_bgsave_ok: bool,
@@ -46,6 +49,7 @@ impl Default for SaveState {
     fn default() -> Self {
         SaveState {
             bgsave: None,
+            socket_sync: None,
             last_save: crate::util::now_ms() / 1000,
             last_bgsave_ok: true,
             last_bgsave_time_sec: -1,
@@ -57,6 +61,36 @@ impl Default for SaveState {
             last_load_keys_loaded: 0,
             last_load_keys_expired: 0,
         }
+    }
+}
+
+impl SaveState {
+    /// Whether a BGSAVE or a diskless transfer runs (Redis's RDB child).
+    pub fn in_progress(&self) -> bool {
+        self.bgsave.is_some() || self.socket_sync.is_some()
+    }
+
+    /// Seconds since the running BGSAVE or diskless transfer started (-1 when none runs).
+    pub fn current_secs(&self) -> i64 {
+        self.bgsave
+            .map(|(_, t)| t)
+            .or(self.socket_sync)
+            .map(|t| t.elapsed().as_secs() as i64)
+            .unwrap_or(-1)
+    }
+}
+
+/// A diskless replication transfer starts (under the core lock).
+pub fn socket_sync_started(srv: &Server) {
+    srv.save.lock().socket_sync = Some(Instant::now());
+}
+
+/// The diskless transfer ended (under the core lock): as when Redis's RDB child exits, its
+/// duration becomes `rdb_last_bgsave_time_sec`; the last save time and the dirty count stay.
+pub fn socket_sync_ended(srv: &Server) {
+    let mut st = srv.save.lock();
+    if let Some(t) = st.socket_sync.take() {
+        st.last_bgsave_time_sec = t.elapsed().as_secs() as i64;
     }
 }
 
@@ -165,7 +199,7 @@ fn start_bgsave_with(
     repl_aux: Option<Vec<(&'static str, String)>>,
 ) -> Result<(), &'static str> {
     let mut st = srv.save.lock();
-    if st.bgsave.is_some() {
+    if st.in_progress() {
         return Err("ERR Background save already in progress");
     }
     let (opts, _, _, _) = encode_options(srv);
@@ -358,7 +392,7 @@ pub fn check_save_points(srv: &Arc<Server>, core: &mut Core) {
     let (running, last_save, last_ok, last_try) = {
         let st = srv.save.lock();
         (
-            st.bgsave.is_some(),
+            st.in_progress(),
             st.last_save,
             st.last_bgsave_ok,
             st.last_bgsave_try,
