@@ -340,3 +340,43 @@ fn diskless_transfer_counts_as_a_bgsave_like_redis() {
     let got = diskless_scenario(Kind::Ferredis);
     assert_eq!(got, want);
 }
+
+/// FAILOVER's demotion releases the blocked clients the same way, while a write held back by its
+/// pause runs once it is a replica (and is refused as such).
+fn failover_demotion_scenario(kind: Kind) -> Vec<String> {
+    let (m, r) = master_with_sleepy_replica(kind);
+    let mut out = Vec::new();
+    let mut ctl = m.client();
+    let mut b = m.client();
+    send(&mut b, &["BLPOP", "l", "0"]);
+    wait_blocked(&mut ctl, 1);
+    lag_replica(&m, &r, "2");
+    let rport = r.port.to_string();
+    let failover = ["FAILOVER", "TO", "127.0.0.1", &rport, "TIMEOUT", "60000"];
+    rec(&mut out, "failover", &ctl.cmd(&failover));
+    let mut w = m.client();
+    send(&mut w, &["SET", "x", "1"]);
+    wait_blocked(&mut ctl, 2);
+    // The replica wakes up, catches up, and the roles swap.
+    b.set_timeout(T);
+    rec(&mut out, "blpop", &b.try_read_reply().unwrap_or_default());
+    out.push(format!("closed: {}", closed(&mut b)));
+    w.set_timeout(T);
+    rec(&mut out, "held write", &w.read_reply());
+    wait_for("failover done", T, || {
+        info(&mut ctl, "replication", "master_failover_state") == "no-failover"
+    });
+    rec(
+        &mut out,
+        "role",
+        info(&mut ctl, "replication", "role").as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn failover_demotion_releases_blocked_clients_like_redis() {
+    let want = failover_demotion_scenario(Kind::Redis);
+    let got = failover_demotion_scenario(Kind::Ferredis);
+    assert_eq!(got, want);
+}
