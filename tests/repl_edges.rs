@@ -380,3 +380,34 @@ fn failover_demotion_releases_blocked_clients_like_redis() {
     let got = failover_demotion_scenario(Kind::Ferredis);
     assert_eq!(got, want);
 }
+
+/// BGSAVE inside EXEC is only scheduled; the save runs once, after the transaction.
+#[test]
+fn bgsave_in_exec_is_scheduled_like_redis() {
+    let mut d = Diff::new(&[]);
+    d.script(
+        "MULTI
+         BGSAVE
+         BGSAVE SCHEDULE
+         EXEC",
+    );
+    d.assert_clean();
+    for kind in [Kind::Redis, Kind::Ferredis] {
+        let s = Server::start(kind, &[]);
+        let mut c = s.client();
+        c.cmd(&["MULTI"]);
+        c.cmd(&["BGSAVE"]);
+        c.cmd(&["BGSAVE"]);
+        assert_eq!(
+            c.cmd(&["EXEC"]),
+            b"*2\r\n+Background saving scheduled\r\n+Background saving scheduled\r\n",
+            "{kind:?}"
+        );
+        wait_for("scheduled save done", T, || {
+            info(&mut c, "persistence", "rdb_saves") == "1"
+                && info(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
+        });
+        assert!(s.dir.join("dump.rdb").exists(), "{kind:?}");
+        assert_eq!(info(&mut c, "persistence", "rdb_saves"), "1", "{kind:?}");
+    }
+}

@@ -47,6 +47,13 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if ctx.srv.save.lock().in_progress() {
         return Err(CmdError::msg("ERR Background save already in progress"));
     }
+    // Inside EXEC (the client is still in MULTI while its queue runs) the save only starts after
+    // the transaction, from the cron, as in Redis.
+    if ctx.client.multi.is_some() {
+        ctx.srv.save.lock().scheduled = true;
+        ctx.out.simple("Background saving scheduled");
+        return Ok(());
+    }
     let srv = ctx.srv.self_arc();
     save::start_bgsave(&srv, ctx.core).map_err(CmdError::msg)?;
     ctx.out.simple("Background saving started");

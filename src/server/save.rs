@@ -36,7 +36,7 @@ pub struct SaveState {
     pub saves: u64,
     /// `dirty` when the running BGSAVE started: what a successful save subtracts.
     pub dirty_before_bgsave: u64,
-    /// BGSAVE SCHEDULE asked while a save was running.
+    /// BGSAVE ran inside EXEC: the cron starts it once no save runs.
     pub scheduled: bool,
     /// Keys written during the last BGSAVE whose old values the snapshot had to keep.
     pub last_preimages: u64,
@@ -384,6 +384,7 @@ pub fn stream_snapshot(
 /// Checks the `save <seconds> <changes>` points (called by the cron with the core lock held) and
 /// starts a BGSAVE when one is reached.
 pub fn check_save_points(srv: &Arc<Server>, core: &mut Core) {
+    start_scheduled(srv, core);
     let points = srv.config.read().save.clone();
     if points.is_empty() {
         return;
@@ -411,6 +412,24 @@ pub fn check_save_points(srv: &Arc<Server>, core: &mut Core) {
             let _ = start_bgsave(srv, core);
             return;
         }
+    }
+}
+
+/// Starts the BGSAVE that BGSAVE inside EXEC scheduled, once no save runs (a failed save is
+/// retried after a delay, as for save points).
+fn start_scheduled(srv: &Arc<Server>, core: &mut Core) {
+    {
+        let st = srv.save.lock();
+        let now = crate::util::now_ms() / 1000;
+        if !st.scheduled
+            || st.in_progress()
+            || !(st.last_bgsave_ok || now - st.last_bgsave_try > BGSAVE_RETRY_DELAY_S)
+        {
+            return;
+        }
+    }
+    if start_bgsave(srv, core).is_ok() {
+        srv.save.lock().scheduled = false;
     }
 }
 
