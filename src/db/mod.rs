@@ -241,7 +241,13 @@ impl Keyspace {
 
     /// Whether the key exists and is logically expired.
     fn is_expired(&self, db: usize, key: &[u8]) -> bool {
-        match self.dbs[db].table.get(key) {
+        let d = &self.dbs[db];
+        // No key of the database has a TTL: nothing to look up (the common case of a cache-less
+        // dataset, and every lookup path starts here).
+        if d.expires.is_empty() {
+            return false;
+        }
+        match d.table.get(key) {
             Some(e) => e.expire != NO_EXPIRE && e.expire <= self.now_ms,
             None => false,
         }
