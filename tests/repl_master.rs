@@ -621,3 +621,68 @@ fn ferredis_replica_of_ferredis_full_then_partial() {
         assert_eq!(info(&mut mc, "stats", "sync_full"), "1");
     }
 }
+
+/// The pre-PSYNC protocol: `SYNC` gets a sized (`$<len>`) payload even when the master syncs
+/// diskless (such a replica cannot read the `$EOF:` form), no `+FULLRESYNC` line, then the write
+/// stream from the snapshot on; the replica is listed online. Byte for byte as a real Redis.
+#[test]
+fn old_sync_protocol_gets_a_sized_payload_then_the_stream() {
+    use std::io::{Read, Write};
+    let mut seen = Vec::new();
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let m = Server::start(kind, &["--repl-diskless-sync", "yes"]);
+        let mut c = m.client();
+        assert_eq!(c.cmd(&["SET", "a", "1"]), b"+OK\r\n");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).expect("connect");
+        s.set_read_timeout(Some(T)).expect("timeout");
+        s.write_all(b"SYNC\r\n").expect("write");
+        // Keep-alive newlines may come first.
+        let mut got: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 65536];
+        let (len, body_at) = loop {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "{kind:?}: closed before the payload");
+            got.extend_from_slice(&buf[..n]);
+            let start = got.iter().position(|&b| b != b'\n').unwrap_or(got.len());
+            if let Some(end) = got[start..].windows(2).position(|w| w == b"\r\n") {
+                let head = String::from_utf8_lossy(&got[start..start + end]).into_owned();
+                let len: usize = head
+                    .strip_prefix('$')
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or_else(|| panic!("{kind:?}: not a sized payload: {head:?}"));
+                break (len, start + end + 2);
+            }
+        };
+        while got.len() < body_at + len {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "{kind:?}: closed during the payload");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let rdb = &got[body_at..body_at + len];
+        assert!(rdb.starts_with(b"REDIS00"), "{kind:?}: {:?}", &rdb[..9]);
+        let mut rest = got[body_at + len..].to_vec();
+        wait_for("the SYNC replica is online", T, || {
+            info(&mut c, "replication", "slave0").contains("state=online")
+        });
+        assert_eq!(c.cmd(&["SET", "b", "2"]), b"+OK\r\n");
+        let expect = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n";
+        while rest.len() < expect.len() {
+            let n = s.read(&mut buf).expect("read");
+            assert!(n > 0, "{kind:?}: closed during the stream");
+            rest.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&rest),
+            String::from_utf8_lossy(expect),
+            "{kind:?}"
+        );
+        let line = info(&mut c, "replication", "slave0");
+        seen.push(
+            line.split(",offset=")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert_eq!(seen[0], seen[1], "INFO slave0 (up to the offset)");
+}
