@@ -242,26 +242,32 @@ fn disk_full_sync_and_stream_to_a_real_replica() {
     full_sync_then_stream(&["--repl-diskless-sync", "no"]);
 }
 
-#[test]
-fn partial_resync_after_the_link_drops() {
-    let m = master(&["--repl-diskless-sync-delay", "0"]);
+/// A replica made by `replica` syncs fully, follows a stream, loses its link
+/// (`CLIENT KILL TYPE replica`) while writes go on, and continues partially from the backlog.
+fn full_then_partial(m: &Server, replica: fn(&Server) -> Server, seed: u64) {
     let mut mc = m.client();
     populate(&mut mc);
-    let r = replica_of(&m);
-    wait_in_sync(&m, &r);
-    random_writes(&mut mc, 11, 300);
-    wait_in_sync(&m, &r);
+    let r = replica(m);
+    wait_in_sync(m, &r);
+    random_writes(&mut mc, seed, 300);
+    wait_in_sync(m, &r);
     mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
     // Writes while the replica is away are served from the backlog.
-    random_writes(&mut mc, 12, 200);
+    random_writes(&mut mc, seed + 1, 200);
     wait_for("partial resync accepted", T, || {
         info(&mut mc, "stats", "sync_partial_ok") == "1"
     });
-    wait_in_sync(&m, &r);
+    wait_in_sync(m, &r);
     assert_eq!(info(&mut mc, "stats", "sync_full"), "1");
     assert!(m
         .log_text()
         .contains("Partial resynchronization request from"));
+}
+
+#[test]
+fn partial_resync_after_the_link_drops() {
+    let m = master(&["--repl-diskless-sync-delay", "0"]);
+    full_then_partial(&m, replica_of, 11);
 }
 
 #[test]
@@ -606,19 +612,7 @@ fn ferredis_replica_of_ferredis_full_then_partial() {
             "--repl-diskless-sync-delay",
             "0",
         ]);
-        let mut mc = m.client();
-        populate(&mut mc);
-        let r = ferredis_replica_of(&m);
-        wait_in_sync(&m, &r);
-        random_writes(&mut mc, 21, 500);
-        wait_in_sync(&m, &r);
-        mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
-        random_writes(&mut mc, 22, 200);
-        wait_for("partial resync accepted", T, || {
-            info(&mut mc, "stats", "sync_partial_ok") == "1"
-        });
-        wait_in_sync(&m, &r);
-        assert_eq!(info(&mut mc, "stats", "sync_full"), "1");
+        full_then_partial(&m, ferredis_replica_of, 21);
     }
 }
 
