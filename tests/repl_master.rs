@@ -242,26 +242,32 @@ fn disk_full_sync_and_stream_to_a_real_replica() {
     full_sync_then_stream(&["--repl-diskless-sync", "no"]);
 }
 
-#[test]
-fn partial_resync_after_the_link_drops() {
-    let m = master(&["--repl-diskless-sync-delay", "0"]);
+/// A replica made by `replica` syncs fully, follows a stream, loses its link
+/// (`CLIENT KILL TYPE replica`) while writes go on, and continues partially from the backlog.
+fn full_then_partial(m: &Server, replica: fn(&Server) -> Server, seed: u64) {
     let mut mc = m.client();
     populate(&mut mc);
-    let r = replica_of(&m);
-    wait_in_sync(&m, &r);
-    random_writes(&mut mc, 11, 300);
-    wait_in_sync(&m, &r);
+    let r = replica(m);
+    wait_in_sync(m, &r);
+    random_writes(&mut mc, seed, 300);
+    wait_in_sync(m, &r);
     mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
     // Writes while the replica is away are served from the backlog.
-    random_writes(&mut mc, 12, 200);
+    random_writes(&mut mc, seed + 1, 200);
     wait_for("partial resync accepted", T, || {
         info(&mut mc, "stats", "sync_partial_ok") == "1"
     });
-    wait_in_sync(&m, &r);
+    wait_in_sync(m, &r);
     assert_eq!(info(&mut mc, "stats", "sync_full"), "1");
     assert!(m
         .log_text()
         .contains("Partial resynchronization request from"));
+}
+
+#[test]
+fn partial_resync_after_the_link_drops() {
+    let m = master(&["--repl-diskless-sync-delay", "0"]);
+    full_then_partial(&m, replica_of, 11);
 }
 
 #[test]
@@ -606,18 +612,159 @@ fn ferredis_replica_of_ferredis_full_then_partial() {
             "--repl-diskless-sync-delay",
             "0",
         ]);
-        let mut mc = m.client();
-        populate(&mut mc);
-        let r = ferredis_replica_of(&m);
-        wait_in_sync(&m, &r);
-        random_writes(&mut mc, 21, 500);
-        wait_in_sync(&m, &r);
-        mc.cmd(&["CLIENT", "KILL", "TYPE", "replica"]);
-        random_writes(&mut mc, 22, 200);
-        wait_for("partial resync accepted", T, || {
-            info(&mut mc, "stats", "sync_partial_ok") == "1"
+        full_then_partial(&m, ferredis_replica_of, 21);
+    }
+}
+
+/// Connects to `port` as a pre-PSYNC replica (`SYNC`): reads the sized payload (after any
+/// keep-alive newlines) and returns the socket, the payload and what followed it.
+fn old_sync(port: u16, who: &str) -> (std::net::TcpStream, Vec<u8>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    s.write_all(b"SYNC\r\n").expect("write");
+    let mut got: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 65536];
+    let (len, body_at) = loop {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "{who}: closed before the payload");
+        got.extend_from_slice(&buf[..n]);
+        let start = got.iter().position(|&b| b != b'\n').unwrap_or(got.len());
+        if let Some(end) = got[start..].windows(2).position(|w| w == b"\r\n") {
+            let head = String::from_utf8_lossy(&got[start..start + end]).into_owned();
+            let len: usize = head
+                .strip_prefix('$')
+                .and_then(|l| l.parse().ok())
+                .unwrap_or_else(|| panic!("{who}: not a sized payload: {head:?}"));
+            break (len, start + end + 2);
+        }
+    };
+    while got.len() < body_at + len {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "{who}: closed during the payload");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let rest = got[body_at + len..].to_vec();
+    got.truncate(body_at + len);
+    got.drain(..body_at);
+    (s, got, rest)
+}
+
+/// Reads from `s` onto `got` until `done` says it holds what is awaited.
+fn read_until(
+    s: &mut std::net::TcpStream,
+    got: &mut Vec<u8>,
+    who: &str,
+    done: impl Fn(&[u8]) -> bool,
+) {
+    use std::io::Read;
+    let mut buf = [0u8; 65536];
+    while !done(got) {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "{who}: closed during the stream");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The pre-PSYNC protocol: `SYNC` gets a sized (`$<len>`) payload even when the master syncs
+/// diskless (such a replica cannot read the `$EOF:` form), no `+FULLRESYNC` line, then the write
+/// stream from the snapshot on; the replica is listed online. Byte for byte as a real Redis.
+#[test]
+fn old_sync_protocol_gets_a_sized_payload_then_the_stream() {
+    let mut seen = Vec::new();
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let who = format!("{kind:?}");
+        let m = Server::start(kind, &["--repl-diskless-sync", "yes"]);
+        let mut c = m.client();
+        assert_eq!(c.cmd(&["SET", "a", "1"]), b"+OK\r\n");
+        let (mut s, rdb, mut rest) = old_sync(m.port, &who);
+        assert!(rdb.starts_with(b"REDIS00"), "{who}: {:?}", &rdb[..9]);
+        wait_for("the SYNC replica is online", T, || {
+            info(&mut c, "replication", "slave0").contains("state=online")
         });
-        wait_in_sync(&m, &r);
-        assert_eq!(info(&mut mc, "stats", "sync_full"), "1");
+        assert_eq!(c.cmd(&["SET", "b", "2"]), b"+OK\r\n");
+        let expect = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n";
+        read_until(&mut s, &mut rest, &who, |g| g.len() >= expect.len());
+        assert_eq!(
+            String::from_utf8_lossy(&rest),
+            String::from_utf8_lossy(expect),
+            "{who}"
+        );
+        let line = info(&mut c, "replication", "slave0");
+        seen.push(
+            line.split(",offset=")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert_eq!(seen[0], seen[1], "INFO slave0 (up to the offset)");
+}
+
+/// With `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`, expired and evicted keys reach
+/// replicas as UNLINK, as in Redis; without them as DEL.
+#[test]
+fn lazyfree_options_propagate_expiry_and_eviction_as_unlink() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        for lazy in ["yes", "no"] {
+            let who = format!("{kind:?} lazyfree {lazy}");
+            let m = Server::start(
+                kind,
+                &[
+                    "--lazyfree-lazy-expire",
+                    lazy,
+                    "--lazyfree-lazy-eviction",
+                    lazy,
+                    "--maxmemory-policy",
+                    "allkeys-random",
+                ],
+            );
+            let mut c = m.client();
+            let (mut s, _, mut rest) = old_sync(m.port, &who);
+            wait_for("the SYNC replica is online", T, || {
+                info(&mut c, "replication", "slave0").contains("state=online")
+            });
+            assert_eq!(c.cmd(&["SET", "gone", "v", "PX", "1"]), b"+OK\r\n");
+            wait_for("the key expires", T, || {
+                c.cmd(&["GET", "gone"]) == b"$-1\r\n"
+            });
+            for i in 0..100 {
+                c.cmd(&["SET", &format!("k{i}"), "v"]);
+            }
+            assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "1"]), b"+OK\r\n");
+            let oom = c.cmd(&["SET", "x", "y"]);
+            assert!(
+                oom.starts_with(b"-OOM"),
+                "{who}: {}",
+                String::from_utf8_lossy(&oom)
+            );
+            assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), b"+OK\r\n");
+            let evicted: u64 = info(&mut c, "stats", "evicted_keys").parse().unwrap_or(0);
+            assert!(evicted > 0, "{who}: nothing evicted");
+            let del: &[u8] = if lazy == "yes" { b"UNLINK" } else { b"DEL" };
+            let other: &[u8] = if lazy == "yes" {
+                b"\r\nDEL\r\n"
+            } else {
+                b"UNLINK"
+            };
+            let count = |g: &[u8]| {
+                g.windows(del.len() + 2)
+                    .filter(|w| &w[2..] == del && w[..2] == *b"\r\n")
+                    .count()
+            };
+            read_until(&mut s, &mut rest, &who, |g| count(g) as u64 > evicted);
+            let text = String::from_utf8_lossy(&rest).into_owned();
+            assert!(
+                text.contains(&format!(
+                    "{}\r\n$4\r\ngone\r\n",
+                    String::from_utf8_lossy(del)
+                )),
+                "{who}: {text}"
+            );
+            assert!(
+                !rest.windows(other.len()).any(|w| w == other),
+                "{who}: {text}"
+            );
+        }
     }
 }

@@ -208,7 +208,19 @@ fn peek_hash<'a>(
 /// The hash at `key` for changing, created empty (listpack) when missing. Call only once the type
 /// was checked with [`peek_hash`] and the command is sure to write.
 fn write_hash<'a>(ks: &'a mut Keyspace, db: usize, key: &[u8]) -> &'a mut HashValue {
-    if ks.lookup_write_peek(db, key).is_none() {
+    let exists = ks.lookup_write_peek(db, key).is_some();
+    write_hash_known(ks, db, key, exists)
+}
+
+/// [`write_hash`] when the caller's [`peek_hash`] already said whether the key exists (one lookup
+/// fewer on the HSET path).
+fn write_hash_known<'a>(
+    ks: &'a mut Keyspace,
+    db: usize,
+    key: &[u8],
+    exists: bool,
+) -> &'a mut HashValue {
+    if !exists {
         let h = HashValue::new_empty(&ks.thresholds);
         ks.set(
             db,
@@ -247,9 +259,9 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Result<i64, CmdError> {
     }
     let db = ctx.db();
     let ks = &mut ctx.core.ks;
-    peek_hash(ks, db, &args[1])?;
+    let exists = peek_hash(ks, db, &args[1])?.is_some();
     let th = ks.thresholds;
-    let h = write_hash(ks, db, &args[1]);
+    let h = write_hash_known(ks, db, &args[1], exists);
     let mut created = 0;
     for pair in args[2..].chunks_exact(2) {
         if store(h, &pair[0], Bytes::copy_from_slice(&pair[1]), &th) {

@@ -31,6 +31,12 @@ pub use value::Value;
 /// "No expiry" in [`Entry::expire`].
 pub const NO_EXPIRE: i64 = -1;
 
+/// The command that propagates the deletion of an expired or evicted key: UNLINK when the
+/// matching `lazyfree-lazy-*` option is on, DEL otherwise (as Redis's `propagateDeletion`).
+pub fn expired_del(lazy: bool) -> Bytes {
+    Bytes::from_static(if lazy { b"UNLINK" } else { b"DEL" })
+}
+
 /// One key's slot in a database.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -110,6 +116,8 @@ pub struct Keyspace {
     /// Whether expired keys are queued in `expired_pending` at all: only while something (the
     /// replication stream) consumes them, so the queue cannot grow without bound.
     pub propagate_expired: bool,
+    /// `lazyfree-lazy-expire`: expired keys reach replicas as UNLINK instead of DEL, as in Redis.
+    pub lazy_expire: bool,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
     pub stats: KeyspaceStats,
@@ -156,6 +164,7 @@ impl Keyspace {
             serving_master: false,
             expired_pending: Vec::new(),
             propagate_expired: false,
+            lazy_expire: false,
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
@@ -241,7 +250,13 @@ impl Keyspace {
 
     /// Whether the key exists and is logically expired.
     fn is_expired(&self, db: usize, key: &[u8]) -> bool {
-        match self.dbs[db].table.get(key) {
+        let d = &self.dbs[db];
+        // No key of the database has a TTL: nothing to look up (the common case of a cache-less
+        // dataset, and every lookup path starts here).
+        if d.expires.is_empty() {
+            return false;
+        }
+        match d.table.get(key) {
             Some(e) => e.expire != NO_EXPIRE && e.expire <= self.now_ms,
             None => false,
         }

@@ -218,11 +218,12 @@ pub fn put_key(out: &mut Vec<u8>, key: &[u8], value: &Value, expire_ms: i64, opt
         out.push(op::EXPIRETIME_MS);
         out.extend_from_slice(&expire_ms.to_le_bytes());
     }
-    let mut payload = Vec::new();
-    let t = encode_value_payload(&mut payload, value, opts);
-    out.push(t);
+    // The type byte comes first but is known once the value is encoded: written in place
+    // afterwards, so no key costs a buffer of its own.
+    let at = out.len();
+    out.push(0);
     put_string(out, key, false);
-    out.extend_from_slice(&payload);
+    out[at] = encode_value_payload(out, value, opts);
 }
 
 /// EOF and the checksum of everything before it (`crc` = running CRC64 of the bytes already written

@@ -506,11 +506,13 @@ impl Propagation {
         }
     }
 
-    /// Moves the keys deleted by expiry or eviction into the ops, as DELs.
+    /// Moves the keys deleted by expiry into the ops, as DELs (UNLINKs with
+    /// `lazyfree-lazy-expire`). Evicted keys never wait here: eviction runs before the command and
+    /// propagates its own.
     pub fn take_expired(&mut self, ks: &mut crate::db::Keyspace) {
+        let del = crate::db::expired_del(ks.lazy_expire);
         for (db, key) in ks.expired_pending.drain(..) {
-            self.ops
-                .push((Some(db), vec![Bytes::from_static(b"DEL"), key]));
+            self.ops.push((Some(db), vec![del.clone(), key]));
         }
     }
 

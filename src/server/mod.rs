@@ -167,9 +167,9 @@ impl Core {
             return;
         }
         let pending = std::mem::take(&mut self.ks.expired_pending);
+        let del = crate::db::expired_del(self.ks.lazy_expire);
         for (db, key) in pending {
-            self.repl
-                .propagate_now(Some(db), &[Bytes::from_static(b"DEL"), key]);
+            self.repl.propagate_now(Some(db), &[del.clone(), key]);
         }
     }
 
@@ -606,6 +606,7 @@ pub fn configure_eviction(ks: &mut Keyspace, c: &Config) {
         c.lfu_decay_time,
     );
     ks.evict.replica_ignore_maxmemory = c.replica_ignore_maxmemory;
+    ks.lazy_expire = c.lazyfree_lazy_expire;
     // Allocations are counted only while a limit needs the figure before every command.
     crate::alloc::set_counting(c.maxmemory != 0);
 }
@@ -646,7 +647,7 @@ pub fn perform_evictions(srv: &Server, core: &mut Core) -> crate::db::evict::Evi
         notify::deliver_detached(srv, &mut core.ks);
     }
     if core.ks.expired_pending.len() > pending {
-        let del = Bytes::from_static(b"DEL");
+        let del = crate::db::expired_del(srv.config.read().lazyfree_lazy_eviction);
         let evicted: Vec<(usize, Bytes)> = core.ks.expired_pending.drain(pending..).collect();
         // A replica's stream is its master's bytes: what it evicts itself is not forwarded.
         if !core.ks.is_replica {
