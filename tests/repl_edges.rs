@@ -350,7 +350,7 @@ fn failover_demotion_scenario(kind: Kind) -> Vec<String> {
     let mut b = m.client();
     send(&mut b, &["BLPOP", "l", "0"]);
     wait_blocked(&mut ctl, 1);
-    lag_replica(&m, &r, "2");
+    lag_replica(&m, &r, "3");
     let rport = r.port.to_string();
     let failover = ["FAILOVER", "TO", "127.0.0.1", &rport, "TIMEOUT", "60000"];
     rec(&mut out, "failover", &ctl.cmd(&failover));
