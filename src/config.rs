@@ -966,7 +966,7 @@ directives! {
     repl_timeout: i64 = 60; "repl-timeout", Kind::Int(1, INT_MAX), 0;
     repl_ping_replica_period: i64 = 10; "repl-ping-replica-period" | "repl-ping-slave-period", Kind::Int(1, INT_MAX), 0;
     list_compress_depth: i64 = 0; "list-compress-depth", Kind::Int(0, INT_MAX), NOFX;
-    rdb_key_save_delay: i64 = 0; "rdb-key-save-delay", Kind::Int(INT_MIN, INT_MAX), HID | NOFX;
+    rdb_key_save_delay: i64 = 0; "rdb-key-save-delay", Kind::Int(INT_MIN, INT_MAX), HID;
     key_load_delay: i64 = 0; "key-load-delay", Kind::Int(INT_MIN, INT_MAX), HID | NOFX;
     active_expire_effort: i64 = 1; "active-expire-effort", Kind::Int(1, 10), NOFX;
     hz: u64 = 10; "hz", Kind::Int(0, INT_MAX), 0;

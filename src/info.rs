@@ -688,9 +688,21 @@ fn persistence(out: &mut String, srv: &Server, core: &Core) {
     ] {
         field!(out, f, "0");
     }
-    field!(out, "current_fork_perc", "0.00");
-    field!(out, "current_save_keys_processed", "0");
-    field!(out, "current_save_keys_total", "0");
+    // The running snapshot's progress (a save or a diskless transfer), as Redis reports its
+    // child's: keys handed to the serializer out of the keys there were when it began.
+    let (done, total) = core
+        .ks
+        .snapshots
+        .first()
+        .map_or((0, 0), |s| (s.keys_done, s.keys_total));
+    let perc = if total > 0 {
+        done as f64 * 100.0 / total as f64
+    } else {
+        0.0
+    };
+    field!(out, "current_fork_perc", "{:.2}", perc);
+    field!(out, "current_save_keys_processed", "{}", done);
+    field!(out, "current_save_keys_total", "{}", total);
     field!(out, "rdb_changes_since_last_save", "{}", core.ks.dirty);
     let st = srv.save.lock();
     field!(out, "rdb_bgsave_in_progress", "{}", st.in_progress() as u8);

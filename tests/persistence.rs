@@ -485,3 +485,62 @@ fn debug_reload_counts_like_redis() {
     d.run(&["LRANGE", "l", "0", "-1"]);
     d.assert_clean();
 }
+
+/// A save in progress reports its progress as Redis does: `current_save_keys_total` is the key
+/// count at its start, `current_save_keys_processed` grows, `current_fork_perc` is their ratio;
+/// all three are back to zero once it ended. `rdb-key-save-delay` makes the save last.
+#[test]
+fn save_progress_fields_follow_the_running_save() {
+    for kind in [Kind::Ferredis, Kind::Redis] {
+        let dir = scratch_dir(&format!("save-progress-{kind:?}"));
+        let d = dir.to_string_lossy().into_owned();
+        let s = Server::start(
+            kind,
+            &[
+                "--dir",
+                &d,
+                "--enable-debug-command",
+                "yes",
+                "--rdb-key-save-delay",
+                "200",
+            ],
+        );
+        let mut c = s.client();
+        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "20000"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+        let mut field = |f: &str| c.info_field("persistence", f).unwrap_or_default();
+        wait_for("some keys saved", Duration::from_secs(30), || {
+            field("current_save_keys_processed")
+                .parse::<u64>()
+                .unwrap_or(0)
+                > 0
+        });
+        assert_eq!(field("rdb_bgsave_in_progress"), "1", "{kind:?}");
+        assert_eq!(field("current_save_keys_total"), "20000", "{kind:?}");
+        let done: f64 = field("current_save_keys_processed").parse().unwrap_or(0.0);
+        let perc: f64 = field("current_fork_perc").parse().unwrap_or(-1.0);
+        assert!(
+            done < 20000.0,
+            "{kind:?}: the save finished too soon to be observed"
+        );
+        // Read a moment apart: the percentage is of a count at least as large.
+        assert!(
+            perc >= done * 100.0 / 20000.0 - 0.01,
+            "{kind:?}: {perc} vs {done}"
+        );
+        assert!(perc < 100.0, "{kind:?}: {perc}");
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]),
+            b"+OK\r\n"
+        );
+        wait_for("the save ends", Duration::from_secs(60), || {
+            c.info_field("persistence", "rdb_bgsave_in_progress")
+                .as_deref()
+                == Some("0")
+        });
+        let mut field = |f: &str| c.info_field("persistence", f).unwrap_or_default();
+        assert_eq!(field("current_save_keys_total"), "0", "{kind:?}");
+        assert_eq!(field("current_save_keys_processed"), "0", "{kind:?}");
+        assert_eq!(field("current_fork_perc"), "0.00", "{kind:?}");
+    }
+}

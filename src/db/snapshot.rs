@@ -47,6 +47,12 @@ pub struct Snapshot {
     pub opts: crate::rdb::encode::Options,
     /// Pre-images taken in total (for INFO and the memory benchmark).
     pub preimage_count: u64,
+    /// Keys in the keyspace when the snapshot began (INFO `current_save_keys_total`).
+    pub keys_total: u64,
+    /// Keys handed to the serializer so far (INFO `current_save_keys_processed`).
+    pub keys_done: u64,
+    /// String pre-images encoded since the serializer last took them.
+    encoded_keys: u64,
 }
 
 impl Snapshot {
@@ -55,6 +61,7 @@ impl Snapshot {
     fn take_preimage(&mut self, db: usize, key: &[u8], e: &Entry) {
         self.preimage_count += 1;
         if e.value.is_string() {
+            self.encoded_keys += 1;
             crate::rdb::encode::put_key(&mut self.encoded[db], key, &e.value, e.expire, &self.opts);
         } else {
             self.preimages.push(SnapItem {
@@ -99,6 +106,9 @@ impl Keyspace {
             encoded: vec![Vec::new(); self.dbs.len()],
             opts,
             preimage_count: 0,
+            keys_total: self.total_keys() as u64,
+            keys_done: 0,
+            encoded_keys: 0,
         });
         id
     }
@@ -191,6 +201,8 @@ impl Keyspace {
                 s.pos = next;
             }
         }
+        let s = &mut self.snapshots[si];
+        s.keys_done += out.len() as u64 + std::mem::take(&mut s.encoded_keys);
         (out, encoded)
     }
 

@@ -357,6 +357,9 @@ pub fn stream_snapshot(
             buf.extend_from_slice(bytes);
         }
         drop(encoded);
+        // `rdb-key-save-delay` (a testing knob, as in Redis): a pause per key written, in
+        // microseconds (negative: nanoseconds), so tests can observe a save in progress.
+        let delay = srv.config.read().rdb_key_save_delay;
         for it in batch.iter().filter(|_| !exclude_data) {
             if it.db != cur_db {
                 buf.push(crate::rdb::op::SELECTDB);
@@ -364,6 +367,13 @@ pub fn stream_snapshot(
                 cur_db = it.db;
             }
             put_key(&mut buf, &it.key, &it.value, it.expire, opts);
+            if delay != 0 {
+                std::thread::sleep(if delay > 0 {
+                    std::time::Duration::from_micros(delay as u64)
+                } else {
+                    std::time::Duration::from_nanos(delay.unsigned_abs())
+                });
+            }
         }
         drop(batch);
         if checksum {
