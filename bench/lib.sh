@@ -82,11 +82,11 @@ wait_synced() {
     echo "replica on $1 never synced" >&2; exit 1
 }
 
-# start_proxy LISTEN_PORT TARGET_PORT [RATE_KBPS]: starts the fault proxy of bench/tools.py
-# (SIGUSR1 cuts the link and refuses reconnects, SIGUSR2 restores it), waits until it listens, and
-# echoes its pid.
+# start_proxy LISTEN_PORT TARGET_PORT [RATE_KBPS [ACCEPT_LOG]]: starts the fault proxy of
+# bench/tools.py (SIGUSR1 cuts the link and refuses reconnects, SIGUSR2 restores it; the times of
+# the connections it forwards go to ACCEPT_LOG), waits until it listens, and echoes its pid.
 start_proxy() {
-    python3 bench/tools.py proxy "$1" "$2" "${3:-0}" >/dev/null 2>>"$WORK/tools.log" &
+    python3 bench/tools.py proxy "$1" "$2" "${3:-0}" ${4:+"$4"} >/dev/null 2>>"$WORK/tools.log" &
     local pid=$!
     echo "$pid" >>"$WORK/pids"
     for _ in $(seq 1 200); do

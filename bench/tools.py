@@ -1,11 +1,12 @@
 """Loopback fault proxy and paced writer shared by the replication benchmark scripts (python3,
 standard library only).
 
-    python3 bench/tools.py proxy LISTEN_PORT TARGET_PORT RATE_KBPS
+    python3 bench/tools.py proxy LISTEN_PORT TARGET_PORT RATE_KBPS [ACCEPT_LOG]
         Forwards every connection to TARGET_PORT; the target -> client direction is throttled to
         RATE_KBPS kB/s per connection (0: unthrottled). SIGUSR1 cuts the link: every open
         connection is closed (both ends) and new ones are accepted and closed at once until SIGUSR2
-        restores it (a replica keeps retrying and failing meanwhile).
+        restores it (a replica keeps retrying and failing meanwhile). With ACCEPT_LOG, the time of
+        every connection it forwards is appended to that file (ms since the epoch, one a line).
     python3 bench/tools.py writer PORT RATE_KBPS
         Sends `SET load:<i> <1000 bytes>` (i cycling over 100,000 keys) at RATE_KBPS kB/s of
         commands, in pipelined batches of 16, reading and dropping the replies.
@@ -74,7 +75,7 @@ def on_restore(*_):
         cut = False
 
 
-def proxy(listen, target, rate):
+def proxy(listen, target, rate, accept_log=None):
     signal.signal(signal.SIGUSR1, on_cut)
     signal.signal(signal.SIGUSR2, on_restore)
     ls = socket.socket()
@@ -93,6 +94,9 @@ def proxy(listen, target, rate):
         except OSError:
             close(c)
             continue
+        if accept_log:
+            with open(accept_log, "a") as f:
+                f.write("%d\n" % int(time.time() * 1000))
         with lock:
             open_socks.update((c, u))
         threading.Thread(target=pump, args=(u, c, rate), daemon=True).start()
@@ -125,6 +129,6 @@ def writer(port, rate):
 
 if __name__ == "__main__":
     if sys.argv[1] == "proxy":
-        proxy(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) * 1000)
+        proxy(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) * 1000, (sys.argv[5:] or [None])[0])
     else:
         writer(int(sys.argv[2]), int(sys.argv[3]) * 1000)
