@@ -117,8 +117,8 @@ partial() {
     mo=$(info "$mport" replication master_repl_offset)
     ro=$(info "$rport" replication master_repl_offset)
     rx0=$(info "$rport" stats total_net_repl_input_bytes)
+    t0=$(now_ms) # before the signal: the proxy may forward a connection before `date` returns
     kill -USR2 "$p"
-    t0=$(now_ms)
     # The replica retries its connection once a second (both kinds), so it reconnects 0-1 s after
     # the restore, depending on where its retry cycle stands: a ferredis replica retries one second
     # after each failed attempt, so its cycle starts at the cut and a cut of whole seconds ends just
@@ -135,7 +135,7 @@ partial() {
     done
     [ "$link_ms" != timeout ] || link_ms=$ms
     local reconnect
-    reconnect=$(awk -v t="$t0" '$1 >= t - 50 { print; exit }' "$accepts" 2>/dev/null || true)
+    reconnect=$(awk -v t="$t0" '$1 >= t { print; exit }' "$accepts" 2>/dev/null || true)
     if [ -n "$reconnect" ] && [ "$ms" != timeout ]; then
         retry_ms=$(( reconnect - t0 )); psync_ms=$(( ms - retry_ms ))
     else
