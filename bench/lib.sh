@@ -17,7 +17,8 @@ bench_cleanup() {
     # start() runs in a command substitution (a subshell): its pids are kept in a file.
     for p in "${PIDS[@]}" $(cat "$WORK/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    # KEEP=1 keeps the servers' directories (logs) for a look afterwards.
+    if [ -n "${KEEP:-}" ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap bench_cleanup EXIT
 
@@ -68,3 +69,41 @@ pss_kb() {
 
 # info PORT SECTION FIELD: one INFO field.
 info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
+
+# Diskless full sync without delay, as every replication script runs both kinds.
+SYNC_ARGS=(--repl-diskless-sync yes --repl-diskless-sync-delay 0)
+
+# wait_synced REPLICA_PORT: until the replica's link is up (its full sync is over).
+wait_synced() {
+    for _ in $(seq 1 120000); do
+        [ "$(info "$1" replication master_link_status)" = up ] && return
+        sleep 0.01
+    done
+    echo "replica on $1 never synced" >&2; exit 1
+}
+
+# start_proxy LISTEN_PORT TARGET_PORT [RATE_KBPS [ACCEPT_LOG]]: starts the fault proxy of
+# bench/tools.py (SIGUSR1 cuts the link and refuses reconnects, SIGUSR2 restores it; the times of
+# the connections it forwards go to ACCEPT_LOG), waits until it listens, and echoes its pid.
+start_proxy() {
+    python3 bench/tools.py proxy "$1" "$2" "${3:-0}" ${4:+"$4"} >/dev/null 2>>"$WORK/tools.log" &
+    local pid=$!
+    echo "$pid" >>"$WORK/pids"
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then echo "$pid"; return; fi
+        sleep 0.05
+    done
+    echo "proxy on $1 did not start" >&2; exit 1
+}
+
+# start_writer PORT RATE_KBPS: starts the paced SET writer of bench/tools.py; echoes its pid.
+start_writer() {
+    python3 bench/tools.py writer "$1" "$2" >/dev/null 2>>"$WORK/tools.log" &
+    echo $! | tee -a "$WORK/pids"
+}
+
+# median: the median of the numbers on stdin (one a line; "n/a" for none).
+median() {
+    { grep -v '^$' || true; } | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

@@ -19,17 +19,6 @@ SERVERS=${SERVERS:-ferredis redis}
 
 . bench/lib.sh
 
-SYNC_ARGS=(--repl-diskless-sync yes --repl-diskless-sync-delay 0)
-
-# wait_synced REPLICA_PORT: until the replica's link is up (the full sync is over).
-wait_synced() {
-    for _ in $(seq 1 120000); do
-        [ "$(info "$1" replication master_link_status)" = up ] && return
-        sleep 0.01
-    done
-    echo "replica on $1 never synced" >&2; exit 1
-}
-
 # lag MASTER_PORT REPLICA_PORT: master offset minus the replica's, in bytes (0 when a reading
 # failed, so that a missed sample never counts as lag).
 lag() {

@@ -31,70 +31,6 @@ SERVERS=${SERVERS:-redis ferredis}
 
 . bench/lib.sh
 
-# The throttling proxy and the paced writer (python3, standard library only).
-cat >"$WORK/tools.py" <<'EOF'
-import socket, sys, threading, time
-
-def pump(src, dst, rate):
-    # rate: bytes per second, 0 for unthrottled.
-    try:
-        start, sent = time.monotonic(), 0
-        while True:
-            b = src.recv(16384)
-            if not b:
-                break
-            dst.sendall(b)
-            if rate:
-                sent += len(b)
-                ahead = sent / rate - (time.monotonic() - start)
-                if ahead > 0:
-                    time.sleep(ahead)
-    except OSError:
-        pass
-    for s in (src, dst):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-def proxy(listen, target, rate):
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", listen))
-    ls.listen(16)
-    while True:
-        c, _ = ls.accept()
-        u = socket.create_connection(("127.0.0.1", target))
-        threading.Thread(target=pump, args=(u, c, rate), daemon=True).start()
-        threading.Thread(target=pump, args=(c, u, 0), daemon=True).start()
-
-def writer(port, rate):
-    s = socket.create_connection(("127.0.0.1", port))
-    def drain():
-        while s.recv(65536):
-            pass
-    threading.Thread(target=drain, daemon=True).start()
-    val = b"v" * 1000
-    start, sent, i = time.monotonic(), 0, 0
-    while True:
-        batch = []
-        for _ in range(16):
-            k = b"load:%d" % (i % 100000)
-            i += 1
-            batch.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1000\r\n%s\r\n" % (len(k), k, val))
-        data = b"".join(batch)
-        s.sendall(data)
-        sent += len(data)
-        ahead = sent / rate - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)
-
-if sys.argv[1] == "proxy":
-    proxy(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) * 1000)
-else:
-    writer(int(sys.argv[2]), int(sys.argv[3]) * 1000)
-EOF
-
 # run KIND LEVEL: one sync under a write load; prints the result columns.
 run() {
     local kind=$1 level=$2 bin mport rport pport m r p w
@@ -102,18 +38,13 @@ run() {
     mport=$(free_port 23000)
     m=$(start "m-$kind-$level" "$bin" "$mport" --repl-backlog-size "$BACKLOG" \
         --client-output-buffer-limit "replica $LIMITS" \
-        --repl-diskless-sync yes --repl-diskless-sync-delay 0 --rdbcompression no)
+        "${SYNC_ARGS[@]}" --rdbcompression no)
     redis-cli -p "$mport" debug populate "$KEYS" key "$VALUE" >/dev/null
     rport=$(free_port 23300)
     r=$(start "r-$kind-$level" "$bin" "$rport")
     pport=$(free_port 23600)
-    python3 "$WORK/tools.py" proxy "$pport" "$mport" "$LINK" &
-    p=$!
-    PIDS+=("$p")
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && break; sleep 0.05; done
-    python3 "$WORK/tools.py" writer "$mport" "$level" &
-    w=$!
-    PIDS+=("$w")
+    p=$(start_proxy "$pport" "$mport" "$LINK")
+    w=$(start_writer "$mport" "$level")
     sleep 1 # the load is running before the sync starts
     local t0 result="unfinished" peak=0 full buf link
     t0=$(now_ms)

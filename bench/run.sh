@@ -68,9 +68,8 @@ for P in $PIPELINES; do
     for t in $(awk -v P="$P" '$1 == P { print $2 }' "$RESULTS" | awk '!seen[$0]++'); do
         f=$(awk -v P="$P" -v T="$t" '$1 == P && $2 == T && $3 == "ferredis" { print $4 }' "$RESULTS")
         r=$(awk -v P="$P" -v T="$t" '$1 == P && $2 == T && $3 == "redis" { print $4 }' "$RESULTS")
-        med() { grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-        fm=$(echo "$f" | med); rm_=$(echo "$r" | med)
-        ratio=$(paste <(echo "$f") <(echo "$r") | awk 'NF == 2 && $2 > 0 { print $1 / $2 }' | med)
+        fm=$(echo "$f" | median); rm_=$(echo "$r" | median)
+        ratio=$(paste <(echo "$f") <(echo "$r") | awk 'NF == 2 && $2 > 0 { print $1 / $2 }' | median)
         [ "$ratio" = n/a ] || ratio=$(printf '%.2f' "$ratio")
         printf '%-4s %-11s %12s %12s %7s\n' "$P" "$t" "$fm" "$rm_" "$ratio"
     done
