@@ -694,3 +694,74 @@ fn client_pause_holds_the_masters_writes_back() {
     assert_same_data(&mut m, &mut r);
     assert_eq!(r.cmd(&["EXISTS", "during"]), b":1\r\n");
 }
+
+/// A transfer cut in the middle, while the replica decodes it as it arrives: the half-loaded
+/// snapshot is dropped and the old dataset keeps serving; a later sync loads the whole one.
+fn cut_transfer_keeps_old_data(load_mode: &str) {
+    let master = Server::start(
+        Kind::Redis,
+        &[
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--rdb-key-save-delay",
+            "200",
+        ],
+    );
+    let mut m = master.client();
+    assert_eq!(
+        m.cmd(&["DEBUG", "POPULATE", "20000", "k", "64"]),
+        b"+OK\r\n"
+    );
+    fill_dataset(&mut m);
+    let proxy = proxy::Proxy::start(master.port);
+    let replica = ferredis(&["--repl-diskless-load", load_mode]);
+    let mut r = replica.client();
+    for i in 0..100 {
+        r.cmd(&["SET", &format!("old{i}"), "kept"]);
+    }
+    let before = digest(&mut r);
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]),
+        b"+OK\r\n"
+    );
+    wait_for("transfer well under way", LONG, || {
+        info(&mut r, "master_sync_in_progress") == "1"
+            && info(&mut r, "master_sync_read_bytes")
+                .parse::<i64>()
+                .unwrap_or(0)
+                > 100_000
+    });
+    proxy.refuse(true);
+    proxy.cut();
+    wait_for("the cut transfer noticed", LONG, || {
+        info(&mut r, "master_sync_in_progress") == "0"
+    });
+    assert_eq!(digest(&mut r), before, "the old dataset must stay");
+    assert_eq!(r.cmd(&["GET", "old7"]), b"$4\r\nkept\r\n");
+    assert_eq!(r.cmd(&["EXISTS", "k:1"]), b":0\r\n");
+    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
+        .expect("replica dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The master is reachable again and quick: the next sync loads everything.
+    m.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    m.cmd(&["SET", "fresh", "1"]);
+    proxy.refuse(false);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.cmd(&["EXISTS", "old7"]), b":0\r\n");
+    assert_eq!(r.cmd(&["GET", "fresh"]), b"$1\r\n1\r\n");
+}
+
+#[test]
+fn a_transfer_cut_midway_keeps_the_old_dataset_loading_through_disk() {
+    cut_transfer_keeps_old_data("disabled");
+}
+
+#[test]
+fn a_transfer_cut_midway_keeps_the_old_dataset_loading_from_the_socket() {
+    cut_transfer_keeps_old_data("swapdb");
+}
