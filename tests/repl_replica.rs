@@ -176,6 +176,27 @@ fn ferredis(args: &[&str]) -> Server {
     )
 }
 
+/// A cut transfer's temp file is gone.
+fn assert_no_temp_files(replica: &Server) {
+    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
+        .expect("replica dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Waits until a transfer is in progress and more than `bytes` of it arrived.
+fn wait_transfer_read(r: &mut RawClient, bytes: i64) {
+    wait_for("transfer under way", LONG, || {
+        info(r, "master_sync_in_progress") == "1"
+            && info(r, "master_sync_read_bytes")
+                .parse::<i64>()
+                .unwrap_or(0)
+                > bytes
+    });
+}
+
 fn log_has(s: &Server, text: &str) -> bool {
     s.log_text().contains(text)
 }
@@ -384,13 +405,7 @@ fn master_killed_during_full_sync_keeps_old_data_then_reconnects() {
         r.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
         b"+OK\r\n"
     );
-    wait_for("transfer under way", LONG, || {
-        info(&mut r, "master_sync_in_progress") == "1"
-            && info(&mut r, "master_sync_read_bytes")
-                .parse::<i64>()
-                .unwrap_or(0)
-                > 0
-    });
+    wait_transfer_read(&mut r, 0);
     assert_eq!(info(&mut r, "master_sync_total_bytes"), "0");
     drop(m);
     kill_master_and_child(&mut master);
@@ -401,13 +416,7 @@ fn master_killed_during_full_sync_keeps_old_data_then_reconnects() {
     assert_eq!(r.cmd(&["GET", "old7"]), b"$4\r\nkept\r\n");
     assert_eq!(info(&mut r, "master_link_status"), "down");
     assert!(log_has(&replica, "I/O error trying to sync with MASTER"));
-    // The cut transfer's temp file is gone.
-    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
-        .expect("replica dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_temp_files(&replica);
     // Retried about once a second while nobody listens.
     wait_for("reconnect attempts logged", LONG, || {
         replica
@@ -726,13 +735,7 @@ fn cut_transfer_keeps_old_data(load_mode: &str) {
         r.cmd(&["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]),
         b"+OK\r\n"
     );
-    wait_for("transfer well under way", LONG, || {
-        info(&mut r, "master_sync_in_progress") == "1"
-            && info(&mut r, "master_sync_read_bytes")
-                .parse::<i64>()
-                .unwrap_or(0)
-                > 100_000
-    });
+    wait_transfer_read(&mut r, 100_000);
     proxy.refuse(true);
     proxy.cut();
     wait_for("the cut transfer noticed", LONG, || {
@@ -741,12 +744,7 @@ fn cut_transfer_keeps_old_data(load_mode: &str) {
     assert_eq!(digest(&mut r), before, "the old dataset must stay");
     assert_eq!(r.cmd(&["GET", "old7"]), b"$4\r\nkept\r\n");
     assert_eq!(r.cmd(&["EXISTS", "k:1"]), b":0\r\n");
-    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
-        .expect("replica dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_temp_files(&replica);
     // The master is reachable again and quick: the next sync loads everything.
     m.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
     m.cmd(&["SET", "fresh", "1"]);

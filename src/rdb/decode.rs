@@ -165,12 +165,22 @@ impl<'a> Input<'a> {
 
     /// A string: length-prefixed, int-encoded or LZF-compressed.
     pub fn string(&mut self) -> Result<Bytes, RdbError> {
+        self.string_with(Bytes::copy_from_slice, Bytes::from)
+    }
+
+    /// A string handed to `borrowed` where the input holds it as is, else to `owned` once expanded,
+    /// so a caller that copies it anyway (into a value, a key arena) saves an allocation.
+    pub fn string_with<T>(
+        &mut self,
+        borrowed: impl FnOnce(&[u8]) -> T,
+        owned: impl FnOnce(Vec<u8>) -> T,
+    ) -> Result<T, RdbError> {
         let (l, enc) = self.len_or_enc()?;
         if !enc {
             let l = usize::try_from(l).map_err(|_| RdbError::Truncated)?;
-            return Ok(Bytes::copy_from_slice(self.bytes(l)?));
+            return Ok(borrowed(self.bytes(l)?));
         }
-        let int = |v: i64| Bytes::copy_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        let int = |v: i64| borrowed(itoa::Buffer::new().format(v).as_bytes());
         match l {
             0 => Ok(int(self.u8()? as i8 as i64)),
             1 => {
@@ -194,7 +204,7 @@ impl<'a> Input<'a> {
                 if out.len() != ulen {
                     return Err(RdbError::Corrupt("invalid LZF compressed string".into()));
                 }
-                Ok(Bytes::from(out))
+                Ok(owned(out))
             }
             other => Err(RdbError::Corrupt(format!(
                 "Unknown RDB string encoding type {other}"
@@ -290,7 +300,7 @@ fn zset_from_flat(flat: Vec<Bytes>) -> Result<Value, RdbError> {
 /// Decodes one value of type `t` (the byte that precedes the key in a file, or opens a DUMP payload).
 pub fn decode_value(t: u8, inp: &mut Input, key: &[u8]) -> Result<Value, RdbError> {
     Ok(match t {
-        op::STRING => Value::string(inp.string()?),
+        op::STRING => inp.string_with(|s| Value::string(s), Value::string)?,
         op::LIST => {
             let n = inp.count(1)?;
             let mut v = Vec::with_capacity(n);
@@ -408,6 +418,9 @@ pub fn load_tracked(
     Ok(dec.into_summary())
 }
 
+/// Size of the blocks keys are decoded into.
+const KEY_BLOCK: usize = 64 * 1024;
+
 /// Why one item could not be decoded.
 enum Stop {
     /// The input at hand ends inside the item, and more may follow.
@@ -435,6 +448,9 @@ pub struct StreamDecoder {
     expire_ms: i64,
     idle: Option<u64>,
     freq: Option<u8>,
+    /// Keys are copied into this block and split off it: a key is transient (the keyspace copies it
+    /// into its table), so sharing one allocation among many saves an allocation per key.
+    keys: bytes::BytesMut,
     /// After an item was found incomplete: the input length before it is worth another attempt.
     /// Doubling it each time keeps a big item arriving in many small pieces from being re-parsed
     /// from its start on every piece (linear work overall instead of quadratic).
@@ -454,6 +470,7 @@ impl StreamDecoder {
             expire_ms: -1,
             idle: None,
             freq: None,
+            keys: bytes::BytesMut::new(),
             retry_len: 0,
         }
     }
@@ -646,7 +663,19 @@ impl StreamDecoder {
                 return Ok(true);
             }
             value_type => {
-                let key = inp.string().map_err(|e| self.stop(inp, e))?;
+                let keys = &mut self.keys;
+                let key = inp
+                    .string_with(
+                        |s| {
+                            if keys.capacity() < s.len() {
+                                keys.reserve(s.len().max(KEY_BLOCK));
+                            }
+                            keys.extend_from_slice(s);
+                            keys.split().freeze()
+                        },
+                        Bytes::from,
+                    )
+                    .map_err(|e| self.stop(inp, e))?;
                 let value =
                     decode_value(value_type, inp, &key).map_err(|e| self.stop_at(inp, start, e))?;
                 let item = Item::Key {

@@ -1123,7 +1123,7 @@ impl Link {
                     // The loaded keyspace, if any, is freed off the runtime.
                     tokio::spawn(async move {
                         if let Ok(Ok(r)) = job.await {
-                            let _ = tokio::task::spawn_blocking(move || drop(r));
+                            drop(tokio::task::spawn_blocking(move || drop(r)));
                         }
                     });
                     return Flow::Stop;
