@@ -1311,10 +1311,8 @@ impl Link {
             if !conn.buf.is_empty() {
                 let searched_from = held.len().saturating_sub(mark.len() - 1);
                 held.extend_from_slice(&conn.buf.split_to(conn.buf.len()));
-                if let Some(i) = held[searched_from..]
-                    .windows(mark.len())
-                    .position(|w| w == mark)
-                {
+                // A vectorised search: a window-by-window compare cost a tenth of the loading CPU.
+                if let Some(i) = memchr::memmem::find(&held[searched_from..], mark) {
                     let at = searched_from + i;
                     self.sink_write(sink, Bytes::copy_from_slice(&held[..at]))
                         .await?;
