@@ -1,4 +1,5 @@
-//! RDB decoding: a whole file ([`load`]) or one value ([`decode_value`], for RESTORE).
+//! RDB decoding: a whole file ([`load`]), a stream fed piece by piece as it arrives ([`StreamDecoder`],
+//! which the whole-file load runs on), or one value ([`decode_value`], for RESTORE).
 //!
 //! Every length read from the input is checked against the bytes that remain before anything is
 //! allocated, so a corrupt or hostile file fails with an error naming the byte offset, never a panic
