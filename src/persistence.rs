@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::db::{Keyspace, NO_EXPIRE};
-use crate::rdb::decode::{load_tracked, Item, RdbErrorAt};
+use crate::rdb::decode::{Item, RdbError, RdbErrorAt, StreamDecoder};
 use crate::rdb::encode::{put_db_header, put_footer, put_header, put_key, Options};
 
 /// Why a load failed.
@@ -69,64 +69,155 @@ pub fn load_into_tracked(
     load_slice_into_tracked(&data, &p, ks, verify_checksum, observe)
 }
 
-/// [`load_into_tracked`] for an RDB image already in memory (a replica's diskless load); `name`
-/// stands for the file in error messages.
+/// [`load_into_tracked`] for an RDB image already in memory; `name` stands for the file in error
+/// messages.
 pub fn load_slice_into_tracked(
     data: &[u8],
     name: &str,
     ks: &mut Keyspace,
     verify_checksum: bool,
-    mut observe: impl FnMut(&Item, usize),
+    observe: impl FnMut(&Item, usize),
 ) -> Result<Loaded, LoadError> {
-    let p = name.to_string();
-    let mut out = Loaded::default();
-    let databases = ks.dbs.len();
-    let now = crate::util::now_ms();
-    let is_replica = ks.is_replica;
-    let mut too_many = false;
-    let res = load_tracked(data, verify_checksum, |item, pos| {
-        observe(&item, pos);
-        match item {
-            Item::Aux(k, v) => out.aux.push((k, v)),
-            Item::ResizeDb { .. } => {}
-            Item::Key {
+    let mut loader = StreamLoader::new(name, ks, verify_checksum);
+    loader.feed(ks, data, true, observe)?;
+    loader.finish(ks)
+}
+
+/// Loads an RDB stream fed piece by piece as it arrives (a replica's transfer) into a keyspace,
+/// with the rules of a whole-file load: keys already expired are skipped on a master, kept on a
+/// replica; values get the encoding the thresholds choose; a database beyond `databases` fails.
+/// The keyspace is the caller's (a fresh one), passed to every call.
+pub struct StreamLoader {
+    name: String,
+    dec: StreamDecoder,
+    /// Bytes fed but not consumed yet: the front of an item that has not fully arrived.
+    pending: Vec<u8>,
+    databases: usize,
+    now: i64,
+    out: Loaded,
+    too_many: bool,
+}
+
+impl StreamLoader {
+    pub fn new(name: &str, ks: &Keyspace, verify_checksum: bool) -> Self {
+        StreamLoader {
+            name: name.to_string(),
+            dec: StreamDecoder::new(verify_checksum),
+            pending: Vec::new(),
+            databases: ks.dbs.len(),
+            now: crate::util::now_ms(),
+            out: Loaded::default(),
+            too_many: false,
+        }
+    }
+
+    /// Bytes of the stream decoded and applied so far.
+    pub fn offset(&self) -> usize {
+        self.dec.offset()
+    }
+
+    /// Decodes and applies every complete item `piece` ends (with what earlier pieces left over),
+    /// showing `observe` each item before it is applied, with the stream offset just past it.
+    /// `last`: the stream ends with `piece`, so anything still incomplete is an error.
+    pub fn feed(
+        &mut self,
+        ks: &mut Keyspace,
+        piece: &[u8],
+        last: bool,
+        mut observe: impl FnMut(&Item, usize),
+    ) -> Result<(), LoadError> {
+        let StreamLoader {
+            dec,
+            pending,
+            databases,
+            now,
+            out,
+            too_many,
+            ..
+        } = self;
+        let mut apply = |item: Item, pos: usize| {
+            observe(&item, pos);
+            apply_item(ks, item, *databases, *now, out, too_many)
+        };
+        let res = if pending.is_empty() {
+            // The common case: no copy unless the piece ends inside an item.
+            dec.feed(piece, last, &mut apply).map(|n| {
+                pending.extend_from_slice(&piece[n..]);
+            })
+        } else {
+            pending.extend_from_slice(piece);
+            dec.feed(pending, last, &mut apply).map(|n| {
+                pending.drain(..n);
+            })
+        };
+        res.map_err(|err| self.error(err))
+    }
+
+    /// The result once the last piece was fed.
+    pub fn finish(self, ks: &mut Keyspace) -> Result<Loaded, LoadError> {
+        if !self.dec.is_done() {
+            let err = RdbErrorAt {
+                offset: self.dec.offset() + self.pending.len(),
+                err: RdbError::Truncated,
+            };
+            return Err(self.error(err));
+        }
+        ks.dirty = 0;
+        Ok(self.out)
+    }
+
+    fn error(&self, err: RdbErrorAt) -> LoadError {
+        let path = self.name.clone();
+        if self.too_many {
+            LoadError::TooManyDbs {
+                path,
+                databases: self.databases,
+            }
+        } else {
+            LoadError::Rdb { path, err }
+        }
+    }
+}
+
+/// Applies one decoded item to `ks`: the rules every load follows.
+fn apply_item(
+    ks: &mut Keyspace,
+    item: Item,
+    databases: usize,
+    now: i64,
+    out: &mut Loaded,
+    too_many: &mut bool,
+) -> Result<(), RdbError> {
+    match item {
+        Item::Aux(k, v) => out.aux.push((k, v)),
+        Item::ResizeDb { .. } => {}
+        Item::Key {
+            db,
+            key,
+            value,
+            expire_ms,
+            ..
+        } => {
+            if db >= databases {
+                *too_many = true;
+                return Err(RdbError::Corrupt("database index out of range".into()));
+            }
+            if expire_ms != NO_EXPIRE && expire_ms <= now && !ks.is_replica {
+                out.expired_skipped += 1;
+                return Ok(());
+            }
+            let mut value = value;
+            value.choose_encoding(&ks.thresholds);
+            ks.set(
                 db,
                 key,
                 value,
-                expire_ms,
-                ..
-            } => {
-                if db >= databases {
-                    too_many = true;
-                    return Err(crate::rdb::decode::RdbError::Corrupt(
-                        "database index out of range".into(),
-                    ));
-                }
-                if expire_ms != NO_EXPIRE && expire_ms <= now && !is_replica {
-                    out.expired_skipped += 1;
-                    return Ok(());
-                }
-                let mut value = value;
-                value.choose_encoding(&ks.thresholds);
-                ks.set(
-                    db,
-                    key,
-                    value,
-                    if expire_ms < 0 { NO_EXPIRE } else { expire_ms },
-                );
-                out.keys += 1;
-            }
+                if expire_ms < 0 { NO_EXPIRE } else { expire_ms },
+            );
+            out.keys += 1;
         }
-        Ok(())
-    });
-    match res {
-        Ok(_) => {
-            ks.dirty = 0;
-            Ok(out)
-        }
-        Err(_) if too_many => Err(LoadError::TooManyDbs { path: p, databases }),
-        Err(err) => Err(LoadError::Rdb { path: p, err }),
     }
+    Ok(())
 }
 
 /// Encodes the whole keyspace as an RDB file image.
@@ -236,5 +327,40 @@ mod tests {
         assert!(err.contains("bad.rdb") && err.contains("offset"), "{err}");
         assert_eq!(std::fs::read(dir.join("bad.rdb")).unwrap(), bad);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_stream_fed_in_pieces_loads_what_the_whole_file_loads() {
+        let mut ks = Keyspace::new(4);
+        for i in 0..500 {
+            let v = Value::Str(Bytes::from(format!("value-{i}").repeat(i % 7)).into());
+            ks.set(i % 4, Bytes::from(format!("k{i}")), v, NO_EXPIRE);
+        }
+        let img = encode_keyspace(&ks, &standard_aux(0), &Options::default(), true);
+        let mut whole = Keyspace::new(4);
+        load_slice_into_tracked(&img, "x", &mut whole, true, |_, _| {}).unwrap();
+        let mut fed = Keyspace::new(4);
+        let mut loader = StreamLoader::new("x", &fed, true);
+        let mut seen = 0;
+        for piece in img.chunks(37) {
+            loader
+                .feed(&mut fed, piece, false, |_, _| seen += 1)
+                .unwrap();
+        }
+        loader.feed(&mut fed, &[], true, |_, _| seen += 1).unwrap();
+        assert_eq!(loader.finish(&mut fed).unwrap().keys, 500);
+        assert!(seen > 500);
+        assert_eq!(
+            crate::db::digest::dataset_digest(&fed),
+            crate::db::digest::dataset_digest(&whole)
+        );
+        // Cut short: the last piece says so.
+        let mut cut = Keyspace::new(4);
+        let mut loader = StreamLoader::new("x", &cut, true);
+        loader
+            .feed(&mut cut, &img[..img.len() / 2], false, |_, _| {})
+            .unwrap();
+        let err = loader.feed(&mut cut, &[], true, |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("Unexpected EOF"), "{err}");
     }
 }

@@ -176,6 +176,27 @@ fn ferredis(args: &[&str]) -> Server {
     )
 }
 
+/// A cut transfer's temp file is gone.
+fn assert_no_temp_files(replica: &Server) {
+    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
+        .expect("replica dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Waits until a transfer is in progress and more than `bytes` of it arrived.
+fn wait_transfer_read(r: &mut RawClient, bytes: i64) {
+    wait_for("transfer under way", LONG, || {
+        info(r, "master_sync_in_progress") == "1"
+            && info(r, "master_sync_read_bytes")
+                .parse::<i64>()
+                .unwrap_or(0)
+                > bytes
+    });
+}
+
 fn log_has(s: &Server, text: &str) -> bool {
     s.log_text().contains(text)
 }
@@ -384,13 +405,7 @@ fn master_killed_during_full_sync_keeps_old_data_then_reconnects() {
         r.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
         b"+OK\r\n"
     );
-    wait_for("transfer under way", LONG, || {
-        info(&mut r, "master_sync_in_progress") == "1"
-            && info(&mut r, "master_sync_read_bytes")
-                .parse::<i64>()
-                .unwrap_or(0)
-                > 0
-    });
+    wait_transfer_read(&mut r, 0);
     assert_eq!(info(&mut r, "master_sync_total_bytes"), "0");
     drop(m);
     kill_master_and_child(&mut master);
@@ -401,13 +416,7 @@ fn master_killed_during_full_sync_keeps_old_data_then_reconnects() {
     assert_eq!(r.cmd(&["GET", "old7"]), b"$4\r\nkept\r\n");
     assert_eq!(info(&mut r, "master_link_status"), "down");
     assert!(log_has(&replica, "I/O error trying to sync with MASTER"));
-    // The cut transfer's temp file is gone.
-    let leftovers: Vec<_> = std::fs::read_dir(&replica.dir)
-        .expect("replica dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_temp_files(&replica);
     // Retried about once a second while nobody listens.
     wait_for("reconnect attempts logged", LONG, || {
         replica
@@ -693,4 +702,64 @@ fn client_pause_holds_the_masters_writes_back() {
     assert_eq!(r.cmd(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
     assert_same_data(&mut m, &mut r);
     assert_eq!(r.cmd(&["EXISTS", "during"]), b":1\r\n");
+}
+
+/// A transfer cut in the middle, while the replica decodes it as it arrives: the half-loaded
+/// snapshot is dropped and the old dataset keeps serving; a later sync loads the whole one.
+fn cut_transfer_keeps_old_data(load_mode: &str) {
+    let master = Server::start(
+        Kind::Redis,
+        &[
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--rdb-key-save-delay",
+            "200",
+        ],
+    );
+    let mut m = master.client();
+    assert_eq!(
+        m.cmd(&["DEBUG", "POPULATE", "20000", "k", "64"]),
+        b"+OK\r\n"
+    );
+    fill_dataset(&mut m);
+    let proxy = proxy::Proxy::start(master.port);
+    let replica = ferredis(&["--repl-diskless-load", load_mode]);
+    let mut r = replica.client();
+    for i in 0..100 {
+        r.cmd(&["SET", &format!("old{i}"), "kept"]);
+    }
+    let before = digest(&mut r);
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]),
+        b"+OK\r\n"
+    );
+    wait_transfer_read(&mut r, 100_000);
+    proxy.refuse(true);
+    proxy.cut();
+    wait_for("the cut transfer noticed", LONG, || {
+        info(&mut r, "master_sync_in_progress") == "0"
+    });
+    assert_eq!(digest(&mut r), before, "the old dataset must stay");
+    assert_eq!(r.cmd(&["GET", "old7"]), b"$4\r\nkept\r\n");
+    assert_eq!(r.cmd(&["EXISTS", "k:1"]), b":0\r\n");
+    assert_no_temp_files(&replica);
+    // The master is reachable again and quick: the next sync loads everything.
+    m.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    m.cmd(&["SET", "fresh", "1"]);
+    proxy.refuse(false);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.cmd(&["EXISTS", "old7"]), b":0\r\n");
+    assert_eq!(r.cmd(&["GET", "fresh"]), b"$1\r\n1\r\n");
+}
+
+#[test]
+fn a_transfer_cut_midway_keeps_the_old_dataset_loading_through_disk() {
+    cut_transfer_keeps_old_data("disabled");
+}
+
+#[test]
+fn a_transfer_cut_midway_keeps_the_old_dataset_loading_from_the_socket() {
+    cut_transfer_keeps_old_data("swapdb");
 }

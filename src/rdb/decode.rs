@@ -1,4 +1,5 @@
-//! RDB decoding: a whole file ([`load`]) or one value ([`decode_value`], for RESTORE).
+//! RDB decoding: a whole file ([`load`]), a stream fed piece by piece as it arrives ([`StreamDecoder`],
+//! which the whole-file load runs on), or one value ([`decode_value`], for RESTORE).
 //!
 //! Every length read from the input is checked against the bytes that remain before anything is
 //! allocated, so a corrupt or hostile file fails with an error naming the byte offset, never a panic
@@ -87,11 +88,18 @@ pub struct LoadSummary {
 pub struct Input<'a> {
     pub data: &'a [u8],
     pub pos: usize,
+    /// More input may follow `data` (a stream being fed): a length that the bytes at hand cannot
+    /// hold then means "wait for more" ([`RdbError::Truncated`]), not a corrupt length.
+    partial: bool,
 }
 
 impl<'a> Input<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        Input { data, pos: 0 }
+        Input {
+            data,
+            pos: 0,
+            partial: false,
+        }
     }
 
     fn remaining(&self) -> usize {
@@ -146,6 +154,9 @@ impl<'a> Input<'a> {
     fn count(&mut self, min_bytes: usize) -> Result<usize, RdbError> {
         let n = self.read_len()?;
         if n > (self.remaining() / min_bytes.max(1)) as u64 {
+            if self.partial {
+                return Err(RdbError::Truncated);
+            }
             return Err(RdbError::Corrupt(format!(
                 "length {n} larger than the remaining input"
             )));
@@ -155,12 +166,22 @@ impl<'a> Input<'a> {
 
     /// A string: length-prefixed, int-encoded or LZF-compressed.
     pub fn string(&mut self) -> Result<Bytes, RdbError> {
+        self.string_with(Bytes::copy_from_slice, Bytes::from)
+    }
+
+    /// A string handed to `borrowed` where the input holds it as is, else to `owned` once expanded,
+    /// so a caller that copies it anyway (into a value, a key arena) saves an allocation.
+    pub fn string_with<T>(
+        &mut self,
+        borrowed: impl FnOnce(&[u8]) -> T,
+        owned: impl FnOnce(Vec<u8>) -> T,
+    ) -> Result<T, RdbError> {
         let (l, enc) = self.len_or_enc()?;
         if !enc {
             let l = usize::try_from(l).map_err(|_| RdbError::Truncated)?;
-            return Ok(Bytes::copy_from_slice(self.bytes(l)?));
+            return Ok(borrowed(self.bytes(l)?));
         }
-        let int = |v: i64| Bytes::copy_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        let int = |v: i64| borrowed(itoa::Buffer::new().format(v).as_bytes());
         match l {
             0 => Ok(int(self.u8()? as i8 as i64)),
             1 => {
@@ -184,7 +205,7 @@ impl<'a> Input<'a> {
                 if out.len() != ulen {
                     return Err(RdbError::Corrupt("invalid LZF compressed string".into()));
                 }
-                Ok(Bytes::from(out))
+                Ok(owned(out))
             }
             other => Err(RdbError::Corrupt(format!(
                 "Unknown RDB string encoding type {other}"
@@ -280,7 +301,7 @@ fn zset_from_flat(flat: Vec<Bytes>) -> Result<Value, RdbError> {
 /// Decodes one value of type `t` (the byte that precedes the key in a file, or opens a DUMP payload).
 pub fn decode_value(t: u8, inp: &mut Input, key: &[u8]) -> Result<Value, RdbError> {
     Ok(match t {
-        op::STRING => Value::string(inp.string()?),
+        op::STRING => inp.string_with(|s| Value::string(s), Value::string)?,
         op::LIST => {
             let n = inp.count(1)?;
             let mut v = Vec::with_capacity(n);
@@ -391,140 +412,297 @@ pub fn load(
 pub fn load_tracked(
     data: &[u8],
     verify_checksum: bool,
-    mut sink: impl FnMut(Item, usize) -> Result<(), RdbError>,
+    sink: impl FnMut(Item, usize) -> Result<(), RdbError>,
 ) -> Result<LoadSummary, RdbErrorAt> {
-    let mut inp = Input::new(data);
-    let at = |inp: &Input, err: RdbError| RdbErrorAt {
-        offset: inp.pos,
-        err,
-    };
-    let sig = inp.bytes(9).map_err(|_| RdbErrorAt {
-        offset: 0,
-        err: RdbError::BadSignature,
-    })?;
-    if &sig[..5] != b"REDIS" {
-        return Err(RdbErrorAt {
-            offset: 0,
-            err: RdbError::BadSignature,
-        });
+    let mut dec = StreamDecoder::new(verify_checksum);
+    dec.feed(data, true, sink)?;
+    Ok(dec.into_summary())
+}
+
+/// Size of the blocks keys are decoded into.
+const KEY_BLOCK: usize = 64 * 1024;
+
+/// Why one item could not be decoded.
+enum Stop {
+    /// The input at hand ends inside the item, and more may follow.
+    More,
+    Err(RdbErrorAt),
+}
+
+/// An RDB decoder fed the stream piece by piece, as it arrives (a replica decodes its master's
+/// snapshot during the transfer). Each [`feed`](StreamDecoder::feed) decodes every complete item at
+/// the front of what it is given and says how many bytes that took; the caller keeps the rest and
+/// hands it back, followed by more, next time. Errors and their offsets are exactly those of a
+/// one-shot decode of the whole stream: only running out of input is told apart, and it is an error
+/// only once the caller says the input is complete.
+#[derive(Debug)]
+pub struct StreamDecoder {
+    verify_checksum: bool,
+    /// Absolute stream offset of the next byte to decode.
+    pos: usize,
+    /// CRC64 of every byte consumed so far (when verifying).
+    crc: u64,
+    header_read: bool,
+    done: bool,
+    summary: LoadSummary,
+    db: usize,
+    expire_ms: i64,
+    idle: Option<u64>,
+    freq: Option<u8>,
+    /// Keys are copied into this block and split off it: a key is transient (the keyspace copies it
+    /// into its table), so sharing one allocation among many saves an allocation per key.
+    keys: bytes::BytesMut,
+    /// After an item was found incomplete: the input length before it is worth another attempt.
+    /// Doubling it each time keeps a big item arriving in many small pieces from being re-parsed
+    /// from its start on every piece (linear work overall instead of quadratic).
+    retry_len: usize,
+}
+
+impl StreamDecoder {
+    pub fn new(verify_checksum: bool) -> Self {
+        StreamDecoder {
+            verify_checksum,
+            pos: 0,
+            crc: 0,
+            header_read: false,
+            done: false,
+            summary: LoadSummary::default(),
+            db: 0,
+            expire_ms: -1,
+            idle: None,
+            freq: None,
+            keys: bytes::BytesMut::new(),
+            retry_len: 0,
+        }
     }
-    let version: u32 = std::str::from_utf8(&sig[5..9])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(RdbErrorAt {
-            offset: 5,
-            err: RdbError::BadSignature,
-        })?;
-    if version < 1 || version > RDB_MAX_VERSION as u32 {
-        return Err(RdbErrorAt {
-            offset: 5,
-            err: RdbError::UnsupportedVersion(version),
-        });
+
+    /// Whether the EOF opcode (and its checksum) has been decoded: anything after it is not RDB.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
-    let mut summary = LoadSummary {
-        version,
-        ..Default::default()
-    };
-    let mut db = 0usize;
-    let mut expire_ms: i64 = -1;
-    let mut idle = None;
-    let mut freq = None;
-    loop {
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// What the decode found (complete once [`is_done`](StreamDecoder::is_done)).
+    pub fn into_summary(self) -> LoadSummary {
+        self.summary
+    }
+
+    /// Decodes the complete items at the front of `buf` (the bytes that follow those consumed so
+    /// far), reporting each to `sink` with the absolute offset just past it. Returns how many bytes
+    /// of `buf` were consumed. `last`: nothing follows `buf`, so an incomplete item is an error.
+    pub fn feed(
+        &mut self,
+        buf: &[u8],
+        last: bool,
+        mut sink: impl FnMut(Item, usize) -> Result<(), RdbError>,
+    ) -> Result<usize, RdbErrorAt> {
+        if self.done || (!last && buf.len() < self.retry_len) {
+            return Ok(0);
+        }
+        let mut inp = Input {
+            data: buf,
+            pos: 0,
+            partial: !last,
+        };
+        // How far into `buf` the running CRC has been taken.
+        let mut crc_at = 0;
+        let res = if self.header_read {
+            Ok(())
+        } else {
+            self.header(&mut inp)
+        };
+        let res = res.and_then(|()| loop {
+            let start = inp.pos;
+            match self.item(&mut inp, &mut crc_at, &mut sink) {
+                Ok(false) => self.retry_len = 0,
+                Ok(true) => {
+                    self.done = true;
+                    break Ok(());
+                }
+                Err(Stop::More) => {
+                    inp.pos = start;
+                    let pending = buf.len() - start;
+                    self.retry_len = pending.saturating_mul(2).max(pending + 1);
+                    break Ok(());
+                }
+                Err(e) => break Err(e),
+            }
+        });
+        let consumed = inp.pos;
+        if self.verify_checksum && crc_at < consumed {
+            self.crc = super::crc64(self.crc, &buf[crc_at..consumed]);
+        }
+        self.pos += consumed;
+        match res {
+            Ok(()) | Err(Stop::More) => Ok(consumed),
+            Err(Stop::Err(e)) => Err(e),
+        }
+    }
+
+    /// The error `e` met at `inp.pos`, or "need more" when the input ran out and more may follow.
+    fn stop(&self, inp: &Input, e: RdbError) -> Stop {
+        self.stop_at(inp, inp.pos, e)
+    }
+
+    fn stop_at(&self, inp: &Input, local: usize, e: RdbError) -> Stop {
+        if inp.partial && e == RdbError::Truncated {
+            return Stop::More;
+        }
+        Stop::Err(RdbErrorAt {
+            offset: self.pos + local,
+            err: e,
+        })
+    }
+
+    /// `REDIS` and the four-digit version.
+    fn header(&mut self, inp: &mut Input) -> Result<(), Stop> {
+        let bad = |offset, err| {
+            Stop::Err(RdbErrorAt {
+                offset: self.pos + offset,
+                err,
+            })
+        };
+        if inp.remaining() < 9 {
+            return Err(if inp.partial {
+                Stop::More
+            } else {
+                bad(0, RdbError::BadSignature)
+            });
+        }
+        let sig = inp.bytes(9).map_err(|e| self.stop(inp, e))?;
+        if &sig[..5] != b"REDIS" {
+            return Err(bad(0, RdbError::BadSignature));
+        }
+        let version: u32 = std::str::from_utf8(&sig[5..9])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(bad(5, RdbError::BadSignature))?;
+        if version < 1 || version > RDB_MAX_VERSION as u32 {
+            return Err(bad(5, RdbError::UnsupportedVersion(version)));
+        }
+        self.summary.version = version;
+        self.header_read = true;
+        Ok(())
+    }
+
+    /// One opcode and what it carries. `Ok(true)`: the EOF opcode, the stream is over. State
+    /// changes only once the item is complete, so an incomplete one can be retried from its start.
+    fn item(
+        &mut self,
+        inp: &mut Input,
+        crc_at: &mut usize,
+        sink: &mut impl FnMut(Item, usize) -> Result<(), RdbError>,
+    ) -> Result<bool, Stop> {
         let start = inp.pos;
-        let t = inp.u8().map_err(|e| at(&inp, e))?;
+        let t = inp.u8().map_err(|e| self.stop(inp, e))?;
         match t {
             op::EXPIRETIME_MS => {
-                let s = inp.bytes(8).map_err(|e| at(&inp, e))?;
-                expire_ms = i64::from_le_bytes(s.try_into().expect("8 bytes"));
-                continue;
+                let s = inp.bytes(8).map_err(|e| self.stop(inp, e))?;
+                self.expire_ms = i64::from_le_bytes(s.try_into().expect("8 bytes"));
             }
             op::EXPIRETIME => {
-                let s = inp.bytes(4).map_err(|e| at(&inp, e))?;
-                expire_ms = i32::from_le_bytes(s.try_into().expect("4 bytes")) as i64 * 1000;
-                continue;
+                let s = inp.bytes(4).map_err(|e| self.stop(inp, e))?;
+                self.expire_ms = i32::from_le_bytes(s.try_into().expect("4 bytes")) as i64 * 1000;
             }
-            op::IDLE => {
-                idle = Some(inp.read_len().map_err(|e| at(&inp, e))?);
-                continue;
-            }
-            op::FREQ => {
-                freq = Some(inp.u8().map_err(|e| at(&inp, e))?);
-                continue;
-            }
-            op::SELECTDB => {
-                db = inp.read_len().map_err(|e| at(&inp, e))? as usize;
-                continue;
-            }
+            op::IDLE => self.idle = Some(inp.read_len().map_err(|e| self.stop(inp, e))?),
+            op::FREQ => self.freq = Some(inp.u8().map_err(|e| self.stop(inp, e))?),
+            op::SELECTDB => self.db = inp.read_len().map_err(|e| self.stop(inp, e))? as usize,
             op::RESIZEDB => {
-                let size = inp.read_len().map_err(|e| at(&inp, e))?;
-                let expires = inp.read_len().map_err(|e| at(&inp, e))?;
-                sink(Item::ResizeDb { db, size, expires }, inp.pos).map_err(|e| at(&inp, e))?;
-                continue;
+                let size = inp.read_len().map_err(|e| self.stop(inp, e))?;
+                let expires = inp.read_len().map_err(|e| self.stop(inp, e))?;
+                let db = self.db;
+                sink(Item::ResizeDb { db, size, expires }, self.pos + inp.pos)
+                    .map_err(|e| self.sink_err(inp, e))?;
             }
             op::AUX => {
-                let k = inp.string().map_err(|e| at(&inp, e))?;
-                let v = inp.string().map_err(|e| at(&inp, e))?;
-                sink(Item::Aux(k, v), inp.pos).map_err(|e| at(&inp, e))?;
-                continue;
+                let k = inp.string().map_err(|e| self.stop(inp, e))?;
+                let v = inp.string().map_err(|e| self.stop(inp, e))?;
+                sink(Item::Aux(k, v), self.pos + inp.pos).map_err(|e| self.sink_err(inp, e))?;
             }
             op::MODULE_AUX => {
-                return Err(at(
-                    &inp,
+                return Err(self.stop(
+                    inp,
                     RdbError::Unsupported(
                         "The RDB file contains module AUX data, but ferredis has no modules to load it".into(),
                     ),
                 ));
             }
             op::FUNCTION2 | op::FUNCTION_PRE_GA => {
-                return Err(RdbErrorAt {
-                    offset: start,
-                    err: RdbError::Unsupported(
+                return Err(self.stop_at(
+                    inp,
+                    start,
+                    RdbError::Unsupported(
                         "The RDB file contains a function library, but ferredis does not support functions".into(),
                     ),
-                });
+                ));
             }
             op::EOF => {
-                if version >= 5 {
+                if self.summary.version >= 5 {
                     let body_end = inp.pos;
-                    let s = inp.bytes(8).map_err(|e| at(&inp, e))?;
+                    let s = inp.bytes(8).map_err(|e| self.stop(inp, e))?;
                     let expected = u64::from_le_bytes(s.try_into().expect("8 bytes"));
-                    if verify_checksum && expected != 0 {
-                        let got = super::crc64(0, &data[..body_end]);
+                    if self.verify_checksum {
+                        self.crc = super::crc64(self.crc, &inp.data[*crc_at..body_end]);
+                        // The trailer itself is not part of the checksummed body.
+                        *crc_at = inp.pos;
+                    }
+                    if self.verify_checksum && expected != 0 {
+                        let got = self.crc;
                         if got != expected {
-                            return Err(RdbErrorAt {
-                                offset: body_end,
+                            return Err(Stop::Err(RdbErrorAt {
+                                offset: self.pos + body_end,
                                 err: RdbError::BadChecksum { expected, got },
-                            });
+                            }));
                         }
-                        summary.checksum_verified = true;
+                        self.summary.checksum_verified = true;
                     }
                 }
-                return Ok(summary);
+                return Ok(true);
             }
             value_type => {
-                let key = inp.string().map_err(|e| at(&inp, e))?;
-                let value = decode_value(value_type, &mut inp, &key).map_err(|e| RdbErrorAt {
-                    offset: start,
-                    err: e,
-                })?;
-                sink(
-                    Item::Key {
-                        db,
-                        key,
-                        value,
-                        expire_ms,
-                        idle,
-                        freq,
-                    },
-                    inp.pos,
-                )
-                .map_err(|e| at(&inp, e))?;
-                summary.keys += 1;
-                expire_ms = -1;
-                idle = None;
-                freq = None;
+                let keys = &mut self.keys;
+                let key = inp
+                    .string_with(
+                        |s| {
+                            if keys.capacity() < s.len() {
+                                keys.reserve(s.len().max(KEY_BLOCK));
+                            }
+                            keys.extend_from_slice(s);
+                            keys.split().freeze()
+                        },
+                        Bytes::from,
+                    )
+                    .map_err(|e| self.stop(inp, e))?;
+                let value =
+                    decode_value(value_type, inp, &key).map_err(|e| self.stop_at(inp, start, e))?;
+                let item = Item::Key {
+                    db: self.db,
+                    key,
+                    value,
+                    expire_ms: self.expire_ms,
+                    idle: self.idle,
+                    freq: self.freq,
+                };
+                sink(item, self.pos + inp.pos).map_err(|e| self.sink_err(inp, e))?;
+                self.summary.keys += 1;
+                self.expire_ms = -1;
+                self.idle = None;
+                self.freq = None;
             }
         }
+        Ok(false)
+    }
+
+    /// A sink's refusal is always an error, whatever it says.
+    fn sink_err(&self, inp: &Input, e: RdbError) -> Stop {
+        Stop::Err(RdbErrorAt {
+            offset: self.pos + inp.pos,
+            err: e,
+        })
     }
 }
 
@@ -558,5 +736,271 @@ mod tracked_tests {
         assert_eq!(summary.keys, 3);
         assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
         assert_eq!(offsets.last().copied(), Some(body_end));
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use crate::rdb::encode::Options;
+    use rand::{Rng, SeedableRng};
+
+    type Outcome = (Vec<(String, usize)>, Result<(u32, u64, bool), RdbErrorAt>);
+
+    /// An item as text; a value by its DEBUG DIGEST-VALUE (a set's iteration order varies).
+    fn describe(item: &Item) -> String {
+        match item {
+            Item::Key {
+                db,
+                key,
+                value,
+                expire_ms,
+                idle,
+                freq,
+            } => {
+                let mut d = [0u8; 20];
+                crate::db::digest::xor_value_digest(&mut d, value, *expire_ms >= 0);
+                format!(
+                    "Key {db} {key:?} {expire_ms} {idle:?} {freq:?} {}",
+                    crate::db::digest::to_hex(&d)
+                )
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// `assert_eq!` without printing thousands of items: the first difference only.
+    #[track_caller]
+    fn same(got: Outcome, want: &Outcome, what: &str) {
+        if let Some(i) = (0..got.0.len().max(want.0.len())).find(|&i| got.0.get(i) != want.0.get(i))
+        {
+            panic!(
+                "{what}: item {i} differs: {:?} != {:?}",
+                got.0.get(i),
+                want.0.get(i)
+            );
+        }
+        assert_eq!(got.1, want.1, "{what}");
+    }
+
+    fn one_shot(data: &[u8]) -> Outcome {
+        let mut items = Vec::new();
+        let res = load_tracked(data, true, |item, pos| {
+            items.push((describe(&item), pos));
+            Ok(())
+        });
+        (items, res.map(|s| (s.version, s.keys, s.checksum_verified)))
+    }
+
+    /// Feeds `data` as a caller would: pieces cut at `cuts`, the unconsumed tail kept and handed
+    /// back with the next piece, `last` on the final call.
+    fn streamed(data: &[u8], cuts: &[usize]) -> Outcome {
+        let mut dec = StreamDecoder::new(true);
+        let mut items = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut from = 0;
+        let ends = cuts.iter().copied().chain(std::iter::once(data.len()));
+        for (i, to) in ends.enumerate() {
+            let to = to.clamp(from, data.len());
+            let last = i == cuts.len();
+            pending.extend_from_slice(&data[from..to]);
+            from = to;
+            let r = dec.feed(&pending, last, |item, pos| {
+                items.push((describe(&item), pos));
+                Ok(())
+            });
+            match r {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(e) => return (items, Err(e)),
+            }
+            assert!(
+                last || !dec.is_done() || dec.offset() <= data.len(),
+                "consumed past the input"
+            );
+        }
+        assert!(dec.is_done(), "a last feed either finishes or fails");
+        let s = dec.into_summary();
+        (items, Ok((s.version, s.keys, s.checksum_verified)))
+    }
+
+    fn random_cuts(rng: &mut impl Rng, len: usize, max_piece: usize) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        let mut at = 0;
+        while at < len {
+            // Empty pieces too: a caller may feed nothing new.
+            at += rng.gen_range(0..=max_piece.max(1));
+            cuts.push(at.min(len));
+        }
+        cuts
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/rdb/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture")
+    }
+
+    /// A small file of every kind the encoder writes: strings (plain, int, LZF), expiries, lists,
+    /// sets, hashes, sorted sets, two databases.
+    fn encoded() -> Vec<u8> {
+        let mut ks = crate::db::Keyspace::new(16);
+        let b = |s: String| Bytes::from(s);
+        for i in 0..6 {
+            ks.set(
+                0,
+                b(format!("s{i}")),
+                Value::string(b("v".repeat(i * 13))),
+                -1,
+            );
+        }
+        ks.set(0, b("int".into()), Value::Int(-123456), 1_900_000_000_000);
+        let list: VecDeque<Bytes> = (0..40).map(|i| b(format!("item-{i}"))).collect();
+        ks.set(0, b("list".into()), Value::List(Arc::new(list)), -1);
+        let set = set_value((0..20).map(|i| b(format!("m{i}"))).collect()).expect("distinct");
+        ks.set(1, b("set".into()), set, -1);
+        let mut h = crate::db::value::HashValue::with_capacity(4);
+        for i in 0..4 {
+            h.insert(b(format!("f{i}")), b("x".repeat(i * 30)));
+        }
+        ks.set(1, b("hash".into()), Value::Hash(Arc::new(h)), -1);
+        let mut z = ZSet::default();
+        for i in 0..10 {
+            z.insert(format!("z{i}").as_bytes(), i as f64 / 3.0);
+        }
+        ks.set(1, b("zset".into()), Value::ZSet(Arc::new(z)), -1);
+        crate::persistence::encode_keyspace(
+            &ks,
+            &[("redis-ver", "7.0.15".into())],
+            &Options {
+                compress: true,
+                ..Default::default()
+            },
+            true,
+        )
+    }
+
+    fn files() -> Vec<Vec<u8>> {
+        vec![
+            fixture("all-types-7.0.rdb"),
+            fixture("empty-7.0.rdb"),
+            fixture("with-stream-7.0.rdb"),
+            encoded(),
+        ]
+    }
+
+    #[test]
+    fn pieces_of_any_size_give_the_one_shot_items() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for data in files() {
+            let want = one_shot(&data);
+            for max_piece in [1, 7, 100, 4096, 70_000] {
+                for _ in 0..3 {
+                    let cuts = random_cuts(&mut rng, data.len(), max_piece);
+                    same(
+                        streamed(&data, &cuts),
+                        &want,
+                        &format!("pieces up to {max_piece}"),
+                    );
+                }
+            }
+            same(streamed(&data, &[]), &want, "one piece");
+        }
+    }
+
+    #[test]
+    fn a_truncated_stream_fails_only_at_its_end_as_the_one_shot_does() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let small = encoded();
+        let big = fixture("all-types-7.0.rdb");
+        let positions = (0..small.len())
+            .map(|n| (&small, n))
+            .chain((0..big.len()).step_by(1999).map(|n| (&big, n)));
+        for (data, n) in positions {
+            let prefix = &data[..n];
+            let want = one_shot(prefix);
+            assert!(want.1.is_err(), "a prefix of {n} bytes loaded");
+            let mut cuts = random_cuts(&mut rng, n, 64);
+            same(streamed(prefix, &cuts), &want, &format!("prefix {n}"));
+            // All of it fed as not the last piece, then an empty last piece.
+            cuts.push(n);
+            same(
+                streamed(prefix, &cuts),
+                &want,
+                &format!("prefix {n}, empty last piece"),
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_byte_fails_as_in_the_one_shot_decode() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for (data, tries) in [(encoded(), 400), (fixture("all-types-7.0.rdb"), 40)] {
+            let step = (data.len() / tries).max(1);
+            for at in (0..data.len()).step_by(step) {
+                for flip in [0xFFu8, 0x01] {
+                    let mut bad = data.clone();
+                    bad[at] ^= flip;
+                    let want = one_shot(&bad);
+                    let cuts = random_cuts(&mut rng, bad.len(), 300);
+                    same(
+                        streamed(&bad, &cuts),
+                        &want,
+                        &format!("byte {at} ^ {flip:#x}"),
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_checksum_mismatch_is_detected() {
+        let mut data = encoded();
+        let n = data.len();
+        data[n - 1] ^= 0x10;
+        let (_, res) = streamed(&data, &[1, 10, 100, n - 5]);
+        let err = res.expect_err("bad trailer");
+        assert!(matches!(err.err, RdbError::BadChecksum { .. }), "{err}");
+        assert_eq!(err.offset, n - 8);
+        // Unverified, the same file loads.
+        let mut dec = StreamDecoder::new(false);
+        assert_eq!(dec.feed(&data, true, |_, _| Ok(())), Ok(n));
+        assert!(dec.is_done());
+    }
+
+    #[test]
+    fn a_big_item_in_tiny_pieces_is_not_reparsed_on_every_piece() {
+        let mut ks = crate::db::Keyspace::new(1);
+        let list: VecDeque<Bytes> = (0..20_000).map(|i| Bytes::from(format!("e{i}"))).collect();
+        ks.set(0, Bytes::from_static(b"l"), Value::List(Arc::new(list)), -1);
+        let data = crate::persistence::encode_keyspace(&ks, &[], &Options::default(), true);
+        let mut dec = StreamDecoder::new(true);
+        let mut pending = Vec::new();
+        let mut attempts = 0;
+        let mut keys = 0;
+        for piece in data.chunks(16) {
+            pending.extend_from_slice(piece);
+            let before = dec.retry_len;
+            let n = dec
+                .feed(&pending, false, |_, _| {
+                    keys += 1;
+                    Ok(())
+                })
+                .expect("valid");
+            if pending.len() >= before {
+                attempts += 1;
+            }
+            pending.drain(..n);
+        }
+        assert_eq!(dec.feed(&pending, true, |_, _| Ok(())), Ok(pending.len()));
+        assert_eq!(keys, 1);
+        assert!(
+            attempts < 40,
+            "{attempts} attempts for {} pieces",
+            data.len() / 16
+        );
     }
 }
