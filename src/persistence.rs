@@ -208,12 +208,14 @@ fn apply_item(
             }
             let mut value = value;
             value.choose_encoding(&ks.thresholds);
-            ks.set(
-                db,
-                key,
-                value,
-                if expire_ms < 0 { NO_EXPIRE } else { expire_ms },
-            );
+            let expire = if expire_ms < 0 { NO_EXPIRE } else { expire_ms };
+            if !ks.add_loaded(db, &key, value, expire) {
+                // As Redis, which refuses such a file ("Duplicated key found in RDB file").
+                return Err(RdbError::Corrupt(format!(
+                    "Duplicated key '{}' found in DB {db} of the RDB file",
+                    String::from_utf8_lossy(&key)
+                )));
+            }
             out.keys += 1;
         }
     }
@@ -362,5 +364,20 @@ mod tests {
             .unwrap();
         let err = loader.feed(&mut cut, &[], true, |_, _| {}).unwrap_err();
         assert!(err.to_string().contains("Unexpected EOF"), "{err}");
+    }
+
+    #[test]
+    fn a_key_twice_in_one_database_is_refused() {
+        let mut img = Vec::new();
+        put_header(&mut img, &standard_aux(0));
+        put_db_header(&mut img, 0, 2, 0);
+        let v = Value::Str(Bytes::from_static(b"v").into());
+        put_key(&mut img, b"k", &v, NO_EXPIRE, &Options::default());
+        put_key(&mut img, b"k", &v, NO_EXPIRE, &Options::default());
+        let crc = crate::rdb::crc64(0, &img);
+        put_footer(&mut img, crc, true);
+        let mut ks = Keyspace::new(16);
+        let err = load_slice_into_tracked(&img, "dup.rdb", &mut ks, true, |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("Duplicated key 'k'"), "{err}");
     }
 }

@@ -524,6 +524,28 @@ impl Keyspace {
         }
     }
 
+    /// Adds a key read from an RDB file to a keyspace that is being loaded and serves nobody yet
+    /// (no snapshot, watcher or notification can see it): one table probe. Returns false, and
+    /// changes nothing, when the key is already there, which a valid file never has.
+    pub fn add_loaded(&mut self, db: usize, key: &[u8], value: Value, expire: i64) -> bool {
+        let version = self.next_version();
+        let lru = self.evict.new_lru(db, key, self.lru_now, self.now_ms);
+        let d = &mut self.dbs[db];
+        let entry = Entry {
+            value,
+            expire,
+            version,
+            lru,
+        };
+        if d.table.insert_new(key, entry).is_err() {
+            return false;
+        }
+        if expire != NO_EXPIRE {
+            d.expires.insert(Bytes::copy_from_slice(key));
+        }
+        true
+    }
+
     /// Replaces the value of a key, keeping its expiry (KEEPTTL, or in-place writes); creates the key
     /// without expiry when missing.
     pub fn set_keep_ttl(&mut self, db: usize, key: Bytes, value: Value) {

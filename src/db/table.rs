@@ -302,6 +302,25 @@ impl<V> Table<V> {
         None
     }
 
+    /// Inserts a key that must not be there yet, with one probe; gives the value back when the key
+    /// exists (the caller decides whether that is an error).
+    pub fn insert_new(&mut self, key: &[u8], value: V) -> Result<(), V> {
+        let h = KeyHash::of(key);
+        let si = self.seg_index(h);
+        let map = &mut self.segs[si].map;
+        match map.entry(h.map, |n| n.key() == key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(_) => return Err(value),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(Node::new(key, value));
+            }
+        }
+        self.len += 1;
+        if self.segs[si].map.len() >= SEGMENT_MAX {
+            self.split(si);
+        }
+        Ok(())
+    }
+
     /// Removes a key; returns it (copied out of the entry) with its value.
     pub fn remove(&mut self, key: &[u8]) -> Option<(Bytes, V)> {
         let h = KeyHash::of(key);
