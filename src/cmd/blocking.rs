@@ -150,44 +150,6 @@ fn end_name(left: bool) -> Bytes {
     Bytes::from_static(if left { b"left" } else { b"right" })
 }
 
-/// A long in `1..` with one message for both failures (Redis's getRangeLongFromObjectOrReply).
-fn positive_long(a: &[u8], msg: &'static str) -> Result<i64, CmdError> {
-    match crate::util::parse_i64(a) {
-        Some(n) if n >= 1 => Ok(n),
-        _ => Err(CmdError::msg(msg)),
-    }
-}
-
-/// BLMPOP and BZMPOP: `timeout numkeys key... <where> [COUNT n]`. Returns the index of `where`
-/// (the keys are `args[3..where]`), checked to exist before its value is looked at.
-fn mpop_where(args: &[Bytes]) -> Result<usize, CmdError> {
-    let numkeys = positive_long(&args[2], "ERR numkeys should be greater than 0")?;
-    usize::try_from(numkeys)
-        .ok()
-        .and_then(|n| n.checked_add(3))
-        .filter(|&w| w < args.len())
-        .ok_or(CmdError::Syntax)
-}
-
-/// The options after `where`: at most one `COUNT n` (1 when absent).
-fn mpop_count(args: &[Bytes], where_idx: usize) -> Result<usize, CmdError> {
-    let mut count: Option<i64> = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        if count.is_none() && eq_ic(&args[j], "count") && j + 1 < args.len() {
-            j += 1;
-            count = Some(positive_long(
-                &args[j],
-                "ERR count should be greater than 0",
-            )?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 1;
-    }
-    Ok(count.unwrap_or(1) as usize)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------------------------
@@ -244,9 +206,9 @@ fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let where_idx = mpop_where(args)?;
+    let where_idx = super::mpop_where(args, 2)?;
     let left = parse_left(&args[where_idx])?;
-    let count = mpop_count(args, where_idx)?;
+    let count = super::mpop_count(args, where_idx)?;
     let timeout = parse_timeout(&args[1])?;
     serve_or_block(
         ctx,
@@ -258,7 +220,7 @@ fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let where_idx = mpop_where(args)?;
+    let where_idx = super::mpop_where(args, 2)?;
     let w = &args[where_idx];
     let max = if eq_ic(w, "min") {
         false
@@ -267,7 +229,7 @@ fn bzmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         return Err(CmdError::Syntax);
     };
-    let count = mpop_count(args, where_idx)?;
+    let count = super::mpop_count(args, where_idx)?;
     let timeout = parse_timeout(&args[1])?;
     serve_or_block(
         ctx,

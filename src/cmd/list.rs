@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::flags::*;
-use super::{arg_i64, CmdError, CmdResult, CommandSpec, Ctx};
+use super::{arg_i64, arg_ranged, CmdError, CmdResult, CommandSpec, Ctx};
 use crate::db::notify::class as nc;
 use crate::db::{Keyspace, Value, NO_EXPIRE};
 use crate::util::eq_ic;
@@ -233,15 +233,6 @@ fn parse_end(a: &[u8]) -> Result<End, CmdError> {
 /// The error Redis gives for a count that must not be negative.
 fn positive_error() -> CmdError {
     CmdError::msg("ERR value is out of range, must be positive")
-}
-
-/// Parses an argument Redis reads with `getRangeLongFromObjectOrReply(.., 0.., msg)`: a parse
-/// failure and an out-of-range value give the same message.
-fn arg_range(a: &[u8], min: i64, msg: &'static str) -> Result<i64, CmdError> {
-    match crate::util::parse_i64(a) {
-        Some(v) if v >= min => Ok(v),
-        _ => Err(CmdError::msg(msg)),
-    }
 }
 
 /// Looks a key up for a list write without statistics or a version bump: `Ok(None)` when missing,
@@ -664,10 +655,15 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
         } else if eq_ic(opt, "count") && more {
             j += 1;
-            count = Some(arg_range(&args[j], 0, "ERR COUNT can't be negative")?);
+            count = Some(arg_ranged(
+                &args[j],
+                0,
+                i64::MAX,
+                "ERR COUNT can't be negative",
+            )?);
         } else if eq_ic(opt, "maxlen") && more {
             j += 1;
-            maxlen = arg_range(&args[j], 0, "ERR MAXLEN can't be negative")?;
+            maxlen = arg_ranged(&args[j], 0, i64::MAX, "ERR MAXLEN can't be negative")?;
         } else {
             return Err(CmdError::Syntax);
         }
@@ -790,29 +786,9 @@ fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let numkeys = arg_range(&args[1], 1, "ERR numkeys should be greater than 0")?;
-    let where_idx = usize::try_from(numkeys)
-        .ok()
-        .and_then(|n| n.checked_add(2))
-        .filter(|&w| w < args.len())
-        .ok_or(CmdError::Syntax)?;
+    let where_idx = super::mpop_where(args, 1)?;
     let end = parse_end(&args[where_idx])?;
-    let mut count: Option<i64> = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        if count.is_none() && eq_ic(&args[j], "count") && j + 1 < args.len() {
-            j += 1;
-            count = Some(arg_range(
-                &args[j],
-                1,
-                "ERR count should be greater than 0",
-            )?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 1;
-    }
-    let count = count.unwrap_or(1) as usize;
+    let count = super::mpop_count(args, where_idx)?;
     let db = ctx.db();
     let ks = &mut ctx.core.ks;
     for key in &args[2..where_idx] {

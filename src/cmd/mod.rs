@@ -174,6 +174,53 @@ pub fn arg_f64(a: &[u8]) -> Result<f64, CmdError> {
     crate::util::parse_f64(a).ok_or(CmdError::NotFloat)
 }
 
+/// Parses a long that must lie in `min..=max`, with one error text for both failures (Redis's
+/// `getRangeLongFromObjectOrReply` with a message).
+pub fn arg_ranged(a: &[u8], min: i64, max: i64, msg: &'static str) -> Result<i64, CmdError> {
+    match crate::util::parse_i64(a) {
+        Some(n) if n >= min && n <= max => Ok(n),
+        _ => Err(CmdError::msg(msg)),
+    }
+}
+
+/// LMPOP, ZMPOP, BLMPOP and BZMPOP: `numkeys key... <where> [COUNT n]` with `numkeys` at
+/// `args[at]`. Returns the index of `where` (the keys are `args[at + 1..where]`), checked to exist
+/// before its value is looked at, as Redis checks it.
+pub fn mpop_where(args: &[Bytes], at: usize) -> Result<usize, CmdError> {
+    let numkeys = arg_ranged(
+        &args[at],
+        1,
+        i64::MAX,
+        "ERR numkeys should be greater than 0",
+    )?;
+    usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(at + 1))
+        .filter(|&w| w < args.len())
+        .ok_or(CmdError::Syntax)
+}
+
+/// The options after an MPOP's `where`: at most one `COUNT n` (1 when absent).
+pub fn mpop_count(args: &[Bytes], where_idx: usize) -> Result<usize, CmdError> {
+    let mut count: Option<i64> = None;
+    let mut j = where_idx + 1;
+    while j < args.len() {
+        if count.is_none() && crate::util::eq_ic(&args[j], "count") && j + 1 < args.len() {
+            j += 1;
+            count = Some(arg_ranged(
+                &args[j],
+                1,
+                i64::MAX,
+                "ERR count should be greater than 0",
+            )?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    Ok(count.unwrap_or(1) as usize)
+}
+
 /// The error for a wrong number of arguments, with Redis 7.0's text.
 pub fn arity_error(name: &str) -> CmdError {
     CmdError::Msg(format!("ERR wrong number of arguments for '{name}' command").into())

@@ -909,27 +909,8 @@ fn zpopmax(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     zpop_generic(ctx, args, true)
 }
 
-/// Parses a long that must lie in `min..=max`, with one error text for both failures (Redis's
-/// getRangeLongFromObjectOrReply with a message).
-fn ranged_long(a: &[u8], min: i64, max: i64, msg: &'static str) -> Result<i64, CmdError> {
-    match crate::util::parse_i64(a) {
-        Some(n) if n >= min && n <= max => Ok(n),
-        _ => Err(CmdError::msg(msg)),
-    }
-}
-
 fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let numkeys = ranged_long(
-        &args[1],
-        1,
-        i64::MAX,
-        "ERR numkeys should be greater than 0",
-    )? as u64;
-    let where_idx = 2u64.saturating_add(numkeys);
-    if where_idx >= args.len() as u64 {
-        return Err(CmdError::Syntax);
-    }
-    let where_idx = where_idx as usize;
+    let where_idx = super::mpop_where(args, 1)?;
     let w = &args[where_idx][..];
     let max = if w.eq_ignore_ascii_case(b"min") {
         false
@@ -938,24 +919,7 @@ fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     } else {
         return Err(CmdError::Syntax);
     };
-    let mut count: Option<i64> = None;
-    let mut j = where_idx + 1;
-    while j < args.len() {
-        let more = args.len() - 1 - j;
-        if count.is_none() && args[j].eq_ignore_ascii_case(b"count") && more > 0 {
-            j += 1;
-            count = Some(ranged_long(
-                &args[j],
-                1,
-                i64::MAX,
-                "ERR count should be greater than 0",
-            )?);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 1;
-    }
-    let count = count.unwrap_or(1) as usize;
+    let count = super::mpop_count(args, where_idx)?;
     for key in &args[2..where_idx] {
         if get_write_peek(ctx, key)?.is_none() {
             continue;
