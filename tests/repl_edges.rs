@@ -17,16 +17,6 @@ fn info(c: &mut RawClient, section: &str, field: &str) -> String {
     c.info_field(section, field).unwrap_or_default()
 }
 
-/// Waits until the master sees `n` online replicas.
-fn wait_online(m: &Server, n: usize) {
-    let mut c = m.client();
-    wait_for("replicas online", T, || {
-        info(&mut c, "replication", "connected_slaves") == n.to_string()
-            && (0..n)
-                .all(|i| info(&mut c, "replication", &format!("slave{i}")).contains("state=online"))
-    });
-}
-
 /// Waits until `n` clients are blocked on `s`.
 fn wait_blocked(c: &mut RawClient, n: usize) {
     wait_for("clients blocked", T, || {
@@ -163,7 +153,7 @@ fn master_with_sleepy_replica(kind: Kind) -> (Server, Server) {
         Kind::Redis,
         &["--replicaof", "127.0.0.1", &m.port.to_string()],
     );
-    wait_online(&m, 1);
+    wait_online(&m, 1, T);
     (m, r)
 }
 

@@ -37,24 +37,6 @@ fn write_load(c: &mut RawClient, bytes: usize, size: usize, min_time: Duration) 
     }
 }
 
-fn wait_in_sync(m: &Server, r: &Server) {
-    let mut mc = m.client();
-    let mut rc = r.client();
-    wait_for("replica link up", T, || {
-        info(&mut rc, "replication", "master_link_status") == "up"
-    });
-    wait_for("replica offset reaches the master's", T, || {
-        let mo = info(&mut mc, "replication", "master_repl_offset");
-        let ro = info(&mut rc, "replication", "master_repl_offset");
-        !mo.is_empty() && mo == ro
-    });
-    assert_eq!(
-        mc.cmd(&["DEBUG", "DIGEST"]),
-        rc.cmd(&["DEBUG", "DIGEST"]),
-        "datasets differ"
-    );
-}
-
 fn full_sync_under_load(diskless: &str, replica_kind: Kind) {
     let master = Server::start(
         Kind::Ferredis,
@@ -87,7 +69,7 @@ fn full_sync_under_load(diskless: &str, replica_kind: Kind) {
         .client()
         .cmd_str(&["CLIENT", "LIST", "TYPE", "replica"]);
     proxy.stall(false);
-    wait_in_sync(&master, &replica);
+    wait_replica_in_sync(&master, &replica, T);
     assert_eq!(sync_full(&mut mc), 1, "the replica had to sync again");
     assert!(
         !master
@@ -128,7 +110,7 @@ fn full_sync_under_load(diskless: &str, replica_kind: Kind) {
                 .unwrap_or(0)
             >= 2
     });
-    wait_in_sync(&master, &replica);
+    wait_replica_in_sync(&master, &replica, T);
 }
 
 #[test]

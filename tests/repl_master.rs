@@ -28,24 +28,11 @@ fn info(c: &mut RawClient, section: &str, field: &str) -> String {
     c.info_field(section, field).unwrap_or_default()
 }
 
-fn digest(c: &mut RawClient) -> String {
-    c.digest()
-}
-
 /// Waits until the replica is linked and has applied everything the master wrote, then compares
 /// the datasets.
 fn wait_in_sync(m: &Server, r: &Server) {
-    let mut mc = m.client();
-    let mut rc = r.client();
-    wait_for("replica link up", T, || {
-        info(&mut rc, "replication", "master_link_status") == "up"
-    });
-    wait_for("replica offset reaches the master's", T, || {
-        let mo = info(&mut mc, "replication", "master_repl_offset");
-        let ro = info(&mut rc, "replication", "master_repl_offset");
-        !mo.is_empty() && mo == ro
-    });
-    assert_eq!(digest(&mut mc), digest(&mut rc), "datasets differ");
+    wait_replica_in_sync(m, r, T);
+    let (mut mc, mut rc) = (m.client(), r.client());
     // Key and TTL counts per database agree too (avg_ttl is the master's own estimate).
     let counts = |c: &mut RawClient| -> Vec<String> {
         let text = String::from_utf8_lossy(&c.cmd(&["INFO", "keyspace"])).into_owned();

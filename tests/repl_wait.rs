@@ -24,16 +24,6 @@ fn info(c: &mut RawClient, section: &str, field: &str) -> String {
     c.info_field(section, field).unwrap_or_default()
 }
 
-/// Waits until the master sees `n` online replicas.
-fn wait_online(m: &Server, n: usize) {
-    let mut c = m.client();
-    wait_for("replicas online", T, || {
-        info(&mut c, "replication", "connected_slaves") == n.to_string()
-            && (0..n)
-                .all(|i| info(&mut c, "replication", &format!("slave{i}")).contains("state=online"))
-    });
-}
-
 #[test]
 fn wait_errors_and_multi_match_redis() {
     let mut d = Diff::new(&[]);
@@ -74,7 +64,7 @@ fn wait_with_ferredis_and_redis_replicas() {
     let m = master();
     let _r1 = replica_of(Kind::Ferredis, &m);
     let _r2 = replica_of(Kind::Redis, &m);
-    wait_online(&m, 2);
+    wait_online(&m, 2, T);
     let mut c = m.client();
     // A client that never wrote waits for offset 0: every online replica counts at once.
     assert_eq!(c.cmd(&["WAIT", "2", "0"]), b":2\r\n");
@@ -132,7 +122,7 @@ fn wait_on_a_replica_is_refused_like_redis() {
 fn client_unblock_releases_a_wait() {
     let m = master();
     let _r = replica_of(Kind::Ferredis, &m);
-    wait_online(&m, 1);
+    wait_online(&m, 1, T);
     let mut w = m.client();
     let id = String::from_utf8_lossy(&w.cmd(&["CLIENT", "ID"]))
         .trim()
@@ -190,8 +180,8 @@ fn failover_errors_match_redis() {
     }
     let fr = replica_of(Kind::Ferredis, &fm);
     let rr = replica_of(Kind::Redis, &rm);
-    wait_online(&fm, 1);
-    wait_online(&rm, 1);
+    wait_online(&fm, 1, T);
+    wait_online(&rm, 1, T);
     let cases = [
         "FAILOVER TO",
         "FAILOVER TO h",
@@ -254,7 +244,7 @@ fn failover_to(kind: Kind, with_target: bool) {
             "yes",
         ],
     );
-    wait_online(&m, 1);
+    wait_online(&m, 1, T);
     let (mut mc, mut rc) = (m.client(), r.client());
     for i in 0..500 {
         mc.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
@@ -312,7 +302,7 @@ fn failover_abort_and_timeout_roll_back() {
             "yes",
         ],
     );
-    wait_online(&m, 1);
+    wait_online(&m, 1, T);
     let (mut mc, mut rc) = (m.client(), r.client());
     // ABORT in the same batch, before the cron looks at the target.
     mc.send_raw(&RawClient::encode(&[b"FAILOVER"]));
@@ -360,7 +350,7 @@ fn master_with_sleepy_replica() -> (Server, Server) {
             "yes",
         ],
     );
-    wait_online(&m, 1);
+    wait_online(&m, 1, T);
     (m, r)
 }
 
@@ -507,7 +497,7 @@ fn redis_master_fails_over_to_ferredis() {
             "yes",
         ],
     );
-    wait_online(&m, 1);
+    wait_online(&m, 1, T);
     let (mut mc, mut rc) = (m.client(), r.client());
     for i in 0..300 {
         mc.cmd(&["SET", &format!("k{i}"), &i.to_string()]);

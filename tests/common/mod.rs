@@ -293,6 +293,33 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out after {timeout:?} waiting for: {what}");
 }
 
+/// Waits until master `m` lists `n` replicas, all online.
+pub fn wait_online(m: &Server, n: usize, timeout: Duration) {
+    let mut c = m.client();
+    let mut field = |f: &str| c.info_field("replication", f).unwrap_or_default();
+    wait_for("replicas online", timeout, || {
+        field("connected_slaves") == n.to_string()
+            && (0..n).all(|i| field(&format!("slave{i}")).contains("state=online"))
+    });
+}
+
+/// Waits until replica `r` is linked and has applied everything master `m` wrote, then asserts
+/// that both have the same `DEBUG DIGEST`.
+pub fn wait_replica_in_sync(m: &Server, r: &Server, timeout: Duration) {
+    let mut mc = m.client();
+    let mut rc = r.client();
+    wait_for("replica link up", timeout, || {
+        rc.info_field("replication", "master_link_status")
+            .as_deref()
+            == Some("up")
+    });
+    wait_for("replica offset reaches the master's", timeout, || {
+        let mo = mc.info_field("replication", "master_repl_offset");
+        mo.is_some() && mo == rc.info_field("replication", "master_repl_offset")
+    });
+    assert_eq!(mc.digest(), rc.digest(), "datasets differ");
+}
+
 /// A blocking RESP client that returns raw reply bytes, for byte-exact comparisons.
 pub struct RawClient {
     pub stream: BufReader<TcpStream>,
@@ -429,7 +456,6 @@ impl RawClient {
         })
     }
 
-    /// INFO field value (`field:value` line) from `INFO <section>`.
     /// DEBUG DIGEST as its raw reply (`+` and 40 hex digits), checked to be one.
     pub fn digest(&mut self) -> String {
         let d = String::from_utf8_lossy(&self.cmd(&["DEBUG", "DIGEST"])).into_owned();
@@ -437,6 +463,7 @@ impl RawClient {
         d
     }
 
+    /// INFO field value (`field:value` line) from `INFO <section>`.
     pub fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
         let info = self.cmd_str(&["INFO", section]);
         info.lines().find_map(|l| {
