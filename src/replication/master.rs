@@ -930,6 +930,11 @@ async fn send<S: ClientStream, F: Future<Output = ()>>(
     }
 }
 
+/// `repl-timeout`: how long a write to a replica may stay blocked.
+fn repl_timeout(srv: &Server) -> Duration {
+    Duration::from_secs(srv.config.read().repl_timeout.max(1) as u64)
+}
+
 fn count_out(srv: &Server, n: usize) {
     srv.core.lock().repl.stats.net_repl_output_bytes += n as u64;
 }
@@ -977,7 +982,7 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
     mut stop: Pin<&mut F>,
 ) -> Res<()> {
     let id = client.id;
-    let timeout = || Duration::from_secs(srv.config.read().repl_timeout.max(1) as u64);
+    let timeout = || repl_timeout(srv);
     let (name, rdb_only, pre_psync) = {
         let core = srv.core.lock();
         match core.repl.replicas.get(&id) {
@@ -1101,7 +1106,7 @@ async fn transfer<S: ClientStream, F: Future<Output = ()>>(
     name: &str,
     mut stop: Pin<&mut F>,
 ) -> Res<()> {
-    let timeout = || Duration::from_secs(srv.config.read().repl_timeout.max(1) as u64);
+    let timeout = || repl_timeout(srv);
     match payload {
         Payload::Socket { mark, mut chunks } => {
             let head = format!("$EOF:{mark}\r\n");
@@ -1263,7 +1268,7 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
             }
             continue;
         }
-        let timeout = Duration::from_secs(srv.config.read().repl_timeout.max(1) as u64);
+        let timeout = repl_timeout(srv);
         for b in bufs.drain(..) {
             send_stream(srv, stream, &b, stop.as_mut(), timeout, id, pos, &appended).await?;
         }
