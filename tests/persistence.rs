@@ -544,3 +544,23 @@ fn save_progress_fields_follow_the_running_save() {
         assert_eq!(field("current_fork_perc"), "0.00", "{kind:?}");
     }
 }
+
+/// The keyspace loaded at start-up keeps the server's settings: under `allkeys-lfu` a key created
+/// afterwards starts with Redis's initial LFU counter (5), as it does without a load.
+#[test]
+fn settings_survive_the_start_up_load() {
+    let dir = scratch_dir("load-settings");
+    {
+        let s = start_in(&dir, &[]);
+        let mut c = s.client();
+        assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["SAVE"]), b"+OK\r\n");
+    }
+    let s = start_in(&dir, &["--maxmemory-policy", "allkeys-lfu"]);
+    let mut c = s.client();
+    wait_for("the dump loaded", Duration::from_secs(30), || {
+        c.cmd(&["DBSIZE"]) == b":1\r\n"
+    });
+    assert_eq!(c.cmd(&["SET", "new", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&["OBJECT", "FREQ", "new"]), b":5\r\n");
+}

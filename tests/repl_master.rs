@@ -646,7 +646,14 @@ fn read_until(
 ) {
     use std::io::Read;
     let mut buf = [0u8; 65536];
+    // The master's PINGs keep the socket busy, so its read timeout alone would never end a wait.
+    let deadline = std::time::Instant::now() + T;
     while !done(got) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{who}: the stream never held what was awaited: {}",
+            String::from_utf8_lossy(got)
+        );
         let n = s.read(&mut buf).expect("read");
         assert!(n > 0, "{who}: closed during the stream");
         got.extend_from_slice(&buf[..n]);
@@ -688,8 +695,9 @@ fn old_sync_protocol_gets_a_sized_payload_then_the_stream() {
     assert_eq!(seen[0], seen[1], "INFO slave0 (up to the offset)");
 }
 
-/// With `lazyfree-lazy-expire` and `lazyfree-lazy-eviction`, expired and evicted keys reach
-/// replicas as UNLINK, as in Redis; without them as DEL.
+/// With `lazyfree-lazy-expire`, `lazyfree-lazy-eviction` and `lazyfree-lazy-user-del`, expired
+/// and evicted keys, an EXPIRE into the past and GETDEL reach replicas as UNLINK, as in Redis;
+/// without them as DEL.
 #[test]
 fn lazyfree_options_propagate_expiry_and_eviction_as_unlink() {
     for kind in [Kind::Ferredis, Kind::Redis] {
@@ -701,6 +709,8 @@ fn lazyfree_options_propagate_expiry_and_eviction_as_unlink() {
                     "--lazyfree-lazy-expire",
                     lazy,
                     "--lazyfree-lazy-eviction",
+                    lazy,
+                    "--lazyfree-lazy-user-del",
                     lazy,
                     "--maxmemory-policy",
                     "allkeys-random",
@@ -715,6 +725,11 @@ fn lazyfree_options_propagate_expiry_and_eviction_as_unlink() {
             wait_for("the key expires", T, || {
                 c.cmd(&["GET", "gone"]) == b"$-1\r\n"
             });
+            for k in ["past", "taken"] {
+                assert_eq!(c.cmd(&["SET", k, "v"]), b"+OK\r\n");
+            }
+            assert_eq!(c.cmd(&["EXPIRE", "past", "-1"]), b":1\r\n");
+            assert_eq!(c.cmd(&["GETDEL", "taken"]), b"$1\r\nv\r\n");
             for i in 0..100 {
                 c.cmd(&["SET", &format!("k{i}"), "v"]);
             }
@@ -739,15 +754,19 @@ fn lazyfree_options_propagate_expiry_and_eviction_as_unlink() {
                     .filter(|w| &w[2..] == del && w[..2] == *b"\r\n")
                     .count()
             };
-            read_until(&mut s, &mut rest, &who, |g| count(g) as u64 > evicted);
+            // gone, past and taken, then the evicted keys.
+            read_until(&mut s, &mut rest, &who, |g| count(g) as u64 >= evicted + 3);
             let text = String::from_utf8_lossy(&rest).into_owned();
-            assert!(
-                text.contains(&format!(
-                    "{}\r\n$4\r\ngone\r\n",
-                    String::from_utf8_lossy(del)
-                )),
-                "{who}: {text}"
-            );
+            for key in ["gone", "past", "taken"] {
+                assert!(
+                    text.contains(&format!(
+                        "{}\r\n${}\r\n{key}\r\n",
+                        String::from_utf8_lossy(del),
+                        key.len()
+                    )),
+                    "{who}: {key}: {text}"
+                );
+            }
             assert!(
                 !rest.windows(other.len()).any(|w| w == other),
                 "{who}: {text}"

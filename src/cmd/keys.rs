@@ -699,16 +699,14 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], relative: bool, seconds: bool) 
         ctx.out.int(0);
         return Ok(());
     }
-    let srv = ctx.srv;
     if when <= crate::util::now_ms() && !ctx.core.ks.is_replica {
         // A time in the past deletes the key: propagated as DEL (UNLINK with lazyfree-lazy-expire).
         ctx.core.ks.remove_entry(db, key);
         ctx.notify(nc::GENERIC, "del", key);
-        ctx.core.prop.replace_with(|| {
-            let lazy = srv.config.read().lazyfree_lazy_expire;
-            let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-            crate::replication::argv(&[del, key])
-        });
+        let del = crate::db::del_or_unlink(ctx.core.ks.lazy_expire);
+        ctx.core
+            .prop
+            .replace_with(|| vec![del, Bytes::copy_from_slice(key)]);
     } else {
         ctx.core.ks.set_expire(db, key, when);
         ctx.notify_after_reply(nc::GENERIC, "expire", key);

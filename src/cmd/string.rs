@@ -695,12 +695,10 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ks.dirty += 1;
             ctx.notify(nc::GENERIC, "del", key);
             // propagate: as `DEL key` (`UNLINK` with lazyfree-lazy-expire).
-            let srv = ctx.srv;
-            ctx.core.prop.replace_with(|| {
-                let lazy = srv.config.read().lazyfree_lazy_expire;
-                let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-                crate::replication::argv(&[del, key])
-            });
+            let del = crate::db::del_or_unlink(ctx.core.ks.lazy_expire);
+            ctx.core
+                .prop
+                .replace_with(|| vec![del, Bytes::copy_from_slice(key)]);
         }
         Some((_, at)) => {
             ks.set_expire(db, key, at);
@@ -741,8 +739,10 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let srv = ctx.srv;
         ctx.core.prop.replace_with(|| {
             let lazy = srv.config.read().lazyfree_lazy_user_del;
-            let del: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-            crate::replication::argv(&[del, &args[1]])
+            vec![
+                crate::db::del_or_unlink(lazy),
+                Bytes::copy_from_slice(&args[1]),
+            ]
         });
     }
     Ok(())

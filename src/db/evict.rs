@@ -195,6 +195,17 @@ pub fn lfu_decr_and_return(field: u32, now_ms: i64, decay_time: u32) -> u32 {
 }
 
 impl EvictState {
+    /// Takes the configured values of `other` (a keyspace replacing another keeps its settings).
+    pub fn copy_config_from(&mut self, other: &EvictState) {
+        self.maxmemory = other.maxmemory;
+        self.policy = other.policy;
+        self.samples = other.samples;
+        self.tenacity = other.tenacity;
+        self.lfu_log_factor = other.lfu_log_factor;
+        self.lfu_decay_time = other.lfu_decay_time;
+        self.replica_ignore_maxmemory = other.replica_ignore_maxmemory;
+    }
+
     /// Takes the configuration's values (at start-up and after CONFIG SET).
     pub fn configure(
         &mut self,

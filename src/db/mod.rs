@@ -31,9 +31,9 @@ pub use value::Value;
 /// "No expiry" in [`Entry::expire`].
 pub const NO_EXPIRE: i64 = -1;
 
-/// The command that propagates the deletion of an expired or evicted key: UNLINK when the
-/// matching `lazyfree-lazy-*` option is on, DEL otherwise (as Redis's `propagateDeletion`).
-pub fn expired_del(lazy: bool) -> Bytes {
+/// The command that propagates a deletion: UNLINK when the matching `lazyfree-lazy-*` option is
+/// on, DEL otherwise (as Redis's `propagateDeletion` and its rewrites of EXPIRE and GETDEL).
+pub fn del_or_unlink(lazy: bool) -> Bytes {
     Bytes::from_static(if lazy { b"UNLINK" } else { b"DEL" })
 }
 
@@ -522,6 +522,17 @@ impl Keyspace {
             }
             _ => {}
         }
+    }
+
+    /// Takes the settings the server mirrors into the keyspace (encoding thresholds, expiry effort,
+    /// eviction configuration, `lazyfree-lazy-expire`, notification classes) from `old`, which
+    /// this keyspace replaces (a start-up load, a replica's full sync).
+    pub fn carry_settings_from(&mut self, old: &Keyspace) {
+        self.thresholds = old.thresholds;
+        self.active_expire_effort = old.active_expire_effort;
+        self.evict.copy_config_from(&old.evict);
+        self.lazy_expire = old.lazy_expire;
+        self.notify.set_flags(old.notify.flags);
     }
 
     /// Adds a key read from an RDB file to a keyspace that is being loaded and serves nobody yet

@@ -510,7 +510,7 @@ impl Propagation {
     /// `lazyfree-lazy-expire`). Evicted keys never wait here: eviction runs before the command and
     /// propagates its own.
     pub fn take_expired(&mut self, ks: &mut crate::db::Keyspace) {
-        let del = crate::db::expired_del(ks.lazy_expire);
+        let del = crate::db::del_or_unlink(ks.lazy_expire);
         for (db, key) in ks.expired_pending.drain(..) {
             self.ops.push((Some(db), vec![del.clone(), key]));
         }

@@ -1739,8 +1739,7 @@ fn install_keyspace(
     }
     std::mem::swap(&mut fresh.watches, &mut ks.watches);
     std::mem::swap(&mut fresh.stats, &mut ks.stats);
-    fresh.thresholds = ks.thresholds;
-    fresh.active_expire_effort = ks.active_expire_effort;
+    fresh.carry_settings_from(ks);
     fresh.propagate_expired = false;
     fresh.is_replica = true;
     fresh.version = fresh.version.max(ks.version);

@@ -167,7 +167,7 @@ impl Core {
             return;
         }
         let pending = std::mem::take(&mut self.ks.expired_pending);
-        let del = crate::db::expired_del(self.ks.lazy_expire);
+        let del = crate::db::del_or_unlink(self.ks.lazy_expire);
         for (db, key) in pending {
             self.repl.propagate_now(Some(db), &[del.clone(), key]);
         }
@@ -647,7 +647,7 @@ pub fn perform_evictions(srv: &Server, core: &mut Core) -> crate::db::evict::Evi
         notify::deliver_detached(srv, &mut core.ks);
     }
     if core.ks.expired_pending.len() > pending {
-        let del = crate::db::expired_del(srv.config.read().lazyfree_lazy_eviction);
+        let del = crate::db::del_or_unlink(srv.config.read().lazyfree_lazy_eviction);
         let evicted: Vec<(usize, Bytes)> = core.ks.expired_pending.drain(pending..).collect();
         // A replica's stream is its master's bytes: what it evicts itself is not forwarded.
         if !core.ks.is_replica {

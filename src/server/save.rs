@@ -626,11 +626,9 @@ impl PendingLoad {
         {
             let mut core = srv.core.lock();
             let mut fresh = fresh;
-            // CONFIG SET (allowed while loading) may have changed the limits meanwhile.
-            fresh.thresholds = core.ks.thresholds;
-            fresh.active_expire_effort = core.ks.active_expire_effort;
+            // CONFIG SET (allowed while loading) may have changed the settings meanwhile.
+            fresh.carry_settings_from(&core.ks);
             fresh.propagate_expired = core.ks.propagate_expired;
-            fresh.notify.set_flags(core.ks.notify.flags);
             // WATCH is allowed while loading: its registrations, and the counters the cron kept
             // meanwhile, carry over to the loaded keyspace.
             std::mem::swap(&mut fresh.watches, &mut core.ks.watches);
