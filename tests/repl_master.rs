@@ -774,3 +774,51 @@ fn lazyfree_options_propagate_expiry_and_eviction_as_unlink() {
         }
     }
 }
+
+/// A ferredis replica takes a diskless payload interleaved with the stream (`capa ferredis-mux`):
+/// the writes made during its full sync leave the master as they are made, instead of waiting in
+/// the master's buffer until the replica has loaded the payload. The data still ends equal.
+#[test]
+fn writes_during_an_interleaved_sync_leave_the_master_at_once() {
+    let m = master(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--rdb-key-save-delay",
+        "300",
+        "--repl-backlog-size",
+        "1mb",
+    ]);
+    let mut mc = m.client();
+    // 20,000 keys at 300 µs each: the payload takes at least 6 s to produce.
+    mc.cmd(&["DEBUG", "POPULATE", "20000", "key", "100"]);
+    let r = ferredis_replica_of(&m);
+    let mut rc = r.client();
+    wait_for("the transfer under way", T, || {
+        info(&mut rc, "replication", "master_sync_in_progress") == "1"
+    });
+    // 8 MB of writes while the payload is still being produced.
+    let value = "v".repeat(8192);
+    for i in 0..1000 {
+        assert_eq!(mc.cmd(&["SET", &format!("new:{i}"), &value]), b"+OK\r\n");
+    }
+    let buffers = |mc: &mut RawClient| -> u64 {
+        info(mc, "memory", "mem_total_replication_buffers")
+            .parse()
+            .expect("mem_total_replication_buffers")
+    };
+    wait_for("the writes sent on during the transfer", T, || {
+        buffers(&mut mc) < 3 << 20
+    });
+    assert_eq!(
+        info(&mut rc, "replication", "master_sync_in_progress"),
+        "1",
+        "the writes were meant to be made and sent during the transfer"
+    );
+    wait_in_sync(&m, &r);
+    assert_eq!(rc.cmd(&["STRLEN", "new:999"]), b":8192\r\n");
+    assert!(r
+        .log_text()
+        .contains("receiving streamed RDB from master, interleaved with the stream"));
+}

@@ -105,6 +105,8 @@ fn replconf(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 conf.capa_eof = true;
             } else if val.eq_ignore_ascii_case(b"psync2") {
                 conf.capa_psync2 = true;
+            } else if val.eq_ignore_ascii_case(b"ferredis-mux") {
+                conf.capa_mux = true;
             }
         } else if is("ack") {
             // From an attached replica only; never answered.

@@ -79,6 +79,9 @@ pub struct ReplConf {
     pub capa_eof: bool,
     /// `capa psync2`: understands `+CONTINUE <replid>`.
     pub capa_psync2: bool,
+    /// `capa ferredis-mux`: a ferredis replica that takes a diskless payload interleaved with the
+    /// stream (see [`transfer_mux`]).
+    pub capa_mux: bool,
     /// `rdb-only 1`: wants the snapshot, not the stream (redis-cli --rdb).
     pub rdb_only: bool,
     /// `rdb-filter-only` bits.
@@ -983,10 +986,15 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
 ) -> Res<()> {
     let id = client.id;
     let timeout = || repl_timeout(srv);
-    let (name, rdb_only, pre_psync) = {
+    let (name, rdb_only, pre_psync, mux) = {
         let core = srv.core.lock();
         match core.repl.replicas.get(&id) {
-            Some(r) => (r.name.clone(), r.conf.rdb_only, r.pre_psync),
+            Some(r) => (
+                r.name.clone(),
+                r.conf.rdb_only,
+                r.pre_psync,
+                r.conf.capa_mux && !r.conf.rdb_only && !r.pre_psync,
+            ),
             None => return Err(Stop::Closed),
         }
     };
@@ -1022,16 +1030,26 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
                 send(stream, line.as_bytes(), stop.as_mut(), timeout()).await?;
             }
             let socket = matches!(start.payload, Payload::Socket { .. });
-            transfer(
-                srv,
-                stream,
-                client,
-                input,
-                start.payload,
-                &name,
-                stop.as_mut(),
-            )
-            .await?;
+            // Where the stream resumes after the payload: the snapshot's offset, or, when it was
+            // interleaved with the payload, as far as that got.
+            let mut resume = start.offset;
+            match start.payload {
+                Payload::Socket { chunks, .. } if mux => {
+                    resume = transfer_mux(
+                        srv,
+                        stream,
+                        client,
+                        input,
+                        chunks,
+                        start.offset,
+                        stop.as_mut(),
+                    )
+                    .await?;
+                }
+                payload => {
+                    transfer(srv, stream, client, input, payload, &name, stop.as_mut()).await?
+                }
+            }
             if rdb_only {
                 tracing::info!(
                     "RDB transfer completed, rdb only replica ({}) should be disconnected asap",
@@ -1065,7 +1083,7 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
                 }
             }
             tracing::info!("Synchronization with replica {} succeeded", name);
-            if socket {
+            if socket && !mux {
                 // The replica detects the end of a diskless payload by its mark: nothing may
                 // follow until it says it loaded it (its first ACK).
                 loop {
@@ -1090,7 +1108,7 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
                     }
                 }
             }
-            start.offset
+            resume
         }
     };
     stream_from(srv, stream, client, input, pos, stop).await
@@ -1199,6 +1217,154 @@ async fn transfer<S: ClientStream, F: Future<Output = ()>>(
     }
 }
 
+/// A diskless payload interleaved with the stream, for a replica that announced
+/// `capa ferredis-mux`. Redis's protocol holds the writes made during a full sync on the master
+/// until the replica has loaded the payload; interleaving them lets the replica hold them instead,
+/// so the master's buffer is trimmed as usual while the sync goes on. The wire format, after
+/// `$MUX\r\n`, is a sequence of frames:
+/// - `r<n>\r\n` and `n` bytes of the RDB payload;
+/// - `s<n>\r\n` and `n` bytes of the stream, from the snapshot's offset on, in order;
+/// - `e\r\n`: the payload is complete; the plain stream follows.
+///
+/// The stream goes first whenever both are ready. Returns the stream position reached.
+async fn transfer_mux<S: ClientStream, F: Future<Output = ()>>(
+    srv: &Arc<Server>,
+    stream: &mut S,
+    client: &mut Client,
+    input: &mut Input,
+    mut chunks: mpsc::Receiver<Chunk>,
+    mut pos: u64,
+    mut stop: Pin<&mut F>,
+) -> Res<u64> {
+    let id = client.id;
+    let appended = srv.core.lock().repl.appended.clone();
+    let timeout = || repl_timeout(srv);
+    send(stream, b"$MUX\r\n", stop.as_mut(), timeout()).await?;
+    count_out(srv, 6);
+    let mut bufs: Vec<Bytes> = Vec::new();
+    let mut seen_end: Option<u64> = None;
+    loop {
+        let notified = appended.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let n = next_slice(srv, id, pos, &mut seen_end, &mut bufs)?;
+        if n > 0 {
+            let head = format!("s{n}\r\n");
+            send(stream, head.as_bytes(), stop.as_mut(), timeout()).await?;
+            count_out(srv, head.len());
+            for b in bufs.drain(..) {
+                send_stream(
+                    srv,
+                    stream,
+                    &b,
+                    stop.as_mut(),
+                    timeout(),
+                    id,
+                    pos,
+                    &appended,
+                )
+                .await?;
+            }
+            pos += n as u64;
+            sent_stream(srv, id, pos, n);
+            input.poll(srv, stream, client)?;
+            continue;
+        }
+        let c = tokio::select! {
+            biased;
+            _ = stop.as_mut() => return Err(Stop::Closed),
+            _ = &mut notified => continue,
+            c = chunks.recv() => c,
+            r = stream.wait_readable() => {
+                if r.is_err() { return Err(Stop::Closed); }
+                input.poll(srv, stream, client)?;
+                continue;
+            }
+        };
+        match c {
+            Some(Chunk::Data(b)) => {
+                let head = format!("r{}\r\n", b.len());
+                send(stream, head.as_bytes(), stop.as_mut(), timeout()).await?;
+                if send(stream, &b, stop.as_mut(), timeout()).await.is_err() {
+                    let name = srv
+                        .core
+                        .lock()
+                        .repl
+                        .replicas
+                        .get(&id)
+                        .map(|r| r.name.clone());
+                    tracing::warn!(
+                        "Disconnecting timedout replica (full sync): {}",
+                        name.unwrap_or_default()
+                    );
+                    return Err(Stop::Closed);
+                }
+                count_out(srv, head.len() + b.len());
+                input.poll(srv, stream, client)?;
+            }
+            Some(Chunk::End) => break,
+            Some(Chunk::Failed) | None => return Err(Stop::Closed),
+        }
+    }
+    send(stream, b"e\r\n", stop.as_mut(), timeout()).await?;
+    count_out(srv, 3);
+    Ok(pos)
+}
+
+/// Under the core lock: checks the replica's output limit when the stream grew since `seen_end`,
+/// pins the buffer at `pos`, ends the catch-up phase once it is over, and reads up to `SEND_MAX`
+/// bytes from `pos` into `bufs` (zero-copy slices). Returns the number of bytes read.
+fn next_slice(
+    srv: &Server,
+    id: u64,
+    pos: u64,
+    seen_end: &mut Option<u64>,
+    bufs: &mut Vec<Bytes>,
+) -> Res<usize> {
+    let lim = srv.config.read().client_output_buffer_limit.replica;
+    let mut core = srv.core.lock();
+    // A sender that falls behind the writers (not only one blocked on a full socket) is over the
+    // limit as soon as its unsent part is. The limit is checked when the stream grows, as Redis
+    // checks on appends, so a replica resumed far back in the backlog (more than its hard limit
+    // to send) drains it while the master is idle instead of being dropped on every PSYNC.
+    let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
+    let (hard, _, _) = effective_limits(core.repl.replicas.get(&id), &lim);
+    let grew = seen_end.is_some_and(|e| end > e);
+    *seen_end = Some(end);
+    if grew && hard > 0 && end.saturating_sub(pos) >= hard {
+        if let Some(h) = srv.clients.lock().get(&id) {
+            h.meta.lock().obuf = end.saturating_sub(pos) as usize;
+        }
+        drop_over_limit(srv, &mut core, id);
+        return Err(Stop::Closed);
+    }
+    let repl = &mut core.repl;
+    let Some(r) = repl.replicas.get_mut(&id) else {
+        return Err(Stop::Closed);
+    };
+    r.needed = Some(pos);
+    if matches!(r.sync_phase, Some(SyncPhase::CatchUp(t)) if pos >= t)
+        && caught_up(end.saturating_sub(pos), &lim)
+    {
+        // Read what was written during the sync, and what it still has to read fits the
+        // configured limits: normal limits from now on.
+        r.sync_phase = None;
+    }
+    let Some(b) = repl.backlog.as_mut() else {
+        return Err(Stop::Closed);
+    };
+    b.read(pos, SEND_MAX, bufs).ok_or(Stop::Closed)
+}
+
+/// Accounts `n` stream bytes sent to replica `id`, now at `pos`.
+fn sent_stream(srv: &Server, id: u64, pos: u64, n: usize) {
+    let mut core = srv.core.lock();
+    core.repl.stats.net_repl_output_bytes += n as u64;
+    if let Some(r) = core.repl.replicas.get_mut(&id) {
+        r.needed = Some(pos);
+    }
+}
+
 /// Streams the shared buffer from `pos` on, forever.
 async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
     srv: &Arc<Server>,
@@ -1211,50 +1377,13 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
     let id = client.id;
     let appended = srv.core.lock().repl.appended.clone();
     let mut bufs: Vec<Bytes> = Vec::new();
-    // The stream's end at the previous check: the limit is checked when the stream grows, as
-    // Redis checks on appends, so a replica resumed far back in the backlog (more than its hard
-    // limit to send) drains it while the master is idle instead of being dropped on every PSYNC.
+    // The stream's end at the previous check (see `next_slice`).
     let mut seen_end: Option<u64> = None;
     loop {
         let notified = appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let lim = srv.config.read().client_output_buffer_limit.replica;
-        let n = {
-            let mut core = srv.core.lock();
-            // A sender that falls behind the writers (not only one blocked on a full socket)
-            // is over the limit as soon as its unsent part is.
-            let end = core.repl.backlog.as_ref().map_or(0, |b| b.end_offset());
-            let (hard, _, _) = effective_limits(core.repl.replicas.get(&id), &lim);
-            let grew = seen_end.is_some_and(|e| end > e);
-            seen_end = Some(end);
-            if grew && hard > 0 && end.saturating_sub(pos) >= hard {
-                if let Some(h) = srv.clients.lock().get(&id) {
-                    h.meta.lock().obuf = end.saturating_sub(pos) as usize;
-                }
-                drop_over_limit(srv, &mut core, id);
-                return Err(Stop::Closed);
-            }
-            let repl = &mut core.repl;
-            let Some(r) = repl.replicas.get_mut(&id) else {
-                return Err(Stop::Closed);
-            };
-            r.needed = Some(pos);
-            if matches!(r.sync_phase, Some(SyncPhase::CatchUp(t)) if pos >= t)
-                && caught_up(end.saturating_sub(pos), &lim)
-            {
-                // Read what was written during the sync, and what it still has to read fits
-                // the configured limits: normal limits from now on.
-                r.sync_phase = None;
-            }
-            let Some(b) = repl.backlog.as_mut() else {
-                return Err(Stop::Closed);
-            };
-            match b.read(pos, SEND_MAX, &mut bufs) {
-                Some(n) => n,
-                None => return Err(Stop::Closed),
-            }
-        };
+        let n = next_slice(srv, id, pos, &mut seen_end, &mut bufs)?;
         if n == 0 {
             tokio::select! {
                 biased;
@@ -1273,13 +1402,7 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
             send_stream(srv, stream, &b, stop.as_mut(), timeout, id, pos, &appended).await?;
         }
         pos += n as u64;
-        {
-            let mut core = srv.core.lock();
-            core.repl.stats.net_repl_output_bytes += n as u64;
-            if let Some(r) = core.repl.replicas.get_mut(&id) {
-                r.needed = Some(pos);
-            }
-        }
+        sent_stream(srv, id, pos, n);
         input.poll(srv, stream, client)?;
     }
 }

@@ -422,7 +422,60 @@ fn ack(offset: u64) -> BytesMut {
 /// without a diskless load the temp file in `dir` too (it becomes the dump file).
 struct Sink {
     file: Option<(std::fs::File, std::path::PathBuf)>,
-    tx: tokio::sync::mpsc::Sender<Piece>,
+    tx: LoaderTx,
+}
+
+/// The way to the loader thread: its bounded queue, or an unbounded one that a task forwards to
+/// it (an interleaved transfer must keep reading whatever the loader's pace).
+enum LoaderTx {
+    Bounded(tokio::sync::mpsc::Sender<Piece>),
+    Unbounded(tokio::sync::mpsc::UnboundedSender<Piece>),
+    Gone,
+}
+
+impl Sink {
+    /// Puts an unbounded queue in front of the loader's.
+    fn unbounded(&mut self) {
+        if let LoaderTx::Bounded(tx) = std::mem::replace(&mut self.tx, LoaderTx::Gone) {
+            let (utx, mut urx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                // Ends when the transfer drops its side (with or without the last piece), and
+                // then closes the loader's queue the same way.
+                while let Some(p) = urx.recv().await {
+                    if tx.send(p).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            self.tx = LoaderTx::Unbounded(utx);
+        }
+    }
+
+    /// Queues a piece for the loader; false when it is gone.
+    async fn send(&self, p: Piece) -> bool {
+        match &self.tx {
+            LoaderTx::Bounded(tx) => tx.send(p).await.is_ok(),
+            LoaderTx::Unbounded(tx) => tx.send(p).is_ok(),
+            LoaderTx::Gone => false,
+        }
+    }
+}
+
+/// How the payload's end is found.
+enum Mark {
+    /// `$<size>`.
+    Sized,
+    /// `$EOF:<mark>`: the 40-byte mark follows the payload.
+    Eof(Vec<u8>),
+    /// `$MUX`: interleaved frames (see `receive_mux`).
+    Mux,
+}
+
+/// What woke the wait for the loader.
+enum Step<T> {
+    Joined(T),
+    Tick,
+    Read(Option<usize>),
 }
 
 /// What the transfer hands the loader thread. The channel closing without [`Piece::Last`] means
@@ -774,6 +827,8 @@ impl Link {
             b"eof",
             b"capa",
             b"psync2",
+            b"capa",
+            b"ferredis-mux",
         ]));
         self.handshake_send(conn, &out).await?;
         if auth.is_some() {
@@ -1017,7 +1072,10 @@ impl Link {
         let mut job = tokio::task::spawn_blocking(move || {
             load_streamed(rx, databases, thresholds, verify, diskless)
         });
-        let mut sink = Sink { file, tx };
+        let mut sink = Sink {
+            file,
+            tx: LoaderTx::Bounded(tx),
+        };
         let now = crate::util::now_ms();
         if self
             .with_link(|l| {
@@ -1060,6 +1118,15 @@ impl Link {
                 return Flow::RetryNow;
             };
             let to = if diskless { "to parser" } else { "to disk" };
+            // A ferredis master interleaves its diskless payload with the stream.
+            if line[..] == b"$MUX"[..] {
+                tracing::info!(
+                    "MASTER <-> REPLICA sync: receiving streamed RDB from master, interleaved with the stream, {}",
+                    to
+                );
+                self.with_link(|l| l.transfer_size = Some(0));
+                break Mark::Mux;
+            }
             // `$EOF:<40-byte mark>`: the diskless form, whose size nobody knows beforehand.
             if line.len() >= 45 && line.starts_with(b"$EOF:") {
                 tracing::info!(
@@ -1067,7 +1134,7 @@ impl Link {
                     to
                 );
                 self.with_link(|l| l.transfer_size = Some(0));
-                break Some(line[5..45].to_vec());
+                break Mark::Eof(line[5..45].to_vec());
             }
             // strtol: the leading number, whatever follows.
             let digits: String = rest
@@ -1084,12 +1151,21 @@ impl Link {
             if let Err(f) = self.receive_sized(conn, &mut sink, size).await {
                 return f;
             }
-            break None;
+            break Mark::Sized;
         };
-        let usemark = mark.is_some();
-        if let Some(mark) = mark {
-            if let Err(f) = self.receive_marked(conn, &mut sink, &mark).await {
-                return f;
+        let usemark = !matches!(mark, Mark::Sized);
+        let mux = matches!(mark, Mark::Mux);
+        match mark {
+            Mark::Sized => {}
+            Mark::Eof(mark) => {
+                if let Err(f) = self.receive_marked(conn, &mut sink, &mark).await {
+                    return f;
+                }
+            }
+            Mark::Mux => {
+                if let Err(f) = self.receive_mux(conn, &mut sink).await {
+                    return f;
+                }
             }
         }
         // The snapshot is complete: from here on it replaces the dataset.
@@ -1111,20 +1187,47 @@ impl Link {
         let Sink { file, tx } = sink;
         let renamed = file.is_some();
         let last = Piece::Last(file.map(|(f, path)| (f, path, dbfile)));
-        if self.until(tx.send(last)).await.is_err() {
+        let sink = Sink { file: None, tx };
+        if self.until(sink.send(last)).await.is_err() {
             return Flow::Stop;
         }
+        drop(sink);
         // A newline a second while loading tells the master we are alive (it counts as an ACK
         // there), so a load longer than `repl-timeout` does not get us dropped and resynced.
+        // With an interleaved transfer the master keeps streaming: we keep reading, so that the
+        // writes wait here rather than in the master's buffer.
+        let mut reading = mux;
+        let mut next_tick = Instant::now() + Duration::from_secs(1);
         let joined = loop {
-            let tick = tokio::time::sleep(Duration::from_secs(1));
+            let tick = tokio::time::sleep_until(next_tick);
+            if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
+                conn.buf.reserve(READ_CHUNK);
+            }
+            let Conn { rd, buf, .. } = &mut *conn;
             let step = async {
                 tokio::select! {
-                    r = &mut job => Some(r),
-                    _ = tick => None,
+                    r = &mut job => Step::Joined(r),
+                    _ = tick => Step::Tick,
+                    r = rd.read_buf(buf), if reading => Step::Read(r.ok().filter(|&n| n > 0)),
                 }
             };
-            match self.until(step).await {
+            let step = match self.until(step).await {
+                Ok(Step::Read(Some(n))) => {
+                    if self.transfer_progress(n).is_err() {
+                        return Flow::Stop;
+                    }
+                    continue;
+                }
+                Ok(Step::Read(None)) => {
+                    // The link is gone; the stream finds out once the load is installed.
+                    reading = false;
+                    continue;
+                }
+                Ok(Step::Joined(r)) => Ok(Some(r)),
+                Ok(Step::Tick) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match step {
                 Err(_) => {
                     // The loaded keyspace, if any, is freed off the runtime.
                     tokio::spawn(async move {
@@ -1136,6 +1239,7 @@ impl Link {
                 }
                 Ok(Some(r)) => break r,
                 Ok(None) => {
+                    next_tick = Instant::now() + Duration::from_secs(1);
                     let _ = tokio::time::timeout(Duration::from_secs(1), conn.wr.write_all(b"\n"))
                         .await;
                 }
@@ -1209,7 +1313,8 @@ impl Link {
             if let Some(l) = core.repl.link.as_mut() {
                 l.state = LinkState::Connected;
                 l.reploff = off;
-                l.read_reploff = off;
+                // The stream that arrived with (or right after) the payload is read already.
+                l.read_reploff = off + conn.buf.len() as u64;
                 l.down_since_ms = None;
                 l.last_io_ms = now;
                 l.stream_db = stream_db;
@@ -1344,6 +1449,82 @@ impl Link {
         }
     }
 
+    /// A payload interleaved with the stream (`$MUX`, see the master's `transfer_mux`): payload
+    /// frames go to the sink, stream frames are kept and end up in front of what follows the
+    /// end frame, where the streaming loop applies them once the load is installed.
+    async fn receive_mux(&mut self, conn: &mut Conn, sink: &mut Sink) -> Result<(), Flow> {
+        // The payload may arrive faster than it decodes: reading must not stall on the loader,
+        // or the stream would back up on the master again.
+        sink.unbounded();
+        let mut held = BytesMut::new();
+        // The frame being read: payload (true) or stream (false), and the bytes it still has.
+        let mut frame: Option<(bool, usize)> = None;
+        loop {
+            match frame {
+                Some((payload, left)) => {
+                    let take = left.min(conn.buf.len());
+                    if take > 0 {
+                        let part = conn.buf.split_to(take);
+                        if payload {
+                            self.sink_write(sink, part.freeze()).await?;
+                        } else {
+                            held.extend_from_slice(&part);
+                        }
+                    }
+                    frame = (left > take).then_some((payload, left - take));
+                    if frame.is_some() {
+                        self.mux_fill(conn).await?;
+                    }
+                }
+                None => {
+                    let Some(nl) = conn.buf.iter().position(|&b| b == b'\n') else {
+                        if conn.buf.len() > 64 {
+                            tracing::warn!("Bad protocol from MASTER in an interleaved transfer");
+                            return Err(Flow::RetryNow);
+                        }
+                        self.mux_fill(conn).await?;
+                        continue;
+                    };
+                    let line = conn.buf.split_to(nl + 1);
+                    let line = line[..nl].strip_suffix(b"\r").unwrap_or(&line[..nl]);
+                    let size = || {
+                        std::str::from_utf8(&line[1..])
+                            .ok()
+                            .and_then(|t| t.parse::<usize>().ok())
+                    };
+                    frame = match (line.first(), size()) {
+                        (Some(b'r'), Some(n)) => Some((true, n)),
+                        (Some(b's'), Some(n)) => Some((false, n)),
+                        (Some(b'e'), _) if line.len() == 1 => {
+                            // What follows is the plain stream, after the stream frames.
+                            held.extend_from_slice(&conn.buf);
+                            held.reserve(READ_CHUNK);
+                            conn.buf = held;
+                            return Ok(());
+                        }
+                        _ => {
+                            tracing::warn!(
+                                "Bad protocol from MASTER in an interleaved transfer: '{}'",
+                                String::from_utf8_lossy(line)
+                            );
+                            return Err(Flow::RetryNow);
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// Reads more of an interleaved transfer.
+    async fn mux_fill(&mut self, conn: &mut Conn) -> Result<(), Flow> {
+        let deadline = Instant::now() + self.repl_timeout();
+        let n = self
+            .fill(conn, deadline)
+            .await
+            .map_err(|e| self.transfer_failed(e, false))?;
+        self.transfer_progress(n)
+    }
+
     /// Hands payload bytes to the loader thread, and to the temp file when there is one.
     async fn sink_write(&mut self, sink: &mut Sink, data: Bytes) -> Result<(), Flow> {
         if let Some((file, _)) = sink.file.as_mut() {
@@ -1356,7 +1537,7 @@ impl Link {
             })?;
         }
         // A loader gone early (it only stops on a panic) shows when it is joined.
-        match self.until(sink.tx.send(Piece::Data(data))).await {
+        match self.until(sink.send(Piece::Data(data))).await {
             Err(_) => Err(Flow::Stop),
             Ok(_) => Ok(()),
         }
