@@ -190,7 +190,11 @@ fn apply_item(
 ) -> Result<(), RdbError> {
     match item {
         Item::Aux(k, v) => out.aux.push((k, v)),
-        Item::ResizeDb { .. } => {}
+        Item::ResizeDb { db, size, expires } => {
+            if db < databases {
+                ks.presize_loaded(db, size, expires);
+            }
+        }
         Item::Key {
             db,
             key,

@@ -535,6 +535,18 @@ impl Keyspace {
         self.notify.set_flags(old.notify.flags);
     }
 
+    /// Prepares database `db` of a keyspace being loaded for the sizes an RDB file announces
+    /// (RESIZEDB), when it is still empty. The figures come from the file: they are capped, so a
+    /// corrupt one cannot make us reserve more than a large dataset would use anyway.
+    pub fn presize_loaded(&mut self, db: usize, keys: u64, expires: u64) {
+        const CAP: u64 = 8 << 20;
+        let d = &mut self.dbs[db];
+        if d.table.is_empty() {
+            d.table.presize(keys.min(CAP) as usize);
+            d.expires.reserve(expires.min(CAP) as usize);
+        }
+    }
+
     /// Adds a key read from an RDB file to a keyspace that is being loaded and serves nobody yet
     /// (no snapshot, watcher or notification can see it): one table probe. Returns false, and
     /// changes nothing, when the key is already there, which a valid file never has.

@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub keys_done: u64,
     /// String pre-images encoded since the serializer last took them.
     encoded_keys: u64,
+    /// Keys and keys with a TTL of each database when the snapshot began (the RESIZEDB hints).
+    pub db_sizes: Vec<(u64, u64)>,
 }
 
 impl Snapshot {
@@ -109,8 +111,23 @@ impl Keyspace {
             keys_total: self.total_keys() as u64,
             keys_done: 0,
             encoded_keys: 0,
+            db_sizes: self
+                .dbs
+                .iter()
+                .map(|d| (d.table.len() as u64, d.expires.len() as u64))
+                .collect(),
         });
         id
+    }
+
+    /// The RESIZEDB hints of a running snapshot: per database, its keys and keys with a TTL when
+    /// the snapshot began.
+    pub fn snapshot_db_sizes(&self, id: u64) -> Vec<(u64, u64)> {
+        self.snapshots
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.db_sizes.clone())
+            .unwrap_or_default()
     }
 
     /// Abandons a snapshot (its consumer went away) and frees its pre-images.

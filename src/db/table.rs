@@ -246,6 +246,29 @@ impl<V> Table<V> {
         self.len
     }
 
+    /// Shapes an empty table for about `n` keys (a load that knows its size beforehand): as many
+    /// segments as filling it would have split it into, each with room for its share, so the load
+    /// neither splits segments nor regrows their maps. Does nothing to a table holding keys.
+    pub fn presize(&mut self, n: usize) {
+        // Filled to three quarters of SEGMENT_MAX on average, a segment's share stays below it.
+        let per = SEGMENT_MAX * 3 / 4;
+        if self.len != 0 || self.segs.len() != 1 || n <= per {
+            return;
+        }
+        let count = n.div_ceil(per).next_power_of_two();
+        let depth = count.trailing_zeros();
+        let share = n / count;
+        let cap = (share + share / 4 + 16).min(SEGMENT_MAX);
+        self.dir = (0..count as u32).collect();
+        self.global_depth = depth;
+        self.segs = (0..count)
+            .map(|_| Segment {
+                depth,
+                map: SegMap::with_capacity(cap),
+            })
+            .collect();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -519,6 +542,40 @@ mod tests {
         assert_eq!(t.iter().count(), 10_000);
         assert!(t.get(b"key:0").is_none());
         assert_eq!(t.get(b"key:1"), Some(&1));
+    }
+
+    #[test]
+    fn a_presized_table_fills_without_splitting() {
+        let mut t: Table<u32> = Table::new();
+        t.presize(100_000);
+        let segs = t.segment_count();
+        assert!(segs >= 100_000 / SEGMENT_MAX, "{segs} segments");
+        for i in 0..100_000u32 {
+            assert!(t.insert_new(format!("key:{i}").as_bytes(), i).is_ok());
+        }
+        assert_eq!(t.segment_count(), segs, "no split while filling");
+        assert_eq!(t.len(), 100_000);
+        assert!(t.insert_new(b"key:7", 0).is_err());
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        loop {
+            cursor = t.scan(cursor, 1000, |k, _| assert!(seen.insert(k.to_vec())));
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 100_000);
+        // More keys than announced still fit: segments split as usual.
+        for i in 100_000..400_000u32 {
+            assert!(t.insert_new(format!("key:{i}").as_bytes(), i).is_ok());
+        }
+        assert!(t.segment_count() > segs);
+        assert_eq!(t.get(b"key:150000"), Some(&150_000));
+        // A table that holds keys keeps its shape.
+        let mut u: Table<u32> = Table::new();
+        u.insert_new(b"a", 1).unwrap();
+        u.presize(100_000);
+        assert_eq!(u.segment_count(), 1);
     }
 
     #[test]

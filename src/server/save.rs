@@ -339,6 +339,20 @@ pub fn stream_snapshot(
     let mut buf = Vec::with_capacity(1 << 16);
     put_header(&mut buf, aux);
     let mut cur_db = usize::MAX;
+    // Each database's size goes out (RESIZEDB, a hint that lets the loader size its tables) the
+    // first time it is selected.
+    let mut sizes = srv.core.lock().ks.snapshot_db_sizes(id);
+    let mut select = |buf: &mut Vec<u8>, db: usize| {
+        buf.push(crate::rdb::op::SELECTDB);
+        put_len(buf, db as u64);
+        if let Some((keys, expires)) = sizes.get_mut(db).map(std::mem::take) {
+            if keys > 0 {
+                buf.push(crate::rdb::op::RESIZEDB);
+                put_len(buf, keys);
+                put_len(buf, expires);
+            }
+        }
+    };
     loop {
         let ((batch, encoded), done) = {
             let mut core = srv.core.lock();
@@ -350,8 +364,7 @@ pub fn stream_snapshot(
         };
         for (db, bytes) in encoded.iter().filter(|_| !exclude_data) {
             if *db != cur_db {
-                buf.push(crate::rdb::op::SELECTDB);
-                put_len(&mut buf, *db as u64);
+                select(&mut buf, *db);
                 cur_db = *db;
             }
             buf.extend_from_slice(bytes);
@@ -362,8 +375,7 @@ pub fn stream_snapshot(
         let delay = srv.config.read().rdb_key_save_delay;
         for it in batch.iter().filter(|_| !exclude_data) {
             if it.db != cur_db {
-                buf.push(crate::rdb::op::SELECTDB);
-                put_len(&mut buf, it.db as u64);
+                select(&mut buf, it.db);
                 cur_db = it.db;
             }
             put_key(&mut buf, &it.key, &it.value, it.expire, opts);
