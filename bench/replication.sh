@@ -2,8 +2,9 @@
 # Side-by-side replication figures, ferredis (release build) against the real redis-server, each
 # replicating to a replica of its own kind, in interleaved rounds:
 #   - full sync of KEYS keys (VALUE-byte values) to an empty replica, idle;
-#   - the same full sync while redis-benchmark writes to the master (-P 16), and the master's extra
-#     memory during it (PSS of the process and its children, as a share of the dataset);
+#   - the same full sync while redis-benchmark writes to the master (-P 16, overwriting the keys of
+#     the dataset), and the master's extra memory during it (PSS of the process and its children,
+#     as a share of the dataset);
 #   - replica lag while redis-benchmark -t set -P 16 runs on the master: the largest offset gap
 #     seen, and the time the replica needs to reach the master's offset once the load stops.
 # Both kinds use a diskless sync without delay (`repl-diskless-sync yes`, `-delay 0`).
@@ -29,6 +30,19 @@ lag() {
     echo $(( m > r ? m - r : 0 ))
 }
 
+# fill PORT: KEYS keys named as redis-benchmark -r names them (key:<12 digits>), with VALUE-byte
+# values, so that the write load below overwrites the dataset instead of growing it: the memory
+# the master gains during a sync is then the sync's cost, not new keys.
+fill() {
+    awk -v n="$KEYS" -v size="$VALUE" 'BEGIN {
+        v = sprintf("%*s", size, ""); gsub(/ /, "x", v)
+        for (i = 0; i < n; i++) {
+            k = sprintf("key:%012d", i)
+            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, size, v
+        }
+    }' | redis-cli -p "$1" --pipe >/dev/null
+}
+
 echo "keys=$KEYS value=${VALUE}B rounds=$ROUNDS load_avg=$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-8s %12s %14s %16s %12s %14s\n' round server sync_idle_ms sync_load_ms master_extra_% max_lag_B catchup_ms
 for round in $(seq 1 "$ROUNDS"); do
@@ -36,7 +50,7 @@ for round in $(seq 1 "$ROUNDS"); do
         bin=$(server_bin "$name")
         mport=$(free_port 23000); mpid=$(start "$name-master" "$bin" "$mport" "${SYNC_ARGS[@]}")
         rport=$(free_port $(( mport + 1 ))); rpid=$(start "$name-replica" "$bin" "$rport" "${SYNC_ARGS[@]}")
-        redis-cli -p "$mport" debug populate "$KEYS" key "$VALUE" >/dev/null
+        fill "$mport"
         dataset=$(( $(info "$mport" memory used_memory) / 1024 ))
 
         # Idle full sync.
