@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::db::{Keyspace, NO_EXPIRE};
 use crate::rdb::decode::{Item, RdbError, RdbErrorAt, StreamDecoder};
-use crate::rdb::encode::{put_db_header, put_footer, put_header, put_key, Options};
+use crate::rdb::encode::{put_db_header, put_footer, put_header, put_key_meta, Options};
 
 /// Why a load failed.
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +200,8 @@ fn apply_item(
             key,
             value,
             expire_ms,
-            ..
+            idle,
+            freq,
         } => {
             if db >= databases {
                 *too_many = true;
@@ -213,7 +214,7 @@ fn apply_item(
             let mut value = value;
             value.choose_encoding(&ks.thresholds);
             let expire = if expire_ms < 0 { NO_EXPIRE } else { expire_ms };
-            if !ks.add_loaded(db, &key, value, expire) {
+            if !ks.add_loaded(db, &key, value, expire, idle, freq) {
                 // As Redis, which refuses such a file ("Duplicated key found in RDB file").
                 return Err(RdbError::Corrupt(format!(
                     "Duplicated key '{}' found in DB {db} of the RDB file",
@@ -241,7 +242,8 @@ pub fn encode_keyspace(
         }
         put_db_header(&mut out, i, db.len() as u64, db.expires.len() as u64);
         for (k, e) in db.table.iter() {
-            put_key(&mut out, k, &e.value, e.expire, opts);
+            let meta = ks.evict.rdb_meta(e.lru, ks.lru_now, ks.now_ms);
+            put_key_meta(&mut out, k, &e.value, e.expire, meta, opts);
         }
     }
     let crc = if checksum {
@@ -376,8 +378,8 @@ mod tests {
         put_header(&mut img, &standard_aux(0));
         put_db_header(&mut img, 0, 2, 0);
         let v = Value::Str(Bytes::from_static(b"v").into());
-        put_key(&mut img, b"k", &v, NO_EXPIRE, &Options::default());
-        put_key(&mut img, b"k", &v, NO_EXPIRE, &Options::default());
+        crate::rdb::encode::put_key(&mut img, b"k", &v, NO_EXPIRE, &Options::default());
+        crate::rdb::encode::put_key(&mut img, b"k", &v, NO_EXPIRE, &Options::default());
         let crc = crate::rdb::crc64(0, &img);
         put_footer(&mut img, crc, true);
         let mut ks = Keyspace::new(16);

@@ -822,3 +822,36 @@ fn writes_during_an_interleaved_sync_leave_the_master_at_once() {
         .log_text()
         .contains("receiving streamed RDB from master, interleaved with the stream"));
 }
+
+/// A ferredis master's payload carries LFU counters (FREQ) under an LFU policy, as Redis's does,
+/// and a real Redis replica applies them.
+#[test]
+fn lfu_counters_reach_a_real_replica() {
+    let lfu = [
+        "--maxmemory-policy",
+        "allkeys-lfu",
+        "--lfu-log-factor",
+        "0",
+        "--lfu-decay-time",
+        "0",
+    ];
+    let m = master(&lfu);
+    let mut mc = m.client();
+    mc.cmd(&["SET", "hot", "v"]);
+    mc.cmd(&["SET", "cold", "v"]);
+    for _ in 0..100 {
+        mc.cmd(&["GET", "hot"]);
+    }
+    assert_eq!(mc.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
+    let port = m.port.to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &port];
+    args.extend_from_slice(&lfu);
+    let r = Server::start(Kind::Redis, &args);
+    wait_in_sync(&m, &r);
+    let mut rc = r.client();
+    assert_eq!(rc.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
+    assert_eq!(
+        rc.cmd(&["OBJECT", "FREQ", "cold"]),
+        mc.cmd(&["OBJECT", "FREQ", "cold"])
+    );
+}

@@ -763,3 +763,52 @@ fn a_transfer_cut_midway_keeps_the_old_dataset_loading_through_disk() {
 fn a_transfer_cut_midway_keeps_the_old_dataset_loading_from_the_socket() {
     cut_transfer_keeps_old_data("swapdb");
 }
+
+/// The payload's key records carry each key's LFU counter (FREQ) under an LFU policy and its idle
+/// time (IDLE) under an LRU policy; a ferredis replica applies them as a Redis replica does.
+#[test]
+fn lfu_counters_and_idle_times_come_with_the_payload() {
+    let lfu = [
+        "--maxmemory-policy",
+        "allkeys-lfu",
+        "--lfu-log-factor",
+        "0",
+        "--lfu-decay-time",
+        "0",
+    ];
+    let master = Server::start(Kind::Redis, &lfu);
+    let mut m = master.client();
+    m.cmd(&["SET", "hot", "v"]);
+    m.cmd(&["SET", "cold", "v"]);
+    for _ in 0..100 {
+        m.cmd(&["GET", "hot"]);
+    }
+    let replica = ferredis(&lfu);
+    let mut r = replica.client();
+    r.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
+    assert_eq!(
+        r.cmd(&["OBJECT", "FREQ", "cold"]),
+        m.cmd(&["OBJECT", "FREQ", "cold"])
+    );
+
+    let lru = ["--maxmemory-policy", "allkeys-lru"];
+    let master = Server::start(Kind::Redis, &lru);
+    let mut m = master.client();
+    m.cmd(&["SET", "old", "v"]);
+    let idle = |c: &mut RawClient| -> u64 {
+        let r = c.cmd(&["OBJECT", "IDLETIME", "old"]);
+        String::from_utf8_lossy(&r[1..r.len() - 2])
+            .parse()
+            .unwrap_or_else(|_| panic!("OBJECT IDLETIME: {r:?}"))
+    };
+    wait_for("the key idle for 2 s on the master", LONG, || {
+        idle(&mut m) >= 2
+    });
+    let replica = ferredis(&lru);
+    let mut r = replica.client();
+    r.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    assert_same_data(&mut m, &mut r);
+    assert!(idle(&mut r) >= 2, "the idle time is kept: {}", idle(&mut r));
+}

@@ -178,6 +178,12 @@ pub fn idle_seconds(lru_now: u32, lru: u32) -> u64 {
     }
 }
 
+/// The LRU clock `secs` seconds before `lru_now` (wrapping like Redis's 24-bit clock).
+pub fn lru_minus(lru_now: u32, secs: u64) -> u32 {
+    let span = LRU_CLOCK_MAX as u64 + 1;
+    ((lru_now as u64 + span - secs % span) % span) as u32
+}
+
 /// The LFU counter of a field after the decay owed since its last decrement time (Redis's
 /// `LFUDecrAndReturn`); the field itself is not changed.
 pub fn lfu_decr_and_return(field: u32, now_ms: i64, decay_time: u32) -> u32 {
@@ -227,6 +233,21 @@ impl EvictState {
         self.tenacity = tenacity.clamp(0, 100) as u32;
         self.lfu_log_factor = lfu_log_factor.clamp(0, u32::MAX as i64) as u32;
         self.lfu_decay_time = lfu_decay_time.clamp(0, u32::MAX as i64) as u32;
+    }
+
+    /// What an RDB key record says of a key whose `lru` field is `field` (see
+    /// [`crate::rdb::encode::KeyMeta`]): its idle time under an LRU policy, its decayed counter
+    /// under an LFU policy, nothing otherwise.
+    pub fn rdb_meta(&self, field: u32, lru_now: u32, now_ms: i64) -> crate::rdb::encode::KeyMeta {
+        use crate::rdb::encode::KeyMeta;
+        if self.policy.lru() {
+            KeyMeta::Idle(idle_seconds(lru_now, field))
+        } else if self.policy.lfu() {
+            let c = lfu_decr_and_return(field, now_ms, self.lfu_decay_time);
+            KeyMeta::Freq(c.min(255) as u8)
+        } else {
+            KeyMeta::None
+        }
     }
 
     /// The `lru` field of `key`, being created by the running command.

@@ -550,9 +550,29 @@ impl Keyspace {
     /// Adds a key read from an RDB file to a keyspace that is being loaded and serves nobody yet
     /// (no snapshot, watcher or notification can see it): one table probe. Returns false, and
     /// changes nothing, when the key is already there, which a valid file never has.
-    pub fn add_loaded(&mut self, db: usize, key: &[u8], value: Value, expire: i64) -> bool {
+    /// `idle`/`freq`: the key record's IDLE or FREQ, applied as Redis applies them (a FREQ under an
+    /// LFU policy, an IDLE under any other); without them the key starts as a new one.
+    pub fn add_loaded(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        value: Value,
+        expire: i64,
+        idle: Option<u64>,
+        freq: Option<u8>,
+    ) -> bool {
         let version = self.next_version();
-        let lru = self.evict.new_lru(db, key, self.lru_now, self.now_ms);
+        let lru = if self.evict.policy.lfu() {
+            match freq {
+                Some(f) => (evict::lfu_minutes(self.now_ms) << 8) | f as u32,
+                None => self.evict.new_lru(db, key, self.lru_now, self.now_ms),
+            }
+        } else {
+            match idle {
+                Some(secs) => evict::lru_minus(self.lru_now, secs),
+                None => self.evict.new_lru(db, key, self.lru_now, self.now_ms),
+            }
+        };
         let d = &mut self.dbs[db];
         let entry = Entry {
             value,

@@ -26,6 +26,8 @@ pub struct SnapItem {
     pub key: Bytes,
     pub value: Value,
     pub expire: i64,
+    /// Its idle time or LFU counter, for the key record (under an LRU or LFU policy).
+    pub meta: crate::rdb::encode::KeyMeta,
 }
 
 /// A running snapshot.
@@ -60,17 +62,31 @@ pub struct Snapshot {
 impl Snapshot {
     /// Records the state of an entry about to change: strings as encoded RDB bytes, collections as a
     /// refcounted clone.
-    fn take_preimage(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn take_preimage(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        e: &Entry,
+        meta: crate::rdb::encode::KeyMeta,
+    ) {
         self.preimage_count += 1;
         if e.value.is_string() {
             self.encoded_keys += 1;
-            crate::rdb::encode::put_key(&mut self.encoded[db], key, &e.value, e.expire, &self.opts);
+            crate::rdb::encode::put_key_meta(
+                &mut self.encoded[db],
+                key,
+                &e.value,
+                e.expire,
+                meta,
+                &self.opts,
+            );
         } else {
             self.preimages.push(SnapItem {
                 db,
                 key: Bytes::copy_from_slice(key),
                 value: e.value.clone(),
                 expire: e.expire,
+                meta,
             });
         }
     }
@@ -151,9 +167,10 @@ impl Keyspace {
             return;
         };
         let pos = KeyHash::of(key).pos();
+        let meta = self.evict.rdb_meta(e.lru, self.lru_now, self.now_ms);
         for s in self.snapshots.iter_mut() {
             if e.version <= s.epoch && s.pending(db, pos) {
-                s.take_preimage(db, k, e);
+                s.take_preimage(db, k, e, meta);
             }
         }
     }
@@ -166,10 +183,11 @@ impl Keyspace {
             return;
         }
         let table = &self.dbs[db].table;
+        let (evict, lru_now, now_ms) = (&self.evict, self.lru_now, self.now_ms);
         for s in self.snapshots.iter_mut() {
             for (k, e) in table.iter() {
                 if e.version <= s.epoch && s.pending(db, KeyHash::of(k).pos()) {
-                    s.take_preimage(db, k, e);
+                    s.take_preimage(db, k, e, evict.rdb_meta(e.lru, lru_now, now_ms));
                 }
             }
         }
@@ -200,6 +218,7 @@ impl Keyspace {
                 break;
             }
             let want = max - out.len();
+            let (evict, lru_now, now_ms) = (&self.evict, self.lru_now, self.now_ms);
             let next = self.dbs[db].table.scan(pos, want, |k, e: &Entry| {
                 if e.version <= epoch {
                     out.push(SnapItem {
@@ -207,6 +226,7 @@ impl Keyspace {
                         key: Bytes::copy_from_slice(k),
                         value: e.value.clone(),
                         expire: e.expire,
+                        meta: evict.rdb_meta(e.lru, lru_now, now_ms),
                     });
                 }
             });
@@ -277,6 +297,7 @@ mod tests {
                 key,
                 value,
                 expire,
+                meta: Default::default(),
             });
         }
         out

@@ -212,11 +212,46 @@ pub fn put_db_header(out: &mut Vec<u8>, db: usize, size: u64, expires: u64) {
     put_len(out, expires);
 }
 
+/// What a key record says of the key's eviction state: Redis writes the idle time under an LRU
+/// policy and the LFU counter under an LFU policy, nothing otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyMeta {
+    #[default]
+    None,
+    /// Seconds since the last access (`IDLE`).
+    Idle(u64),
+    /// The LFU counter, decayed to now (`FREQ`).
+    Freq(u8),
+}
+
 /// One key: optional expiry, type, key, value.
 pub fn put_key(out: &mut Vec<u8>, key: &[u8], value: &Value, expire_ms: i64, opts: &Options) {
+    put_key_meta(out, key, value, expire_ms, KeyMeta::None, opts)
+}
+
+/// One key: optional expiry, optional idle time or LFU counter, type, key, value.
+pub fn put_key_meta(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: &Value,
+    expire_ms: i64,
+    meta: KeyMeta,
+    opts: &Options,
+) {
     if expire_ms >= 0 {
         out.push(op::EXPIRETIME_MS);
         out.extend_from_slice(&expire_ms.to_le_bytes());
+    }
+    match meta {
+        KeyMeta::None => {}
+        KeyMeta::Idle(secs) => {
+            out.push(op::IDLE);
+            put_len(out, secs);
+        }
+        KeyMeta::Freq(counter) => {
+            out.push(op::FREQ);
+            out.push(counter);
+        }
     }
     // The type byte comes first but is known once the value is encoded: written in place
     // afterwards, so no key costs a buffer of its own.

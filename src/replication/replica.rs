@@ -1060,17 +1060,21 @@ impl Link {
         };
         // The loader decodes the payload while it arrives, into a fresh keyspace that replaces
         // ours only once it is complete and valid.
-        let (databases, thresholds, verify) = {
+        let (databases, thresholds, verify, evict) = {
             let core = self.srv.core.lock();
+            // The eviction policy decides how loaded keys get their LRU clock or LFU counter.
+            let mut evict = crate::db::evict::EvictState::default();
+            evict.copy_config_from(&core.ks.evict);
             (
                 core.ks.dbs.len(),
                 core.ks.thresholds,
                 self.srv.config.read().rdbchecksum,
+                evict,
             )
         };
         let (tx, rx) = tokio::sync::mpsc::channel(LOADER_QUEUE);
         let mut job = tokio::task::spawn_blocking(move || {
-            load_streamed(rx, databases, thresholds, verify, diskless)
+            load_streamed(rx, databases, thresholds, &evict, verify, diskless)
         });
         let mut sink = Sink {
             file,
@@ -1942,12 +1946,14 @@ fn load_streamed(
     mut rx: tokio::sync::mpsc::Receiver<Piece>,
     databases: usize,
     thresholds: crate::db::value::Thresholds,
+    evict: &crate::db::evict::EvictState,
     verify: bool,
     diskless: bool,
 ) -> Result<Received, String> {
     let mut ks = crate::db::Keyspace::new(databases);
     ks.is_replica = true;
     ks.thresholds = thresholds;
+    ks.evict.copy_config_from(evict);
     let mut stream_db = 0usize;
     let mut observe = |item: &crate::rdb::decode::Item, _: usize| {
         if let crate::rdb::decode::Item::Aux(k, v) = item {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Core, Server};
-use crate::rdb::encode::{put_footer, put_header, put_key, put_len, Options};
+use crate::rdb::encode::{put_footer, put_header, put_key_meta, put_len, Options};
 
 /// Keys taken per lock hold while serializing a snapshot.
 const STEP_KEYS: usize = 4096;
@@ -378,7 +378,7 @@ pub fn stream_snapshot(
                 select(&mut buf, it.db);
                 cur_db = it.db;
             }
-            put_key(&mut buf, &it.key, &it.value, it.expire, opts);
+            put_key_meta(&mut buf, &it.key, &it.value, it.expire, it.meta, opts);
             if delay != 0 {
                 std::thread::sleep(if delay > 0 {
                     std::time::Duration::from_micros(delay as u64)
@@ -571,6 +571,8 @@ pub fn load_at_startup(srv: &Arc<Server>) -> Result<Option<PendingLoad>, String>
         let mut ks = crate::db::Keyspace::new(core.ks.dbs.len());
         ks.is_replica = core.ks.is_replica;
         ks.thresholds = core.ks.thresholds;
+        // The eviction policy decides how loaded keys get their LRU clock or LFU counter.
+        ks.evict.copy_config_from(&core.ks.evict);
         ks
     };
     // A plain thread rather than the runtime's blocking pool: a shutdown during the load must not
