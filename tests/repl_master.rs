@@ -827,21 +827,10 @@ fn writes_during_an_interleaved_sync_leave_the_master_at_once() {
 /// and a real Redis replica applies them.
 #[test]
 fn lfu_counters_reach_a_real_replica() {
-    let lfu = [
-        "--maxmemory-policy",
-        "allkeys-lfu",
-        "--lfu-log-factor",
-        "0",
-        "--lfu-decay-time",
-        "0",
-    ];
+    let lfu = LFU_EXACT;
     let m = master(&lfu);
     let mut mc = m.client();
-    mc.cmd(&["SET", "hot", "v"]);
-    mc.cmd(&["SET", "cold", "v"]);
-    for _ in 0..100 {
-        mc.cmd(&["GET", "hot"]);
-    }
+    hot_and_cold(&mut mc);
     assert_eq!(mc.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
     let port = m.port.to_string();
     let mut args = vec!["--replicaof", "127.0.0.1", &port];

@@ -768,21 +768,10 @@ fn a_transfer_cut_midway_keeps_the_old_dataset_loading_from_the_socket() {
 /// time (IDLE) under an LRU policy; a ferredis replica applies them as a Redis replica does.
 #[test]
 fn lfu_counters_and_idle_times_come_with_the_payload() {
-    let lfu = [
-        "--maxmemory-policy",
-        "allkeys-lfu",
-        "--lfu-log-factor",
-        "0",
-        "--lfu-decay-time",
-        "0",
-    ];
+    let lfu = LFU_EXACT;
     let master = Server::start(Kind::Redis, &lfu);
     let mut m = master.client();
-    m.cmd(&["SET", "hot", "v"]);
-    m.cmd(&["SET", "cold", "v"]);
-    for _ in 0..100 {
-        m.cmd(&["GET", "hot"]);
-    }
+    hot_and_cold(&mut m);
     let replica = ferredis(&lfu);
     let mut r = replica.client();
     r.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);

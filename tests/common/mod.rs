@@ -712,3 +712,23 @@ impl Counters {
         *self = now;
     }
 }
+
+/// Flags under which LFU counters are exact: an LFU policy, every access counts one
+/// (`lfu-log-factor 0`), nothing decays (`lfu-decay-time 0`).
+pub const LFU_EXACT: [&str; 6] = [
+    "--maxmemory-policy",
+    "allkeys-lfu",
+    "--lfu-log-factor",
+    "0",
+    "--lfu-decay-time",
+    "0",
+];
+
+/// Two keys: `hot`, read 100 times (LFU counter 105 under [`LFU_EXACT`]), and `cold`, never read.
+pub fn hot_and_cold(c: &mut RawClient) {
+    c.cmd(&["SET", "hot", "v"]);
+    c.cmd(&["SET", "cold", "v"]);
+    for _ in 0..100 {
+        c.cmd(&["GET", "hot"]);
+    }
+}
