@@ -672,8 +672,13 @@ fn memory(out: &mut String, srv: &Server, core: &Core) {
     field!(out, "mem_aof_buffer", "0");
     field!(out, "mem_allocator", "{}", crate::alloc::allocator_name());
     field!(out, "active_defrag_running", "0");
-    field!(out, "lazyfree_pending_objects", "0");
-    field!(out, "lazyfreed_objects", "0");
+    field!(
+        out,
+        "lazyfree_pending_objects",
+        "{}",
+        crate::db::lazyfree::pending()
+    );
+    field!(out, "lazyfreed_objects", "{}", crate::db::lazyfree::freed());
 }
 
 fn persistence(out: &mut String, srv: &Server, core: &Core) {

@@ -1362,3 +1362,92 @@ fn active_expiry_shows_in_info() {
         .unwrap();
     assert!((0.0..=100.0).contains(&perc), "{perc}");
 }
+
+/// UNLINK, DEL under `lazyfree-lazy-user-del`, FLUSHDB/FLUSHALL ASYNC and FLUSHALL under
+/// `lazyfree-lazy-user-flush` free in the background what Redis frees there: INFO's
+/// `lazyfreed_objects` grows by one per costly value (more than 64 elements of a hashtable or
+/// skiplist, 64 quicklist nodes) and by one per key of a flushed database, and by nothing for cheap
+/// values or synchronous flushes. Both servers must reach each step's count (Redis counts a free
+/// just after it stops showing it as pending, so each count is awaited, not read once).
+#[test]
+fn lazy_free_counts_match_redis() {
+    let members = |cmd: &str, key: &str, n: usize, pair: fn(usize) -> Vec<String>| {
+        let mut v = vec![cmd.to_string(), key.to_string()];
+        for i in 0..n {
+            v.extend(pair(i));
+        }
+        v
+    };
+    // (command, lazyfreed_objects after it)
+    let steps: Vec<(Vec<String>, u64)> = vec![
+        (members("SADD", "small", 3, |i| vec![i.to_string()]), 0),
+        (vec!["UNLINK".into(), "small".into()], 0),
+        (members("SADD", "bigset", 100, |i| vec![format!("{i}x")]), 0),
+        (vec!["UNLINK".into(), "bigset".into()], 1),
+        (
+            members("RPUSH", "longlist", 1000, |i| vec![format!("{i}x")]),
+            1,
+        ),
+        (vec!["UNLINK".into(), "longlist".into()], 1),
+        (
+            members("ZADD", "bigz", 200, |i| {
+                vec![i.to_string(), format!("{i}x")]
+            }),
+            1,
+        ),
+        (vec!["DEL".into(), "bigz".into()], 1),
+        (
+            ["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]
+                .map(String::from)
+                .to_vec(),
+            1,
+        ),
+        // Past hash-max-listpack-entries (512): a hashtable.
+        (
+            members("HSET", "bigh", 600, |i| vec![format!("{i}f"), "v".into()]),
+            1,
+        ),
+        (vec!["DEL".into(), "bigh".into()], 2),
+        (["DEBUG", "POPULATE", "1000"].map(String::from).to_vec(), 2),
+        (["FLUSHALL", "ASYNC"].map(String::from).to_vec(), 1002),
+        (
+            ["DEBUG", "POPULATE", "100"].map(String::from).to_vec(),
+            1002,
+        ),
+        (["FLUSHDB", "ASYNC"].map(String::from).to_vec(), 1102),
+        (["FLUSHALL", "ASYNC"].map(String::from).to_vec(), 1102),
+        (["DEBUG", "POPULATE", "10"].map(String::from).to_vec(), 1102),
+        (vec!["FLUSHALL".into()], 1102),
+        (
+            ["CONFIG", "SET", "lazyfree-lazy-user-flush", "yes"]
+                .map(String::from)
+                .to_vec(),
+            1102,
+        ),
+        (["DEBUG", "POPULATE", "7"].map(String::from).to_vec(), 1102),
+        (vec!["FLUSHALL".into()], 1109),
+        (["DEBUG", "POPULATE", "3"].map(String::from).to_vec(), 1109),
+        (["FLUSHDB", "SYNC"].map(String::from).to_vec(), 1109),
+    ];
+    for kind in [Kind::Redis, Kind::Ferredis] {
+        let s = Server::start(kind, &["--enable-debug-command", "yes"]);
+        let mut c = s.client();
+        for (cmd, freed) in &steps {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let reply = c.cmd(&args);
+            assert_ne!(reply.first(), Some(&b'-'), "{kind:?} {}", cmd[0]);
+            let want = freed.to_string();
+            wait_for(
+                &format!("{kind:?}: lazyfreed_objects {want} after {}", cmd[0]),
+                Duration::from_secs(30),
+                || {
+                    c.info_field("memory", "lazyfree_pending_objects")
+                        .as_deref()
+                        == Some("0")
+                        && c.info_field("memory", "lazyfreed_objects").as_deref()
+                            == Some(want.as_str())
+                },
+            );
+        }
+    }
+}

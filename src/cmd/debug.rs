@@ -432,24 +432,9 @@ fn serialized_length(v: &Value) -> usize {
 }
 
 /// The quicklist fields Redis appends for lists, for the node layout Redis would build by pushing
-/// the elements in order: a node takes another element while its listpack stays within 8 KB with
-/// an 8-byte margin (`list-max-listpack-size -2`).
+/// the elements in order (see [`crate::db::lazyfree::quicklist_layout`]).
 fn quicklist_extra(l: &std::collections::VecDeque<Bytes>) -> String {
-    const NODE_MAX: usize = 8192;
-    const MARGIN: usize = 8;
-    /// Header (total bytes, count) and end byte of an empty listpack.
-    const LP_EMPTY: usize = 7;
-    let (mut nodes, mut cur, mut total) = (0usize, 0usize, 0usize);
-    for e in l {
-        let entry = crate::rdb::listpack::listpack_encode([&e[..]]).len() - LP_EMPTY;
-        if nodes == 0 || cur + e.len() + MARGIN > NODE_MAX {
-            nodes += 1;
-            total += LP_EMPTY;
-            cur = LP_EMPTY;
-        }
-        cur += entry;
-        total += entry;
-    }
+    let (nodes, total) = crate::db::lazyfree::quicklist_layout(l, usize::MAX);
     let avg = if nodes == 0 {
         0.0
     } else {

@@ -25,7 +25,7 @@ pub static COMMANDS: &[CommandSpec] = &[
             "Delete a key",
             "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).",
         ),
-    CommandSpec::new("unlink", -2, del)
+    CommandSpec::new("unlink", -2, unlink)
         .flags(WRITE | FAST)
         .keys(1, -1, 1)
         .acl("@keyspace @write @fast")
@@ -337,10 +337,20 @@ fn arg_db(ctx: &Ctx, a: &[u8]) -> Result<usize, CmdError> {
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let lazy = ctx.srv.config.read().lazyfree_lazy_user_del;
+    delete_keys(ctx, args, lazy)
+}
+
+/// UNLINK: DEL that frees large values in the background (see `db::lazyfree`).
+fn unlink(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    delete_keys(ctx, args, true)
+}
+
+fn delete_keys(ctx: &mut Ctx, args: &[Bytes], lazy: bool) -> CmdResult {
     let db = ctx.db();
     let mut n = 0;
     for k in &args[1..] {
-        if ctx.core.ks.delete(db, k) {
+        if ctx.core.ks.delete_lazy(db, k, lazy) {
             n += 1;
             ctx.core.ks.dirty += 1;
             ctx.notify(nc::GENERIC, "del", k);
@@ -575,22 +585,22 @@ fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// FLUSHDB/FLUSHALL take an optional ASYNC or SYNC; ferredis flushes synchronously either way (the
-/// memory is released when the last snapshot holding a value lets go of it).
-fn check_flush_args(args: &[Bytes]) -> CmdResult {
+/// FLUSHDB/FLUSHALL take an optional ASYNC or SYNC; without one, `lazyfree-lazy-user-flush`
+/// decides. Returns whether to flush in the background (the emptied tables are freed on the
+/// lazy-free thread).
+fn flush_async(ctx: &Ctx, args: &[Bytes]) -> Result<bool, CmdError> {
     match args.len() {
-        1 => Ok(()),
-        2 if args[1].eq_ignore_ascii_case(b"sync") || args[1].eq_ignore_ascii_case(b"async") => {
-            Ok(())
-        }
+        1 => Ok(ctx.srv.config.read().lazyfree_lazy_user_flush),
+        2 if args[1].eq_ignore_ascii_case(b"sync") => Ok(false),
+        2 if args[1].eq_ignore_ascii_case(b"async") => Ok(true),
         _ => Err(CmdError::Syntax),
     }
 }
 
 fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    check_flush_args(args)?;
+    let lazy = flush_async(ctx, args)?;
     let db = ctx.db();
-    let n = ctx.core.ks.flush_db(db);
+    let n = ctx.core.ks.flush_db_lazy(db, lazy);
     ctx.core.ks.dirty += n as u64;
     // Propagated even when the database was already empty, as Redis does.
     ctx.core.prop.force();
@@ -599,10 +609,10 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    check_flush_args(args)?;
+    let lazy = flush_async(ctx, args)?;
     // Redis counts the removed keys; with save points configured it also saves the empty dataset
     // right away (which resets the counter).
-    let n = ctx.core.ks.flush_all();
+    let n = ctx.core.ks.flush_all_lazy(lazy);
     ctx.core.ks.dirty += n as u64;
     crate::server::save::save_after_flushall(ctx.srv, ctx.core);
     // Propagated even when the databases were already empty, as Redis does.

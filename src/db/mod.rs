@@ -14,6 +14,7 @@ pub mod blocking;
 pub mod digest;
 pub mod evict;
 pub mod hashvalue;
+pub mod lazyfree;
 pub mod notify;
 pub mod sds;
 pub mod snapshot;
@@ -288,7 +289,10 @@ impl Keyspace {
 
     /// Deletes an expired key, counts it and queues its DEL for propagation (when enabled).
     fn delete_expired(&mut self, db: usize, key: &[u8]) {
-        if let Some((k, _)) = self.remove_entry(db, key) {
+        if let Some((k, e)) = self.remove_entry(db, key) {
+            if self.lazy_expire {
+                lazyfree::free_value(e.value);
+            }
             self.stats.expired_keys += 1;
             self.notify.raise(notify::class::EXPIRED, "expired", db, &k);
             if self.propagate_expired {
@@ -636,10 +640,23 @@ impl Keyspace {
     /// On a replica a logically expired key is still stored, and DEL removes it and counts it, as
     /// Redis 7.0 does (its lazy expiry leaves the key to the explicit delete).
     pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
+        self.delete_lazy(db, key, false)
+    }
+
+    /// [`Keyspace::delete`]; with `lazy` (UNLINK), a large value is freed in the background.
+    pub fn delete_lazy(&mut self, db: usize, key: &[u8], lazy: bool) -> bool {
         if !self.is_replica && self.expire_if_needed(db, key) {
             return false;
         }
-        self.remove_entry(db, key).is_some()
+        match self.remove_entry(db, key) {
+            Some((_, e)) => {
+                if lazy {
+                    lazyfree::free_value(e.value);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sets or removes (`NO_EXPIRE`) the expiry of an existing key; returns false if the key is missing.
@@ -668,13 +685,24 @@ impl Keyspace {
 
     /// Removes every key of one database; returns how many there were (Redis adds that to `dirty`).
     pub fn flush_db(&mut self, db: usize) -> usize {
+        self.flush_db_lazy(db, false)
+    }
+
+    /// [`Keyspace::flush_db`]; with `lazy` (ASYNC), the emptied table is freed in the background.
+    pub fn flush_db_lazy(&mut self, db: usize, lazy: bool) -> usize {
         self.preserve_db(db);
         self.signal_db_replaced(db, None);
         self.next_version();
         let d = &mut self.dbs[db];
         let n = d.table.len();
-        d.table.clear();
-        d.expires.clear();
+        if lazy && n > 0 {
+            let table = std::mem::take(&mut d.table);
+            let expires = std::mem::take(&mut d.expires);
+            lazyfree::free_later((table, expires), n as u64);
+        } else {
+            d.table.clear();
+            d.expires.clear();
+        }
         d.avg_ttl = 0;
         d.expires_cursor = 0;
         n
@@ -682,7 +710,14 @@ impl Keyspace {
 
     /// Removes every key of every database; returns how many there were.
     pub fn flush_all(&mut self) -> usize {
-        (0..self.dbs.len()).map(|db| self.flush_db(db)).sum()
+        self.flush_all_lazy(false)
+    }
+
+    /// [`Keyspace::flush_all`], freeing in the background with `lazy`.
+    pub fn flush_all_lazy(&mut self, lazy: bool) -> usize {
+        (0..self.dbs.len())
+            .map(|db| self.flush_db_lazy(db, lazy))
+            .sum()
     }
 
     /// Total number of keys over all databases.
