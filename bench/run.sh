@@ -14,7 +14,7 @@
 #
 # Usage: bench/run.sh   (env: ROUNDS=3 N=200000 (x5 when pipelined) CLIENTS=50 PIPELINES="1 16"
 #                        TESTS=ping_mbulk,set,get,incr,mset,lpush,rpop,sadd,hset,zadd,lrange_100,spop,zpopmin
-#                        FERREDIS=<binary>)
+#                        FERREDIS=<binary> REDIS_SERVER=<binary>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -30,9 +30,12 @@ PIPELINES=${PIPELINES:-"1 16"}
 FPORT=$(free_port 16400)
 start ferredis "$FERREDIS" "$FPORT" >/dev/null
 RPORT=$(free_port $(( FPORT + 1 )))
-start redis "$(command -v redis-server)" "$RPORT" >/dev/null
+# REDIS_SERVER=<binary> puts another server in Redis's place: with a ferredis binary, an A/A run
+# that shows how far apart two identical servers measure on this machine.
+REDIS_BIN=${REDIS_SERVER:-$(command -v redis-server)}
+start redis "$REDIS_BIN" "$RPORT" >/dev/null
 
-echo "ferredis $FERREDIS (tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')) on $FPORT, $(redis-server --version | cut -d' ' -f1-3) on $RPORT"
+echo "ferredis $FERREDIS (tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')) on $FPORT, $("$REDIS_BIN" --version | cut -d' ' -f1-3) ($REDIS_BIN) on $RPORT"
 echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); -c $CLIENTS -n $N -t $TESTS; $ROUNDS rounds"
 RESULTS=$WORK/results.txt   # lines: pipeline test server rps round
 : > "$RESULTS"
