@@ -434,6 +434,46 @@ fn flushall_saves_when_save_points_exist() {
     assert!(d.ferredis.dir.join("dump.rdb").exists());
 }
 
+/// FLUSHALL stops a running BGSAVE, as Redis kills its child: no dump of the removed data is
+/// written, and the save is not counted as failed. Compared with redis-server.
+#[test]
+fn flushall_stops_a_running_bgsave() {
+    let mut d = Diff::new(&[
+        "--rdb-key-save-delay",
+        "1000",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    for c in [&mut d.r, &mut d.f] {
+        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "5000"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+        assert_eq!(
+            c.info_field("persistence", "rdb_bgsave_in_progress")
+                .as_deref(),
+            Some("1")
+        );
+        assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
+        wait_for("the save stopped", Duration::from_secs(30), || {
+            c.info_field("persistence", "rdb_bgsave_in_progress")
+                .as_deref()
+                == Some("0")
+        });
+    }
+    for field in [
+        "rdb_last_bgsave_status",
+        "rdb_saves",
+        "rdb_bgsave_in_progress",
+    ] {
+        assert_eq!(
+            d.r.info_field("persistence", field),
+            d.f.info_field("persistence", field),
+            "{field}"
+        );
+    }
+    assert!(!d.redis.dir.join("dump.rdb").exists());
+    assert!(!d.ferredis.dir.join("dump.rdb").exists());
+}
+
 /// kill -9 in the middle of a BGSAVE: the previous dump is untouched and loads, and the half-written
 /// temp file never replaced it.
 #[test]

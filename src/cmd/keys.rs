@@ -610,6 +610,9 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let lazy = flush_async(ctx, args)?;
+    // A running BGSAVE would write the dataset just removed: it is stopped first, as Redis kills
+    // its child (and before the flush, which would otherwise hand it every key as a pre-image).
+    crate::server::save::abort_bgsave(ctx.srv, ctx.core);
     // Redis counts the removed keys; with save points configured it also saves the empty dataset
     // right away (which resets the counter).
     let n = ctx.core.ks.flush_all_lazy(lazy);

@@ -207,6 +207,9 @@ fn start_bgsave_with(
     st.bgsave = Some((id, Instant::now()));
     st.dirty_before_bgsave = core.ks.dirty;
     st.last_bgsave_try = crate::util::now_ms() / 1000;
+    // INFO `rdb_saves` counts a background save when it starts, as Redis counts its fork (one
+    // stopped by FLUSHALL counts too).
+    st.saves += 1;
     drop(st);
     tracing::info!("Background saving started");
     // The replication position is read with the snapshot's start, under the same lock.
@@ -293,7 +296,6 @@ fn run_bgsave(srv: Arc<Server>, id: u64, repl_aux: Vec<(&'static str, String)>, 
     if ok {
         core.ks.dirty = core.ks.dirty.saturating_sub(st.dirty_before_bgsave);
         st.last_save = crate::util::now_ms() / 1000;
-        st.saves += 1;
         srv.lastsave.store(st.last_save as u64, Ordering::Relaxed);
         tracing::info!("Background saving terminated with success");
     } else {
