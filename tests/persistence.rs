@@ -526,6 +526,23 @@ fn debug_reload_counts_like_redis() {
     d.assert_clean();
 }
 
+/// DEBUG RELOAD keeps LFU counters (through the FREQ records of the file it saves and loads), as
+/// Redis does.
+#[test]
+fn debug_reload_keeps_lfu_counters() {
+    let mut args = vec!["--enable-debug-command", "yes"];
+    args.extend_from_slice(&LFU_EXACT);
+    let mut d = Diff::new(&args);
+    for c in [&mut d.r, &mut d.f] {
+        hot_and_cold(c);
+        assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), b"+OK\r\n");
+    }
+    d.run(&["OBJECT", "FREQ", "hot"]);
+    d.run(&["OBJECT", "FREQ", "cold"]);
+    d.assert_clean();
+    assert_eq!(d.f.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
+}
+
 /// A save in progress reports its progress as Redis does: `current_save_keys_total` is the key
 /// count at its start, `current_save_keys_processed` grows, `current_fork_perc` is their ratio;
 /// all three are back to zero once it ended. `rdb-key-save-delay` makes the save last.

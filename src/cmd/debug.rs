@@ -384,6 +384,8 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut loaded = crate::db::Keyspace::new(ctx.core.ks.dbs.len());
     loaded.thresholds = ctx.core.ks.thresholds;
     loaded.is_replica = ctx.core.ks.is_replica;
+    // The file's IDLE/FREQ records are applied under the server's eviction policy.
+    loaded.evict.copy_config_from(&ctx.core.ks.evict);
     let path = crate::persistence::dump_path(&dir, &file);
     if let Err(e) = crate::persistence::load_into(&path, &mut loaded, true) {
         tracing::warn!("{}", e);
@@ -410,6 +412,10 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     for (db, d) in loaded.dbs.into_iter().enumerate() {
         for (k, e) in d.table.iter() {
             ks.set(db, Bytes::copy_from_slice(k), e.value.clone(), e.expire);
+            // The idle time or LFU counter the file recorded, as Redis's reload keeps them.
+            if let Some(now) = ks.dbs[db].table.get_mut(k) {
+                now.lru = e.lru;
+            }
         }
     }
     ks.notify.set_flags(notify_flags);
