@@ -858,9 +858,9 @@ directives! {
     dynamic_hz: bool = true; "dynamic-hz", Kind::Bool, NOFX;
     lazyfree_lazy_eviction: bool = false; "lazyfree-lazy-eviction", Kind::Bool, 0;
     lazyfree_lazy_expire: bool = false; "lazyfree-lazy-expire", Kind::Bool, 0;
-    lazyfree_lazy_server_del: bool = false; "lazyfree-lazy-server-del", Kind::Bool, NOFX;
+    lazyfree_lazy_server_del: bool = false; "lazyfree-lazy-server-del", Kind::Bool, 0;
     lazyfree_lazy_user_del: bool = false; "lazyfree-lazy-user-del", Kind::Bool, 0;
-    lazyfree_lazy_user_flush: bool = false; "lazyfree-lazy-user-flush", Kind::Bool, NOFX;
+    lazyfree_lazy_user_flush: bool = false; "lazyfree-lazy-user-flush", Kind::Bool, 0;
     repl_disable_tcp_nodelay: bool = false; "repl-disable-tcp-nodelay", Kind::Bool, 0;
     repl_diskless_sync: bool = true; "repl-diskless-sync", Kind::Bool, 0;
     aof_rewrite_incremental_fsync: bool = true; "aof-rewrite-incremental-fsync", Kind::Bool, NOFX;

@@ -1364,7 +1364,8 @@ fn active_expiry_shows_in_info() {
 }
 
 /// UNLINK, DEL under `lazyfree-lazy-user-del`, FLUSHDB/FLUSHALL ASYNC and FLUSHALL under
-/// `lazyfree-lazy-user-flush` free in the background what Redis frees there: INFO's
+/// `lazyfree-lazy-user-flush` and overwrites under `lazyfree-lazy-server-del` free in the background
+/// what Redis frees there: INFO's
 /// `lazyfreed_objects` grows by one per costly value (more than 64 elements of a hashtable or
 /// skiplist, 64 quicklist nodes) and by one per key of a flushed database, and by nothing for cheap
 /// values or synchronous flushes. Both servers must reach each step's count (Redis counts a free
@@ -1428,6 +1429,23 @@ fn lazy_free_counts_match_redis() {
         (vec!["FLUSHALL".into()], 1109),
         (["DEBUG", "POPULATE", "3"].map(String::from).to_vec(), 1109),
         (["FLUSHDB", "SYNC"].map(String::from).to_vec(), 1109),
+        // An overwrite frees the old value in the background under lazyfree-lazy-server-del.
+        (
+            members("SADD", "over", 100, |i| vec![format!("{i}x")]),
+            1109,
+        ),
+        (["SET", "over", "x"].map(String::from).to_vec(), 1109),
+        (
+            ["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"]
+                .map(String::from)
+                .to_vec(),
+            1109,
+        ),
+        (
+            members("SADD", "over2", 100, |i| vec![format!("{i}x")]),
+            1109,
+        ),
+        (["SET", "over2", "x"].map(String::from).to_vec(), 1110),
     ];
     for kind in [Kind::Redis, Kind::Ferredis] {
         let s = Server::start(kind, &["--enable-debug-command", "yes"]);

@@ -117,8 +117,11 @@ pub struct Keyspace {
     /// Whether expired keys are queued in `expired_pending` at all: only while something (the
     /// replication stream) consumes them, so the queue cannot grow without bound.
     pub propagate_expired: bool,
-    /// `lazyfree-lazy-expire`: expired keys reach replicas as UNLINK instead of DEL, as in Redis.
+    /// `lazyfree-lazy-expire`: expired keys reach replicas as UNLINK instead of DEL, as in Redis,
+    /// and their values are freed in the background (see [`lazyfree`]).
     pub lazy_expire: bool,
+    /// `lazyfree-lazy-server-del`: a value replaced by an overwrite is freed in the background.
+    pub lazy_server_del: bool,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
     pub stats: KeyspaceStats,
@@ -166,6 +169,7 @@ impl Keyspace {
             expired_pending: Vec::new(),
             propagate_expired: false,
             lazy_expire: false,
+            lazy_server_del: false,
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
@@ -486,6 +490,7 @@ impl Keyspace {
             lru: lru_now,
         };
         let (now, may_expire) = (self.now_ms, !(self.is_replica && self.serving_master));
+        let (lazy_expire, lazy_server_del) = (self.lazy_expire, self.lazy_server_del);
         let d = &mut self.dbs[db];
         let had_expire = match d.table.get_mut(&key) {
             Some(old) => {
@@ -498,7 +503,11 @@ impl Keyspace {
                 } else {
                     self.evict.touch_once(db, &key, old.lru, lru_now, now)
                 };
-                *old = entry;
+                let prev = std::mem::replace(old, entry);
+                // The old value leaves as an expired key's or as an overwritten one's.
+                if (was_expired && lazy_expire) || (!was_expired && lazy_server_del) {
+                    lazyfree::free_value(prev.value);
+                }
                 if was_expired {
                     self.stats.expired_keys += 1;
                     self.notify
@@ -536,6 +545,7 @@ impl Keyspace {
         self.active_expire_effort = old.active_expire_effort;
         self.evict.copy_config_from(&old.evict);
         self.lazy_expire = old.lazy_expire;
+        self.lazy_server_del = old.lazy_server_del;
         self.notify.set_flags(old.notify.flags);
     }
 
@@ -600,9 +610,13 @@ impl Keyspace {
         self.signal_modified(db, &key, true);
         let version = self.next_version();
         let (lru, now) = (self.lru_now, self.now_ms);
+        let lazy = self.lazy_server_del;
         match self.dbs[db].table.get_mut(&key) {
             Some(e) => {
-                e.value = value;
+                let prev = std::mem::replace(&mut e.value, value);
+                if lazy {
+                    lazyfree::free_value(prev);
+                }
                 e.version = version;
                 e.lru = self.evict.touch_once(db, &key, e.lru, lru, now);
             }
