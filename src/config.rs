@@ -887,7 +887,7 @@ directives! {
     use_exit_on_panic: bool = false; "use-exit-on-panic", Kind::Bool, HID | NOFX;
     disable_thp: bool = true; "disable-thp", Kind::Bool, IMM | NOFX;
     cluster_allow_replica_migration: bool = true; "cluster-allow-replica-migration", Kind::Bool, NOFX;
-    replica_announced: bool = true; "replica-announced", Kind::Bool, NOFX;
+    replica_announced: bool = true; "replica-announced", Kind::Bool, 0;
     latency_tracking: bool = true; "latency-tracking", Kind::Bool, NOFX;
     aof_disable_auto_gc: bool = false; "aof-disable-auto-gc", Kind::Bool, NOFX;
     replica_ignore_disk_write_errors: bool = false; "replica-ignore-disk-write-errors", Kind::Bool, NOFX;
