@@ -17,22 +17,11 @@ TESTS=${1:-get}
 P=${2:-1}
 N=${3:-200000}
 ROUNDS=${ROUNDS:-1}
-if [ -z "${FERREDIS:-}" ]; then
-    cargo build --release --quiet
-    FERREDIS=$PWD/target/release/ferredis-server
-fi
-TICK=$(getconf CLK_TCK)
-RESULTS=$(mktemp)   # lines: test server us_per_request
-trap 'rm -f "$RESULTS"' EXIT
 
-fill_for() {
-    case "$1" in
-        rpop|lpop) echo lpush ;;
-        spop) echo sadd ;;
-        zpopmin) echo zadd ;;
-        *) echo "" ;;
-    esac
-}
+. bench/lib.sh
+
+TICK=$(getconf CLK_TCK)
+RESULTS=$WORK/results.txt   # lines: test server us_per_request
 
 for round in $(seq 1 "$ROUNDS"); do
     for TEST in ${TESTS//,/ }; do
@@ -65,12 +54,11 @@ done
 if [ "$ROUNDS" -gt 1 ]; then
     echo
     echo "median CPU us per request, and median ratio redis/ferredis (> 1.0: ferredis cheaper)"
-    med() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
     for TEST in ${TESTS//,/ }; do
         f=$(awk -v T="$TEST" '$1 == T && $2 == "ferredis" { print $3 }' "$RESULTS")
         r=$(awk -v T="$TEST" '$1 == T && $2 == "redis" { print $3 }' "$RESULTS")
-        ratio=$(paste <(echo "$f") <(echo "$r") | awk '$1 > 0 { print $2 / $1 }' | med)
+        ratio=$(paste <(echo "$f") <(echo "$r") | awk '$1 > 0 { print $2 / $1 }' | median)
         printf '%-10s -P %-3s ferredis %6.3f  redis %6.3f  ratio %s\n' "$TEST" "$P" \
-            "$(echo "$f" | med)" "$(echo "$r" | med)" "$(printf '%.2f' "$ratio")"
+            "$(echo "$f" | median)" "$(echo "$r" | median)" "$(printf '%.2f' "$ratio")"
     done
 fi

@@ -107,3 +107,13 @@ median() {
     { grep -v '^$' || true; } | sort -g | awk '{ v[NR] = $1 } END {
         if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# fill_for TEST: the push test whose elements TEST pops (run first, outside the measurement).
+fill_for() {
+    case "$1" in
+        rpop|lpop) echo lpush ;;
+        spop) echo sadd ;;
+        zpopmin) echo zadd ;;
+        *) echo "" ;;
+    esac
+}

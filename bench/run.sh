@@ -39,15 +39,6 @@ echo "ferredis $FERREDIS (tree at $(git rev-parse --short HEAD 2>/dev/null || ec
 echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); -c $CLIENTS -n $N -t $TESTS; $ROUNDS rounds"
 RESULTS=$WORK/results.txt   # lines: pipeline test server rps round
 : > "$RESULTS"
-# fill_for TEST: the push test whose elements TEST pops (run first, outside the measurement).
-fill_for() {
-    case "$1" in
-        rpop|lpop) echo lpush ;;
-        spop) echo sadd ;;
-        zpopmin) echo zadd ;;
-        *) echo "" ;;
-    esac
-}
 
 # run_one ROUND P SERVER TEST: one redis-benchmark test against one server, on an empty dataset.
 run_one() {

@@ -1324,13 +1324,10 @@ fn keyspace_hits_and_misses_are_counted_as_in_redis() {
         "#,
     );
     d.assert_clean();
-    for field in ["keyspace_hits", "keyspace_misses", "expired_keys"] {
-        assert_eq!(
-            d.r.info_field("stats", field),
-            d.f.info_field("stats", field),
-            "INFO stats {field}"
-        );
-    }
+    d.assert_same_info(
+        "stats",
+        &["keyspace_hits", "keyspace_misses", "expired_keys"],
+    );
 }
 
 #[test]

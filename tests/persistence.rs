@@ -420,17 +420,14 @@ fn flushall_saves_when_save_points_exist() {
         c.cmd(&["SET", "b", "2"]);
         assert_eq!(c.cmd(&["FLUSHALL"]), b"+OK\r\n");
     }
-    for field in [
-        "rdb_changes_since_last_save",
-        "rdb_saves",
-        "rdb_bgsave_in_progress",
-    ] {
-        assert_eq!(
-            d.r.info_field("persistence", field),
-            d.f.info_field("persistence", field),
-            "{field}"
-        );
-    }
+    d.assert_same_info(
+        "persistence",
+        &[
+            "rdb_changes_since_last_save",
+            "rdb_saves",
+            "rdb_bgsave_in_progress",
+        ],
+    );
     assert!(d.ferredis.dir.join("dump.rdb").exists());
 }
 
@@ -459,17 +456,14 @@ fn flushall_stops_a_running_bgsave() {
                 == Some("0")
         });
     }
-    for field in [
-        "rdb_last_bgsave_status",
-        "rdb_saves",
-        "rdb_bgsave_in_progress",
-    ] {
-        assert_eq!(
-            d.r.info_field("persistence", field),
-            d.f.info_field("persistence", field),
-            "{field}"
-        );
-    }
+    d.assert_same_info(
+        "persistence",
+        &[
+            "rdb_last_bgsave_status",
+            "rdb_saves",
+            "rdb_bgsave_in_progress",
+        ],
+    );
     assert!(!d.redis.dir.join("dump.rdb").exists());
     assert!(!d.ferredis.dir.join("dump.rdb").exists());
 }
@@ -514,13 +508,7 @@ fn debug_reload_counts_like_redis() {
         c.cmd(&["RPUSH", "l", "x", "y"]);
         assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), b"+OK\r\n");
     }
-    for field in ["rdb_changes_since_last_save", "rdb_saves"] {
-        assert_eq!(
-            d.r.info_field("persistence", field),
-            d.f.info_field("persistence", field),
-            "{field}"
-        );
-    }
+    d.assert_same_info("persistence", &["rdb_changes_since_last_save", "rdb_saves"]);
     d.run(&["DEBUG", "DIGEST"]);
     d.run(&["LRANGE", "l", "0", "-1"]);
     d.assert_clean();

@@ -566,6 +566,17 @@ impl Diff {
         }
     }
 
+    /// Asserts that both servers show the same values for these INFO fields of `section`.
+    pub fn assert_same_info(&mut self, section: &str, fields: &[&str]) {
+        for field in fields {
+            assert_eq!(
+                self.r.info_field(section, field),
+                self.f.info_field(section, field),
+                "INFO {section} {field}"
+            );
+        }
+    }
+
     /// Panics listing every mismatch, if any.
     pub fn assert_clean(&self) {
         assert!(
