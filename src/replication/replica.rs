@@ -422,42 +422,13 @@ fn ack(offset: u64) -> BytesMut {
 /// without a diskless load the temp file in `dir` too (it becomes the dump file).
 struct Sink {
     file: Option<(std::fs::File, std::path::PathBuf)>,
-    tx: LoaderTx,
-}
-
-/// The way to the loader thread: its bounded queue, or an unbounded one that a task forwards to
-/// it (an interleaved transfer must keep reading whatever the loader's pace).
-enum LoaderTx {
-    Bounded(tokio::sync::mpsc::Sender<Piece>),
-    Unbounded(tokio::sync::mpsc::UnboundedSender<Piece>),
-    Gone,
+    tx: tokio::sync::mpsc::Sender<Piece>,
 }
 
 impl Sink {
-    /// Puts an unbounded queue in front of the loader's.
-    fn unbounded(&mut self) {
-        if let LoaderTx::Bounded(tx) = std::mem::replace(&mut self.tx, LoaderTx::Gone) {
-            let (utx, mut urx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(async move {
-                // Ends when the transfer drops its side (with or without the last piece), and
-                // then closes the loader's queue the same way.
-                while let Some(p) = urx.recv().await {
-                    if tx.send(p).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            self.tx = LoaderTx::Unbounded(utx);
-        }
-    }
-
-    /// Queues a piece for the loader; false when it is gone.
+    /// Queues a piece for the loader (waiting while its queue is full); false when it is gone.
     async fn send(&self, p: Piece) -> bool {
-        match &self.tx {
-            LoaderTx::Bounded(tx) => tx.send(p).await.is_ok(),
-            LoaderTx::Unbounded(tx) => tx.send(p).is_ok(),
-            LoaderTx::Gone => false,
-        }
+        self.tx.send(p).await.is_ok()
     }
 }
 
@@ -1076,10 +1047,7 @@ impl Link {
         let mut job = tokio::task::spawn_blocking(move || {
             load_streamed(rx, databases, thresholds, &evict, verify, diskless)
         });
-        let mut sink = Sink {
-            file,
-            tx: LoaderTx::Bounded(tx),
-        };
+        let mut sink = Sink { file, tx };
         let now = crate::util::now_ms();
         if self
             .with_link(|l| {
@@ -1455,11 +1423,10 @@ impl Link {
 
     /// A payload interleaved with the stream (`$MUX`, see the master's `transfer_mux`): payload
     /// frames go to the sink, stream frames are kept and end up in front of what follows the
-    /// end frame, where the streaming loop applies them once the load is installed.
+    /// end frame, where the streaming loop applies them once the load is installed. Reading
+    /// waits only when the loader is a full queue (`LOADER_QUEUE`) behind; then the master holds
+    /// the stream meanwhile, as without interleaving.
     async fn receive_mux(&mut self, conn: &mut Conn, sink: &mut Sink) -> Result<(), Flow> {
-        // The payload may arrive faster than it decodes: reading must not stall on the loader,
-        // or the stream would back up on the master again.
-        sink.unbounded();
         let mut held = BytesMut::new();
         // The frame being read: payload (true) or stream (false), and the bytes it still has.
         let mut frame: Option<(bool, usize)> = None;
