@@ -495,3 +495,39 @@ fn evicted_keys_raise_the_evicted_event() {
         String::from_utf8_lossy(&next)
     );
 }
+
+/// Under `lazyfree-lazy-eviction` an evicted value that is costly to free (here, sets of 100
+/// members) goes to the lazy-free thread: every eviction shows in `lazyfreed_objects`, on both
+/// servers, and the limit still holds once the thread has caught up.
+#[test]
+fn lazy_eviction_frees_in_the_background() {
+    for kind in [Kind::Redis, Kind::Ferredis] {
+        let s = Server::start(kind, &["--lazyfree-lazy-eviction", "yes"]);
+        let mut c = s.client();
+        let limit = used(&mut c) + 3 * 1024 * 1024;
+        ok(
+            &mut c,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+        );
+        ok(&mut c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+        // About 12 MB of sets of 100 members: a hashtable each (members are not integers).
+        for batch in 0..40 {
+            pipeline(&mut c, 50, |i| {
+                let mut a = vec!["SADD".to_string(), format!("s:{batch}:{i}")];
+                a.extend((0..100).map(|m| format!("member-{m:04}-{}", "y".repeat(40))));
+                a
+            });
+        }
+        wait_for("the lazy frees done", Duration::from_secs(30), || {
+            int_field(&mut c, "memory", "lazyfree_pending_objects") == 0
+        });
+        let evicted = int_field(&mut c, "stats", "evicted_keys");
+        assert!(evicted > 0, "{kind:?}: nothing evicted");
+        assert_eq!(
+            int_field(&mut c, "memory", "lazyfreed_objects"),
+            evicted,
+            "{kind:?}"
+        );
+        assert!(used(&mut c) <= limit + TOLERANCE, "{kind:?}");
+    }
+}

@@ -444,7 +444,7 @@ impl Keyspace {
         } else if self.evict.policy == Policy::NoEviction {
             EvictResult::Fail
         } else {
-            self.evict_loop(tofree, &used_memory)
+            self.evict_loop(tofree, not_counted, &used_memory)
         };
         if result != EvictResult::Running {
             self.evict.proc_running = false;
@@ -453,7 +453,12 @@ impl Keyspace {
         result
     }
 
-    fn evict_loop(&mut self, tofree: u64, used_memory: &impl Fn(&Keyspace) -> u64) -> EvictResult {
+    fn evict_loop(
+        &mut self,
+        tofree: u64,
+        not_counted: u64,
+        used_memory: &impl Fn(&Keyspace) -> u64,
+    ) -> EvictResult {
         let limit_us = self.evict.time_limit_us();
         let start = Instant::now();
         let mut freed: i64 = 0;
@@ -465,8 +470,14 @@ impl Keyspace {
             };
             let before = used_memory(self) as i64;
             if let Some((k, entry)) = self.remove_entry(db, &key) {
-                // The value is freed here, inside the measurement.
-                drop(entry);
+                // The value is freed here, inside the measurement; under
+                // `lazyfree-lazy-eviction` a costly one goes to the lazy-free thread, and the
+                // check every 16 keys below sees what that thread has given back.
+                if self.lazy_eviction {
+                    super::lazyfree::free_value(entry.value);
+                } else {
+                    drop(entry);
+                }
                 self.stats.evicted_keys += 1;
                 // Delivered by `server::perform_evictions`, which runs outside the command.
                 self.notify
@@ -477,6 +488,12 @@ impl Keyspace {
             }
             freed += before - used_memory(self) as i64;
             keys_freed += 1;
+            if self.lazy_eviction
+                && keys_freed.is_multiple_of(16)
+                && self.maxmemory_state(used_memory(self), not_counted) == 0
+            {
+                break;
+            }
             if keys_freed.is_multiple_of(16) && start.elapsed().as_micros() as u64 > limit_us {
                 self.evict.proc_running = true;
                 break;

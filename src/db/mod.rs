@@ -122,6 +122,8 @@ pub struct Keyspace {
     pub lazy_expire: bool,
     /// `lazyfree-lazy-server-del`: a value replaced by an overwrite is freed in the background.
     pub lazy_server_del: bool,
+    /// `lazyfree-lazy-eviction`: evicted values are freed in the background.
+    pub lazy_eviction: bool,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
     pub stats: KeyspaceStats,
@@ -170,6 +172,7 @@ impl Keyspace {
             propagate_expired: false,
             lazy_expire: false,
             lazy_server_del: false,
+            lazy_eviction: false,
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
@@ -546,6 +549,7 @@ impl Keyspace {
         self.evict.copy_config_from(&old.evict);
         self.lazy_expire = old.lazy_expire;
         self.lazy_server_del = old.lazy_server_del;
+        self.lazy_eviction = old.lazy_eviction;
         self.notify.set_flags(old.notify.flags);
     }
 

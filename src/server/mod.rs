@@ -608,6 +608,7 @@ pub fn configure_eviction(ks: &mut Keyspace, c: &Config) {
     ks.evict.replica_ignore_maxmemory = c.replica_ignore_maxmemory;
     ks.lazy_expire = c.lazyfree_lazy_expire;
     ks.lazy_server_del = c.lazyfree_lazy_server_del;
+    ks.lazy_eviction = c.lazyfree_lazy_eviction;
     // Allocations are counted only while a limit needs the figure before every command.
     crate::alloc::set_counting(c.maxmemory != 0);
 }
