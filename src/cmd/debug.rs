@@ -381,11 +381,7 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let c = ctx.srv.config.read();
         (c.dir.clone(), c.dbfilename.clone())
     };
-    let mut loaded = crate::db::Keyspace::new(ctx.core.ks.dbs.len());
-    loaded.thresholds = ctx.core.ks.thresholds;
-    loaded.is_replica = ctx.core.ks.is_replica;
-    // The file's IDLE/FREQ records are applied under the server's eviction policy.
-    loaded.evict.copy_config_from(&ctx.core.ks.evict);
+    let mut loaded = ctx.core.ks.new_for_load();
     let path = crate::persistence::dump_path(&dir, &file);
     if let Err(e) = crate::persistence::load_into(&path, &mut loaded, true) {
         tracing::warn!("{}", e);

@@ -553,6 +553,15 @@ impl Keyspace {
         self.notify.set_flags(old.notify.flags);
     }
 
+    /// An empty keyspace to load a dump into, with this one's settings (so that loaded keys get the
+    /// server's encodings and the LRU/LFU state its eviction policy reads from the file) and role.
+    pub fn new_for_load(&self) -> Keyspace {
+        let mut ks = Keyspace::new(self.dbs.len());
+        ks.is_replica = self.is_replica;
+        ks.carry_settings_from(self);
+        ks
+    }
+
     /// Prepares database `db` of a keyspace being loaded for the sizes an RDB file announces
     /// (RESIZEDB), when it is still empty. The figures come from the file: they are capped, so a
     /// corrupt one cannot make us reserve more than a large dataset would use anyway.

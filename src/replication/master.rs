@@ -1042,6 +1042,7 @@ async fn run_replica<S: ClientStream, F: Future<Output = ()>>(
                         input,
                         chunks,
                         start.offset,
+                        &name,
                         stop.as_mut(),
                     )
                     .await?;
@@ -1227,6 +1228,7 @@ async fn transfer<S: ClientStream, F: Future<Output = ()>>(
 /// - `e\r\n`: the payload is complete; the plain stream follows.
 ///
 /// The stream goes first whenever both are ready. Returns the stream position reached.
+#[allow(clippy::too_many_arguments)]
 async fn transfer_mux<S: ClientStream, F: Future<Output = ()>>(
     srv: &Arc<Server>,
     stream: &mut S,
@@ -1234,13 +1236,16 @@ async fn transfer_mux<S: ClientStream, F: Future<Output = ()>>(
     input: &mut Input,
     mut chunks: mpsc::Receiver<Chunk>,
     mut pos: u64,
+    name: &str,
     mut stop: Pin<&mut F>,
 ) -> Res<u64> {
+    const HEAD: &[u8] = b"$MUX\r\n";
+    const END: &[u8] = b"e\r\n";
     let id = client.id;
     let appended = srv.core.lock().repl.appended.clone();
     let timeout = || repl_timeout(srv);
-    send(stream, b"$MUX\r\n", stop.as_mut(), timeout()).await?;
-    count_out(srv, 6);
+    send(stream, HEAD, stop.as_mut(), timeout()).await?;
+    count_out(srv, HEAD.len());
     let mut bufs: Vec<Bytes> = Vec::new();
     let mut seen_end: Option<u64> = None;
     loop {
@@ -1252,22 +1257,18 @@ async fn transfer_mux<S: ClientStream, F: Future<Output = ()>>(
             let head = format!("s{n}\r\n");
             send(stream, head.as_bytes(), stop.as_mut(), timeout()).await?;
             count_out(srv, head.len());
-            for b in bufs.drain(..) {
-                send_stream(
-                    srv,
-                    stream,
-                    &b,
-                    stop.as_mut(),
-                    timeout(),
-                    id,
-                    pos,
-                    &appended,
-                )
-                .await?;
-            }
-            pos += n as u64;
-            sent_stream(srv, id, pos, n);
-            input.poll(srv, stream, client)?;
+            pos = send_slices(
+                srv,
+                stream,
+                client,
+                input,
+                &mut bufs,
+                pos,
+                n,
+                stop.as_mut(),
+                &appended,
+            )
+            .await?;
             continue;
         }
         let c = tokio::select! {
@@ -1286,17 +1287,7 @@ async fn transfer_mux<S: ClientStream, F: Future<Output = ()>>(
                 let head = format!("r{}\r\n", b.len());
                 send(stream, head.as_bytes(), stop.as_mut(), timeout()).await?;
                 if send(stream, &b, stop.as_mut(), timeout()).await.is_err() {
-                    let name = srv
-                        .core
-                        .lock()
-                        .repl
-                        .replicas
-                        .get(&id)
-                        .map(|r| r.name.clone());
-                    tracing::warn!(
-                        "Disconnecting timedout replica (full sync): {}",
-                        name.unwrap_or_default()
-                    );
+                    tracing::warn!("Disconnecting timedout replica (full sync): {}", name);
                     return Err(Stop::Closed);
                 }
                 count_out(srv, head.len() + b.len());
@@ -1306,8 +1297,8 @@ async fn transfer_mux<S: ClientStream, F: Future<Output = ()>>(
             Some(Chunk::Failed) | None => return Err(Stop::Closed),
         }
     }
-    send(stream, b"e\r\n", stop.as_mut(), timeout()).await?;
-    count_out(srv, 3);
+    send(stream, END, stop.as_mut(), timeout()).await?;
+    count_out(srv, END.len());
     Ok(pos)
 }
 
@@ -1356,13 +1347,36 @@ fn next_slice(
     b.read(pos, SEND_MAX, bufs).ok_or(Stop::Closed)
 }
 
-/// Accounts `n` stream bytes sent to replica `id`, now at `pos`.
-fn sent_stream(srv: &Server, id: u64, pos: u64, n: usize) {
-    let mut core = srv.core.lock();
-    core.repl.stats.net_repl_output_bytes += n as u64;
-    if let Some(r) = core.repl.replicas.get_mut(&id) {
-        r.needed = Some(pos);
+/// Sends the stream slices `bufs` (the `n` bytes from `pos` that [`next_slice`] read), accounts
+/// them, moves the replica's pin past them and reads what the replica sent meanwhile. Returns the
+/// new position.
+#[allow(clippy::too_many_arguments)]
+async fn send_slices<S: ClientStream, F: Future<Output = ()>>(
+    srv: &Server,
+    stream: &mut S,
+    client: &mut Client,
+    input: &mut Input,
+    bufs: &mut Vec<Bytes>,
+    pos: u64,
+    n: usize,
+    mut stop: Pin<&mut F>,
+    appended: &tokio::sync::Notify,
+) -> Res<u64> {
+    let id = client.id;
+    let timeout = repl_timeout(srv);
+    for b in bufs.drain(..) {
+        send_stream(srv, stream, &b, stop.as_mut(), timeout, id, pos, appended).await?;
     }
+    let pos = pos + n as u64;
+    {
+        let mut core = srv.core.lock();
+        core.repl.stats.net_repl_output_bytes += n as u64;
+        if let Some(r) = core.repl.replicas.get_mut(&id) {
+            r.needed = Some(pos);
+        }
+    }
+    input.poll(srv, stream, client)?;
+    Ok(pos)
 }
 
 /// Streams the shared buffer from `pos` on, forever.
@@ -1397,13 +1411,18 @@ async fn stream_from<S: ClientStream, F: Future<Output = ()>>(
             }
             continue;
         }
-        let timeout = repl_timeout(srv);
-        for b in bufs.drain(..) {
-            send_stream(srv, stream, &b, stop.as_mut(), timeout, id, pos, &appended).await?;
-        }
-        pos += n as u64;
-        sent_stream(srv, id, pos, n);
-        input.poll(srv, stream, client)?;
+        pos = send_slices(
+            srv,
+            stream,
+            client,
+            input,
+            &mut bufs,
+            pos,
+            n,
+            stop.as_mut(),
+            &appended,
+        )
+        .await?;
     }
 }
 

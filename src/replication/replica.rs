@@ -425,13 +425,6 @@ struct Sink {
     tx: tokio::sync::mpsc::Sender<Piece>,
 }
 
-impl Sink {
-    /// Queues a piece for the loader (waiting while its queue is full); false when it is gone.
-    async fn send(&self, p: Piece) -> bool {
-        self.tx.send(p).await.is_ok()
-    }
-}
-
 /// How the payload's end is found.
 enum Mark {
     /// `$<size>`.
@@ -1031,22 +1024,12 @@ impl Link {
         };
         // The loader decodes the payload while it arrives, into a fresh keyspace that replaces
         // ours only once it is complete and valid.
-        let (databases, thresholds, verify, evict) = {
-            let core = self.srv.core.lock();
-            // The eviction policy decides how loaded keys get their LRU clock or LFU counter.
-            let mut evict = crate::db::evict::EvictState::default();
-            evict.copy_config_from(&core.ks.evict);
-            (
-                core.ks.dbs.len(),
-                core.ks.thresholds,
-                self.srv.config.read().rdbchecksum,
-                evict,
-            )
-        };
+        let mut fresh = self.srv.core.lock().ks.new_for_load();
+        fresh.is_replica = true;
+        let verify = self.srv.config.read().rdbchecksum;
         let (tx, rx) = tokio::sync::mpsc::channel(LOADER_QUEUE);
-        let mut job = tokio::task::spawn_blocking(move || {
-            load_streamed(rx, databases, thresholds, &evict, verify, diskless)
-        });
+        let mut job =
+            tokio::task::spawn_blocking(move || load_streamed(rx, fresh, verify, diskless));
         let mut sink = Sink { file, tx };
         let now = crate::util::now_ms();
         if self
@@ -1158,12 +1141,12 @@ impl Link {
         };
         let Sink { file, tx } = sink;
         let renamed = file.is_some();
+        // A loader gone early (it only stops on a panic) shows when it is joined.
         let last = Piece::Last(file.map(|(f, path)| (f, path, dbfile)));
-        let sink = Sink { file: None, tx };
-        if self.until(sink.send(last)).await.is_err() {
+        if self.until(tx.send(last)).await.is_err() {
             return Flow::Stop;
         }
-        drop(sink);
+        drop(tx);
         // A newline a second while loading tells the master we are alive (it counts as an ACK
         // there), so a load longer than `repl-timeout` does not get us dropped and resynced.
         // With an interleaved transfer the master keeps streaming: we keep reading, so that the
@@ -1183,23 +1166,20 @@ impl Link {
                     r = rd.read_buf(buf), if reading => Step::Read(r.ok().filter(|&n| n > 0)),
                 }
             };
-            let step = match self.until(step).await {
+            match self.until(step).await {
+                Ok(Step::Joined(r)) => break r,
                 Ok(Step::Read(Some(n))) => {
                     if self.transfer_progress(n).is_err() {
                         return Flow::Stop;
                     }
-                    continue;
                 }
-                Ok(Step::Read(None)) => {
-                    // The link is gone; the stream finds out once the load is installed.
-                    reading = false;
-                    continue;
+                // The link is gone; the stream finds out once the load is installed.
+                Ok(Step::Read(None)) => reading = false,
+                Ok(Step::Tick) => {
+                    next_tick = Instant::now() + Duration::from_secs(1);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.wr.write_all(b"\n"))
+                        .await;
                 }
-                Ok(Step::Joined(r)) => Ok(Some(r)),
-                Ok(Step::Tick) => Ok(None),
-                Err(e) => Err(e),
-            };
-            match step {
                 Err(_) => {
                     // The loaded keyspace, if any, is freed off the runtime.
                     tokio::spawn(async move {
@@ -1208,12 +1188,6 @@ impl Link {
                         }
                     });
                     return Flow::Stop;
-                }
-                Ok(Some(r)) => break r,
-                Ok(None) => {
-                    next_tick = Instant::now() + Duration::from_secs(1);
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.wr.write_all(b"\n"))
-                        .await;
                 }
             }
         };
@@ -1508,7 +1482,7 @@ impl Link {
             })?;
         }
         // A loader gone early (it only stops on a panic) shows when it is joined.
-        match self.until(sink.send(Piece::Data(data))).await {
+        match self.until(sink.tx.send(Piece::Data(data))).await {
             Err(_) => Err(Flow::Stop),
             Ok(_) => Ok(()),
         }
@@ -1911,16 +1885,11 @@ type Received = (crate::db::Keyspace, crate::persistence::Loaded, usize);
 /// keyspace is dropped here, off the runtime. Errors are the log lines Redis writes.
 fn load_streamed(
     mut rx: tokio::sync::mpsc::Receiver<Piece>,
-    databases: usize,
-    thresholds: crate::db::value::Thresholds,
-    evict: &crate::db::evict::EvictState,
+    mut ks: crate::db::Keyspace,
     verify: bool,
     diskless: bool,
 ) -> Result<Received, String> {
-    let mut ks = crate::db::Keyspace::new(databases);
-    ks.is_replica = true;
-    ks.thresholds = thresholds;
-    ks.evict.copy_config_from(evict);
+    let databases = ks.dbs.len();
     let mut stream_db = 0usize;
     let mut observe = |item: &crate::rdb::decode::Item, _: usize| {
         if let crate::rdb::decode::Item::Aux(k, v) = item {

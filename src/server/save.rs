@@ -131,13 +131,12 @@ pub fn save_for_reload(srv: &Server, core: &mut Core) -> Result<(), String> {
     save_sync_counted(srv, core, false)
 }
 
-/// FLUSHALL with save points: Redis stops a running BGSAVE and saves the now empty dataset at once
-/// (this save does not count in `rdb_saves`).
+/// FLUSHALL with save points saves the now empty dataset at once, as Redis does (this save does not
+/// count in `rdb_saves`). FLUSHALL has already stopped any running BGSAVE.
 pub fn save_after_flushall(srv: &Server, core: &mut Core) {
     if srv.config.read().save.is_empty() {
         return;
     }
-    abort_bgsave(srv, core);
     let _ = save_sync_counted(srv, core, false);
 }
 
@@ -568,15 +567,7 @@ pub fn load_at_startup(srv: &Arc<Server>) -> Result<Option<PendingLoad>, String>
     st.keys_loaded.store(0, Ordering::Relaxed);
     st.keys_expired.store(0, Ordering::Relaxed);
     st.active.store(true, Ordering::SeqCst);
-    let mut fresh = {
-        let core = srv.core.lock();
-        let mut ks = crate::db::Keyspace::new(core.ks.dbs.len());
-        ks.is_replica = core.ks.is_replica;
-        ks.thresholds = core.ks.thresholds;
-        // The eviction policy decides how loaded keys get their LRU clock or LFU counter.
-        ks.evict.copy_config_from(&core.ks.evict);
-        ks
-    };
+    let mut fresh = { srv.core.lock().ks.new_for_load() };
     // A plain thread rather than the runtime's blocking pool: a shutdown during the load must not
     // wait for it.
     let (tx, rx) = tokio::sync::oneshot::channel();
