@@ -1361,8 +1361,8 @@ fn active_expiry_shows_in_info() {
 }
 
 /// UNLINK, DEL under `lazyfree-lazy-user-del`, FLUSHDB/FLUSHALL ASYNC and FLUSHALL under
-/// `lazyfree-lazy-user-flush` and overwrites under `lazyfree-lazy-server-del` free in the background
-/// what Redis frees there: INFO's
+/// `lazyfree-lazy-user-flush`, overwrites under `lazyfree-lazy-server-del` and expiry under
+/// `lazyfree-lazy-expire` free in the background what Redis frees there: INFO's
 /// `lazyfreed_objects` grows by one per costly value (more than 64 elements of a hashtable or
 /// skiplist, 64 quicklist nodes) and by one per key of a flushed database, and by nothing for cheap
 /// values or synchronous flushes. Both servers must reach each step's count (Redis counts a free
@@ -1464,5 +1464,24 @@ fn lazy_free_counts_match_redis() {
                 },
             );
         }
+        // Under lazyfree-lazy-expire an expired costly value leaves the same way (found expired
+        // by a lookup or by the active cycle, whichever comes first).
+        let base = steps.last().map_or(0, |s| s.1);
+        c.cmd(&["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]);
+        let add = members("SADD", "exp", 100, |i| vec![format!("{i}x")]);
+        c.cmd(&add.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(c.cmd(&["PEXPIRE", "exp", "1"]), b":1\r\n");
+        let want = (base + 1).to_string();
+        wait_for(
+            &format!("{kind:?}: the expired set freed in the background"),
+            Duration::from_secs(30),
+            || {
+                c.cmd(&["EXISTS", "exp"]) == b":0\r\n"
+                    && c.info_field("memory", "lazyfree_pending_objects")
+                        .as_deref()
+                        == Some("0")
+                    && c.info_field("memory", "lazyfreed_objects").as_deref() == Some(want.as_str())
+            },
+        );
     }
 }

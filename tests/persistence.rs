@@ -531,6 +531,48 @@ fn debug_reload_keeps_lfu_counters() {
     assert_eq!(d.f.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
 }
 
+/// A background save announces each database's size (RESIZEDB, as Redis writes it), which a load
+/// uses to size its tables; and under an LFU policy each key record carries its counter (FREQ),
+/// which a restart applies: the counters survive it.
+#[test]
+fn bgsave_writes_sizes_and_lfu_counters_that_a_restart_applies() {
+    let dir = scratch_dir("persist-lfu");
+    {
+        let s = start_in(&dir, &LFU_EXACT);
+        let mut c = s.client();
+        hot_and_cold(&mut c);
+        c.cmd(&["SET", "ttl", "v", "EX", "100000"]);
+        c.cmd(&["SELECT", "2"]);
+        c.cmd(&["SET", "other", "v"]);
+        assert_eq!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+        wait_bgsave_done(&dir, 1);
+    }
+    let data = std::fs::read(dir.join("dump.rdb")).expect("dump.rdb");
+    let mut sizes = Vec::new();
+    let mut freqs = std::collections::BTreeMap::new();
+    ferredis::rdb::decode::load(&data, true, |item| {
+        match item {
+            ferredis::rdb::decode::Item::ResizeDb { db, size, expires } => {
+                sizes.push((db, size, expires))
+            }
+            ferredis::rdb::decode::Item::Key { key, freq, .. } => {
+                freqs.insert(String::from_utf8_lossy(&key).into_owned(), freq);
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+    .expect("the dump decodes");
+    sizes.sort();
+    assert_eq!(sizes, vec![(0, 3, 1), (2, 1, 0)]);
+    assert_eq!(freqs["hot"], Some(105));
+    assert_eq!(freqs["cold"], Some(5));
+    let s = start_in(&dir, &LFU_EXACT);
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["OBJECT", "FREQ", "hot"]), b":105\r\n");
+    assert_eq!(c.cmd(&["OBJECT", "FREQ", "cold"]), b":5\r\n");
+}
+
 /// A save in progress reports its progress as Redis does: `current_save_keys_total` is the key
 /// count at its start, `current_save_keys_processed` grows, `current_fork_perc` is their ratio;
 /// all three are back to zero once it ended. `rdb-key-save-delay` makes the save last.
