@@ -76,6 +76,21 @@ fn payload(keys: usize) -> Vec<u8> {
     std::fs::read(src.dir.join("dump.rdb")).expect("dump.rdb")
 }
 
+/// A ferredis replica holding `old` = `old_value`, told to follow a master that is only a listening
+/// socket, which the test then plays.
+fn replica_of_a_hand_made_master(old_value: &str) -> (TcpListener, Server, RawClient) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let replica = Server::start(Kind::Ferredis, &[]);
+    let mut r = replica.client();
+    r.cmd(&["SET", "old", old_value]);
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
+        b"+OK\r\n"
+    );
+    (listener, replica, r)
+}
+
 fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
     let mut f = format!("{}{}\r\n", kind as char, data.len()).into_bytes();
     f.extend_from_slice(data);
@@ -85,15 +100,7 @@ fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
 #[test]
 fn payload_and_stream_frames_interleaved_and_cut_anywhere() {
     let rdb = payload(3000);
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let replica = Server::start(Kind::Ferredis, &[]);
-    let mut r = replica.client();
-    r.cmd(&["SET", "old", "gone after the sync"]);
-    assert_eq!(
-        r.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
-        b"+OK\r\n"
-    );
+    let (listener, replica, mut r) = replica_of_a_hand_made_master("gone after the sync");
     let (mut m, capas) = handshake(&listener);
     assert!(capas.iter().any(|c| c == "ferredis-mux"), "capas {capas:?}");
 
@@ -142,12 +149,7 @@ fn payload_and_stream_frames_interleaved_and_cut_anywhere() {
 #[test]
 fn a_malformed_frame_keeps_the_old_data() {
     let rdb = payload(100);
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let replica = Server::start(Kind::Ferredis, &[]);
-    let mut r = replica.client();
-    r.cmd(&["SET", "old", "kept"]);
-    r.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    let (listener, replica, mut r) = replica_of_a_hand_made_master("kept");
     let (mut m, _) = handshake(&listener);
     let mut out = format!("+FULLRESYNC {} 0\r\n$MUX\r\n", "f".repeat(40)).into_bytes();
     out.extend(frame(b'r', &rdb[..rdb.len() / 2]));
