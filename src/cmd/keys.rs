@@ -337,7 +337,7 @@ fn arg_db(ctx: &Ctx, a: &[u8]) -> Result<usize, CmdError> {
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let lazy = ctx.srv.config.read().lazyfree_lazy_user_del;
+    let lazy = ctx.core.ks.lazy_user_del;
     delete_keys(ctx, args, lazy)
 }
 

@@ -736,14 +736,10 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ks.dirty += 1;
         ctx.notify(nc::GENERIC, "del", &args[1]);
         // propagate: as `DEL key` (`UNLINK` with lazyfree-lazy-user-del).
-        let srv = ctx.srv;
-        ctx.core.prop.replace_with(|| {
-            let lazy = srv.config.read().lazyfree_lazy_user_del;
-            vec![
-                crate::db::del_or_unlink(lazy),
-                Bytes::copy_from_slice(&args[1]),
-            ]
-        });
+        let del = crate::db::del_or_unlink(ctx.core.ks.lazy_user_del);
+        ctx.core
+            .prop
+            .replace_with(|| vec![del, Bytes::copy_from_slice(&args[1])]);
     }
     Ok(())
 }

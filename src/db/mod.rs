@@ -124,6 +124,8 @@ pub struct Keyspace {
     pub lazy_server_del: bool,
     /// `lazyfree-lazy-eviction`: evicted values are freed in the background.
     pub lazy_eviction: bool,
+    /// `lazyfree-lazy-user-del`: DEL behaves as UNLINK.
+    pub lazy_user_del: bool,
     /// Changes since the last save (`rdb_changes_since_last_save`).
     pub dirty: u64,
     pub stats: KeyspaceStats,
@@ -173,6 +175,7 @@ impl Keyspace {
             lazy_expire: false,
             lazy_server_del: false,
             lazy_eviction: false,
+            lazy_user_del: false,
             dirty: 0,
             stats: KeyspaceStats::default(),
             lru_now: lru_clock(),
@@ -541,7 +544,7 @@ impl Keyspace {
     }
 
     /// Takes the settings the server mirrors into the keyspace (encoding thresholds, expiry effort,
-    /// eviction configuration, `lazyfree-lazy-expire`, notification classes) from `old`, which
+    /// eviction configuration, the `lazyfree-lazy-*` options, notification classes) from `old`, which
     /// this keyspace replaces (a start-up load, a replica's full sync).
     pub fn carry_settings_from(&mut self, old: &Keyspace) {
         self.thresholds = old.thresholds;
@@ -550,6 +553,7 @@ impl Keyspace {
         self.lazy_expire = old.lazy_expire;
         self.lazy_server_del = old.lazy_server_del;
         self.lazy_eviction = old.lazy_eviction;
+        self.lazy_user_del = old.lazy_user_del;
         self.notify.set_flags(old.notify.flags);
     }
 

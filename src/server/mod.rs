@@ -609,6 +609,7 @@ pub fn configure_eviction(ks: &mut Keyspace, c: &Config) {
     ks.lazy_expire = c.lazyfree_lazy_expire;
     ks.lazy_server_del = c.lazyfree_lazy_server_del;
     ks.lazy_eviction = c.lazyfree_lazy_eviction;
+    ks.lazy_user_del = c.lazyfree_lazy_user_del;
     // Allocations are counted only while a limit needs the figure before every command.
     crate::alloc::set_counting(c.maxmemory != 0);
 }
@@ -649,7 +650,7 @@ pub fn perform_evictions(srv: &Server, core: &mut Core) -> crate::db::evict::Evi
         notify::deliver_detached(srv, &mut core.ks);
     }
     if core.ks.expired_pending.len() > pending {
-        let del = crate::db::del_or_unlink(srv.config.read().lazyfree_lazy_eviction);
+        let del = crate::db::del_or_unlink(core.ks.lazy_eviction);
         let evicted: Vec<(usize, Bytes)> = core.ks.expired_pending.drain(pending..).collect();
         // A replica's stream is its master's bytes: what it evicts itself is not forwarded.
         if !core.ks.is_replica {
