@@ -63,7 +63,12 @@ impl ReplBuffer {
 
     /// Appends propagated bytes.
     pub fn append(&mut self, data: &[u8]) {
-        self.tail.extend_from_slice(data);
+        self.append_with(|tail| tail.extend_from_slice(data));
+    }
+
+    /// Appends what `encode` writes into the tail (no intermediate buffer).
+    pub fn append_with(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        encode(&mut self.tail);
         if self.tail.len() >= CHUNK {
             self.freeze_tail();
         }

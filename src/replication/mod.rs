@@ -242,19 +242,20 @@ impl ReplState {
         let Some(backlog) = &mut self.backlog else {
             return;
         };
-        let mut buf = BytesMut::new();
-        for (db, argv) in ops {
-            if let Some(db) = db {
-                if self.stream_db != Some(db) {
-                    let mut itoa = itoa::Buffer::new();
-                    let n = itoa.format(db).as_bytes();
-                    encode_command(&mut buf, [&b"SELECT"[..], n].into_iter());
-                    self.stream_db = Some(db);
+        let stream_db = &mut self.stream_db;
+        backlog.append_with(|buf| {
+            for (db, argv) in ops {
+                if let Some(db) = db {
+                    if *stream_db != Some(db) {
+                        let mut itoa = itoa::Buffer::new();
+                        let n = itoa.format(db).as_bytes();
+                        encode_command(buf, [&b"SELECT"[..], n].into_iter());
+                        *stream_db = Some(db);
+                    }
                 }
+                encode_command(buf, argv.iter().map(|a| &a[..]));
             }
-            encode_command(&mut buf, argv.iter().map(|a| &a[..]));
-        }
-        backlog.append(&buf);
+        });
         self.appended.notify_waiters();
     }
 
