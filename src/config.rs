@@ -940,6 +940,9 @@ directives! {
     databases: usize = 16; "databases", Kind::Int(1, INT_MAX), IMM;
     port: u16 = 6379; "port", Kind::Int(0, 65535), 0;
     io_threads: i64 = 1; "io-threads", Kind::Int(1, 128), IMM;
+    /// ferredis's own: how long (µs) the event loop may keep polling for requests before it sleeps
+    /// (`server::busypoll`); 0 = never. Hidden, so CONFIG GET patterns answer as Redis does.
+    busy_poll_us: u64 = 100; "busy-poll-us", Kind::Int(0, 1_000_000), HID;
     auto_aof_rewrite_percentage: i64 = 100; "auto-aof-rewrite-percentage", Kind::Int(0, INT_MAX), NOFX;
     cluster_replica_validity_factor: i64 = 10; "cluster-replica-validity-factor" | "cluster-slave-validity-factor", Kind::Int(0, INT_MAX), NOFX;
     list_max_listpack_size: i64 = -2; "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int(INT_MIN, INT_MAX), 0;

@@ -785,3 +785,81 @@ fn huge_pipeline_from_a_client_that_does_not_read_is_not_buffered() {
     writer.join().unwrap();
     assert_alive(&mut f);
 }
+
+/// CPU time (user + system) the process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // The fields after the command name (which may hold spaces) start after its closing ')'.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// CPU the process uses over `window`, as a fraction of one core.
+fn cpu_share(pid: u32, window: Duration) -> f64 {
+    let (c0, t0) = (cpu_time(pid), Instant::now());
+    std::thread::sleep(window);
+    (cpu_time(pid) - c0).as_secs_f64() / t0.elapsed().as_secs_f64()
+}
+
+#[test]
+fn busy_polling_follows_the_load_and_stops_when_it_ends() {
+    let mut f = Server::start(Kind::Ferredis, &[]);
+    let mut c = f.client();
+    // ferredis's own directive: an exact name finds it, patterns do not (CONFIG GET * stays
+    // Redis's list), and CONFIG SET checks its range.
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "busy-poll-us"]),
+        b"*2\r\n$12\r\nbusy-poll-us\r\n$3\r\n100\r\n"
+    );
+    assert!(!String::from_utf8_lossy(&c.cmd(&["CONFIG", "GET", "busy-*"])).contains("busy-poll"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "busy-poll-us", "-1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'busy-poll-us') - argument must be between 0 and 1000000 inclusive\r\n"
+    );
+    // A paced load: one PING every 2 ms for a second. The server's CPU share meanwhile.
+    let pid = f.pid();
+    let paced = |c: &mut RawClient| {
+        let (c0, t0) = (cpu_time(pid), Instant::now());
+        while t0.elapsed() < Duration::from_secs(1) {
+            assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (cpu_time(pid) - c0).as_secs_f64() / t0.elapsed().as_secs_f64()
+    };
+    // At the default (100 µs), requests 2 ms apart are too far apart to poll for: the loop sleeps
+    // between them.
+    let sleeping = paced(&mut c);
+    assert!(
+        sleeping < 0.2,
+        "2 ms apart at the default: {sleeping:.2} of a core"
+    );
+    // With a limit of a second, the window grows to cover the gaps and the loop polls through
+    // them (yielding the CPU to other threads at every turn, so on a busy machine it gets less
+    // than a core; it gets a good part of one).
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "busy-poll-us", "1000000"]),
+        b"+OK\r\n"
+    );
+    let polling = paced(&mut c);
+    assert!(
+        polling > 0.25 && polling > 2.0 * sleeping,
+        "2 ms apart with a 1 s limit: {polling:.2} of a core (at the default: {sleeping:.2})"
+    );
+    // Turning it off ends the running window at once, and the loop sleeps.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "busy-poll-us", "0"]), b"+OK\r\n");
+    let off = cpu_share(pid, Duration::from_secs(1));
+    assert!(off < 0.2, "idle once polling is off: {off:.2} of a core");
+    let off_paced = paced(&mut c);
+    eprintln!(
+        "server CPU, 2 ms apart: default {sleeping:.2}, 1 s limit {polling:.2}, off {off_paced:.2}; idle off {off:.2}"
+    );
+    assert!(
+        off_paced < 0.2,
+        "2 ms apart with polling off: {off_paced:.2} of a core"
+    );
+    assert_alive(&mut f);
+}

@@ -315,6 +315,7 @@ fn apply_runtime(ctx: &mut Ctx, new: &Config) {
     ctx.core.repl.min_replicas_max_lag = new.min_replicas_max_lag.max(0);
     ctx.core.repl.refresh_good_replicas(crate::util::now_ms());
     crate::log::set_level_name(&new.loglevel);
+    ctx.srv.busy_poll.set_max_us(new.busy_poll_us);
 }
 
 fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {

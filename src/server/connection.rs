@@ -383,6 +383,7 @@ pub async fn serve<S: ClientStream>(srv: Arc<Server>, mut stream: S, handle: Arc
                     break 'conn;
                 }
             }
+            srv.busy_poll.note();
             client.publish_meta(
                 rbuf.len(),
                 rbuf.capacity() - rbuf.len(),

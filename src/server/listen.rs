@@ -427,6 +427,10 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>, unix: Option<Uni
         tokio::spawn(accept_unix(srv.clone(), u, path));
     }
     tokio::spawn(super::cron(srv.clone()));
+    {
+        let srv = srv.clone();
+        tokio::spawn(async move { srv.busy_poll.run().await });
+    }
     tokio::spawn(crate::info::metrics_cron(srv.clone()));
     let srv_sig = srv.clone();
     tokio::spawn(async move {

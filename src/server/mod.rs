@@ -11,6 +11,7 @@
 //! Lock order: `core` first, then `clients`, `monitors` or `config`; never the reverse.
 
 pub mod blocking;
+pub mod busypoll;
 pub mod client;
 pub mod connection;
 pub mod listen;
@@ -285,6 +286,8 @@ pub struct ServerStats {
 /// The server's shared state.
 pub struct Server {
     pub core: Mutex<Core>,
+    /// Keeps the event loop polling between requests under load (`busy-poll-us`).
+    pub busy_poll: busypoll::BusyPoll,
     pub config: RwLock<Config>,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
     pub next_client_id: AtomicU64,
@@ -373,6 +376,7 @@ impl Server {
         Arc::new_cyclic(|me| Server {
             me: me.clone(),
             core: Mutex::new(core),
+            busy_poll: busypoll::BusyPoll::new(config.busy_poll_us),
             config: RwLock::new(config),
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
