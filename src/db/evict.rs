@@ -100,6 +100,34 @@ pub enum EvictResult {
     Fail,
 }
 
+/// After an eviction that found nothing to evict: if the lazy-free thread has work (`pending`),
+/// waits for it for `limit_us` (one eviction call's time limit) and then reports whether memory is
+/// under the limit now (`under_limit`). Redis sleeps the time limit once; at tenacity 100 (no time
+/// limit) it would sleep for about 71 minutes, so here "no limit" waits until the thread is idle
+/// instead, checking every millisecond. Nothing pending: no wait, false.
+pub fn wait_for_lazy_free(
+    limit_us: u64,
+    pending: impl Fn() -> u64,
+    under_limit: impl Fn() -> bool,
+) -> bool {
+    if pending() == 0 {
+        return false;
+    }
+    if limit_us != u64::MAX {
+        std::thread::sleep(std::time::Duration::from_micros(limit_us));
+        return under_limit();
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        if under_limit() {
+            return true;
+        }
+        if pending() == 0 {
+            return under_limit();
+        }
+    }
+}
+
 /// One candidate of the pool.
 #[derive(Clone, Debug)]
 struct Candidate {
@@ -439,13 +467,22 @@ impl Keyspace {
         used_memory: impl Fn(&Keyspace) -> u64,
     ) -> EvictResult {
         let tofree = self.maxmemory_state(used_memory(self), not_counted);
-        let result = if tofree == 0 {
+        let mut result = if tofree == 0 {
             EvictResult::Ok
         } else if self.evict.policy == Policy::NoEviction {
             EvictResult::Fail
         } else {
             self.evict_loop(tofree, not_counted, &used_memory)
         };
+        // Nothing left to evict, but the lazy-free thread may still be giving memory back: a
+        // short wait before the command gets -OOM, as Redis does.
+        if result == EvictResult::Fail
+            && wait_for_lazy_free(self.evict.time_limit_us(), super::lazyfree::pending, || {
+                self.maxmemory_state(used_memory(self), not_counted) == 0
+            })
+        {
+            result = EvictResult::Ok;
+        }
         if result != EvictResult::Running {
             self.evict.proc_running = false;
         }
@@ -632,6 +669,41 @@ impl Keyspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_eviction_waits_for_the_lazy_free_thread_only_when_it_has_work() {
+        use std::cell::Cell;
+        // Nothing pending: no wait, and the failure stands.
+        let t = Instant::now();
+        assert!(!wait_for_lazy_free(1_000_000, || 0, || true));
+        assert!(t.elapsed() < std::time::Duration::from_millis(500));
+        // Pending work: one wait of the time limit, then the memory decides.
+        let t = Instant::now();
+        assert!(wait_for_lazy_free(2_000, || 1, || true));
+        assert!(t.elapsed() >= std::time::Duration::from_micros(2_000));
+        assert!(!wait_for_lazy_free(0, || 1, || false));
+        // No time limit: until the memory is under the limit...
+        let checks = Cell::new(0);
+        assert!(wait_for_lazy_free(
+            u64::MAX,
+            || 1,
+            || {
+                checks.set(checks.get() + 1);
+                checks.get() == 3
+            }
+        ));
+        assert_eq!(checks.get(), 3);
+        // ...or the thread has nothing left.
+        let left = Cell::new(3u64);
+        assert!(!wait_for_lazy_free(
+            u64::MAX,
+            || {
+                left.set(left.get().saturating_sub(1));
+                left.get()
+            },
+            || false
+        ));
+    }
     use crate::db::Value;
 
     fn key(s: String) -> Bytes {
