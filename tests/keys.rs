@@ -1443,6 +1443,20 @@ fn lazy_free_counts_match_redis() {
             1109,
         ),
         (["SET", "over2", "x"].map(String::from).to_vec(), 1110),
+        // So does a destination that RENAME or COPY ... REPLACE replaces.
+        (members("SADD", "ren", 100, |i| vec![format!("{i}x")]), 1110),
+        (["SET", "rsrc", "v"].map(String::from).to_vec(), 1110),
+        (["RENAME", "rsrc", "ren"].map(String::from).to_vec(), 1111),
+        (
+            members("SADD", "cdst", 100, |i| vec![format!("{i}x")]),
+            1111,
+        ),
+        (
+            ["COPY", "ren", "cdst", "REPLACE"]
+                .map(String::from)
+                .to_vec(),
+            1112,
+        ),
     ];
     for kind in [Kind::Redis, Kind::Ferredis] {
         let s = Server::start(kind, &["--enable-debug-command", "yes"]);

@@ -86,7 +86,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     })?;
     let ks = &mut ctx.core.ks;
     value.choose_encoding(&ks.thresholds);
-    let deleted = replace && ks.delete(db, &args[1]);
+    let deleted = replace && ks.delete_lazy(db, &args[1], ks.lazy_server_del);
     let expire = match ttl {
         0 => NO_EXPIRE,
         t if absttl => t,

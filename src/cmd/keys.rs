@@ -491,7 +491,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> CmdResult {
         return Ok(());
     }
     // The old destination goes first, so the renamed key is added anew (`new`), as in Redis.
-    ctx.core.ks.remove_entry(db, dst);
+    ctx.core.ks.remove_replaced(db, dst);
     ctx.core.ks.rename(db, src, Bytes::copy_from_slice(dst));
     ctx.core.ks.dirty += 1;
     ctx.notify(nc::GENERIC, "rename_from", src);
@@ -569,7 +569,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     // A replaced destination is deleted first and the copy added anew (`new`), as in Redis.
-    ctx.core.ks.remove_entry(dst_db, newkey);
+    ctx.core.ks.remove_replaced(dst_db, newkey);
     ctx.core
         .ks
         .set(dst_db, Bytes::copy_from_slice(newkey), value, expire);

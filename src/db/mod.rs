@@ -690,6 +690,17 @@ impl Keyspace {
         }
     }
 
+    /// Removes the key a command replaces (RENAME's or COPY's destination), expired or not; under
+    /// `lazyfree-lazy-server-del` a large value is freed in the background, as Redis's `dbDelete`
+    /// does.
+    pub fn remove_replaced(&mut self, db: usize, key: &[u8]) {
+        if let Some((_, e)) = self.remove_entry(db, key) {
+            if self.lazy_server_del {
+                lazyfree::free_value(e.value);
+            }
+        }
+    }
+
     /// Sets or removes (`NO_EXPIRE`) the expiry of an existing key; returns false if the key is missing.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when: i64) -> bool {
         self.preserve(db, key);
