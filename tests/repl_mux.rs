@@ -79,9 +79,14 @@ fn payload(keys: usize) -> Vec<u8> {
 /// A ferredis replica holding `old` = `old_value`, told to follow a master that is only a listening
 /// socket, which the test then plays.
 fn replica_of_a_hand_made_master(old_value: &str) -> (TcpListener, Server, RawClient) {
+    replica_with(old_value, &[])
+}
+
+/// [`replica_of_a_hand_made_master`] with more arguments for the replica.
+fn replica_with(old_value: &str, args: &[&str]) -> (TcpListener, Server, RawClient) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let replica = Server::start(Kind::Ferredis, &[]);
+    let replica = Server::start(Kind::Ferredis, args);
     let mut r = replica.client();
     r.cmd(&["SET", "old", old_value]);
     assert_eq!(
@@ -167,4 +172,33 @@ fn a_malformed_frame_keeps_the_old_data() {
     assert_eq!(r.cmd(&["DBSIZE"]), b":1\r\n");
     drop(m);
     drop(listener);
+}
+
+#[test]
+fn a_stream_beyond_the_replica_limit_starts_the_sync_over() {
+    let rdb = payload(100);
+    let (listener, replica, mut r) = replica_with(
+        "kept",
+        &["--client-output-buffer-limit", "replica 64kb 0 0"],
+    );
+    let (mut m, _) = handshake(&listener);
+    let mut out = format!("+FULLRESYNC {} 0\r\n$MUX\r\n", "a".repeat(40)).into_bytes();
+    out.extend(frame(b'r', &rdb[..rdb.len() / 2]));
+    // 100 kB of stream while the payload is not complete: more than the 64 kB the replica holds.
+    let value = "v".repeat(1000);
+    for i in 0..100 {
+        let cmd = RawClient::encode(&[b"SET", format!("s:{i}").as_bytes(), value.as_bytes()]);
+        out.extend(frame(b's', &cmd));
+    }
+    // The replica may close before it has read everything.
+    let _ = m.write_all(&out);
+    wait_for("the stream refused past the limit", LONG, || {
+        replica
+            .log_text()
+            .contains("went over the replica limit (65536 bytes, client-output-buffer-limit replica): starting the sync over")
+    });
+    // It connects again for a new sync, with its old data still there.
+    let (_m2, _) = handshake(&listener);
+    assert_eq!(r.cmd(&["GET", "old"]), b"$4\r\nkept\r\n");
+    assert_eq!(r.cmd(&["DBSIZE"]), b":1\r\n");
 }

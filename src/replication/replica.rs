@@ -601,6 +601,18 @@ impl Link {
         Duration::from_secs(self.srv.config.read().repl_timeout.max(1) as u64)
     }
 
+    /// How much of the stream an interleaved transfer may hold here until the load is installed:
+    /// the hard `client-output-buffer-limit replica`, what a master would let that stream grow to
+    /// in its own buffer for us (0 = no limit).
+    fn sync_stream_limit(&self) -> usize {
+        self.srv
+            .config
+            .read()
+            .client_output_buffer_limit
+            .replica
+            .hard as usize
+    }
+
     /// Reads more from the master into the buffer, by `deadline`.
     async fn fill(&mut self, conn: &mut Conn, deadline: Instant) -> Result<usize, IoErr> {
         if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
@@ -1151,19 +1163,23 @@ impl Link {
         // there), so a load longer than `repl-timeout` does not get us dropped and resynced.
         // With an interleaved transfer the master keeps streaming: we keep reading, so that the
         // writes wait here rather than in the master's buffer.
+        // The payload is all here now, so past the stream limit we stop reading instead, and
+        // the rest waits in the master's buffer under its own limit.
         let mut reading = mux;
+        let limit = self.sync_stream_limit();
         let mut next_tick = Instant::now() + Duration::from_secs(1);
         let joined = loop {
             let tick = tokio::time::sleep_until(next_tick);
             if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
                 conn.buf.reserve(READ_CHUNK);
             }
+            let room = limit == 0 || conn.buf.len() < limit;
             let Conn { rd, buf, .. } = &mut *conn;
             let step = async {
                 tokio::select! {
                     r = &mut job => Step::Joined(r),
                     _ = tick => Step::Tick,
-                    r = rd.read_buf(buf), if reading => Step::Read(r.ok().filter(|&n| n > 0)),
+                    r = rd.read_buf(buf), if reading && room => Step::Read(r.ok().filter(|&n| n > 0)),
                 }
             };
             match self.until(step).await {
@@ -1414,6 +1430,17 @@ impl Link {
                             self.sink_write(sink, part.freeze()).await?;
                         } else {
                             held.extend_from_slice(&part);
+                            // The payload is still coming behind it, so reading cannot pause:
+                            // past the limit the sync starts over, as it would when a master
+                            // drops a replica whose output buffer went over it.
+                            let limit = self.sync_stream_limit();
+                            if limit > 0 && held.len() > limit {
+                                tracing::warn!(
+                                    "The stream received during the interleaved transfer went over the replica limit ({} bytes, client-output-buffer-limit replica): starting the sync over",
+                                    limit
+                                );
+                                return Err(Flow::RetryNow);
+                            }
                         }
                     }
                     frame = (left > take).then_some((payload, left - take));
