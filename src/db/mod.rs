@@ -679,6 +679,11 @@ impl Keyspace {
         if !self.is_replica && self.expire_if_needed(db, key) {
             return false;
         }
+        self.remove_lazy(db, key, lazy)
+    }
+
+    /// Removes a key, expired or not; with `lazy`, a large value is freed in the background.
+    fn remove_lazy(&mut self, db: usize, key: &[u8], lazy: bool) -> bool {
         match self.remove_entry(db, key) {
             Some((_, e)) => {
                 if lazy {
@@ -694,11 +699,7 @@ impl Keyspace {
     /// `lazyfree-lazy-server-del` a large value is freed in the background, as Redis's `dbDelete`
     /// does.
     pub fn remove_replaced(&mut self, db: usize, key: &[u8]) {
-        if let Some((_, e)) = self.remove_entry(db, key) {
-            if self.lazy_server_del {
-                lazyfree::free_value(e.value);
-            }
-        }
+        self.remove_lazy(db, key, self.lazy_server_del);
     }
 
     /// Sets or removes (`NO_EXPIRE`) the expiry of an existing key; returns false if the key is missing.

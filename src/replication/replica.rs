@@ -1418,6 +1418,7 @@ impl Link {
     /// the stream meanwhile, as without interleaving.
     async fn receive_mux(&mut self, conn: &mut Conn, sink: &mut Sink) -> Result<(), Flow> {
         let mut held = BytesMut::new();
+        let limit = self.sync_stream_limit();
         // The frame being read: payload (true) or stream (false), and the bytes it still has.
         let mut frame: Option<(bool, usize)> = None;
         loop {
@@ -1433,7 +1434,6 @@ impl Link {
                             // The payload is still coming behind it, so reading cannot pause:
                             // past the limit the sync starts over, as it would when a master
                             // drops a replica whose output buffer went over it.
-                            let limit = self.sync_stream_limit();
                             if limit > 0 && held.len() > limit {
                                 tracing::warn!(
                                     "The stream received during the interleaved transfer went over the replica limit ({} bytes, client-output-buffer-limit replica): starting the sync over",
