@@ -670,40 +670,6 @@ impl Keyspace {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_failed_eviction_waits_for_the_lazy_free_thread_only_when_it_has_work() {
-        use std::cell::Cell;
-        // Nothing pending: no wait, and the failure stands.
-        let t = Instant::now();
-        assert!(!wait_for_lazy_free(1_000_000, || 0, || true));
-        assert!(t.elapsed() < std::time::Duration::from_millis(500));
-        // Pending work: one wait of the time limit, then the memory decides.
-        let t = Instant::now();
-        assert!(wait_for_lazy_free(2_000, || 1, || true));
-        assert!(t.elapsed() >= std::time::Duration::from_micros(2_000));
-        assert!(!wait_for_lazy_free(0, || 1, || false));
-        // No time limit: until the memory is under the limit...
-        let checks = Cell::new(0);
-        assert!(wait_for_lazy_free(
-            u64::MAX,
-            || 1,
-            || {
-                checks.set(checks.get() + 1);
-                checks.get() == 3
-            }
-        ));
-        assert_eq!(checks.get(), 3);
-        // ...or the thread has nothing left.
-        let left = Cell::new(3u64);
-        assert!(!wait_for_lazy_free(
-            u64::MAX,
-            || {
-                left.set(left.get().saturating_sub(1));
-                left.get()
-            },
-            || false
-        ));
-    }
     use crate::db::Value;
 
     fn key(s: String) -> Bytes {
@@ -885,5 +851,65 @@ mod tests {
             ev.tenacity = t;
             assert_eq!(ev.time_limit_us(), us);
         }
+    }
+
+    #[test]
+    fn a_failed_eviction_waits_for_the_lazy_free_thread_only_when_it_has_work() {
+        use std::cell::Cell;
+        // Nothing pending: no wait, and the failure stands.
+        let t = Instant::now();
+        assert!(!wait_for_lazy_free(1_000_000, || 0, || true));
+        assert!(t.elapsed() < std::time::Duration::from_millis(500));
+        // Pending work: one wait of the time limit, then the memory decides.
+        let t = Instant::now();
+        assert!(wait_for_lazy_free(2_000, || 1, || true));
+        assert!(t.elapsed() >= std::time::Duration::from_micros(2_000));
+        assert!(!wait_for_lazy_free(0, || 1, || false));
+        // No time limit: until the memory is under the limit...
+        let checks = Cell::new(0);
+        assert!(wait_for_lazy_free(
+            u64::MAX,
+            || 1,
+            || {
+                checks.set(checks.get() + 1);
+                checks.get() == 3
+            }
+        ));
+        assert_eq!(checks.get(), 3);
+        // ...or the thread has nothing left.
+        let left = Cell::new(3u64);
+        assert!(!wait_for_lazy_free(
+            u64::MAX,
+            || {
+                left.set(left.get().saturating_sub(1));
+                left.get()
+            },
+            || false
+        ));
+    }
+
+    #[test]
+    fn a_failed_eviction_reports_ok_once_the_lazy_free_thread_gave_the_memory_back() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        // "Memory" the test controls: over the limit until a value on the lazy-free thread is
+        // dropped, which takes 50 ms.
+        struct Slow(Arc<AtomicU64>);
+        impl Drop for Slow {
+            fn drop(&mut self) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                self.0.store(0, Ordering::SeqCst);
+            }
+        }
+        let used = Arc::new(AtomicU64::new(1_000));
+        let mut ks = Keyspace::new(1);
+        // noeviction: nothing can be evicted; tenacity 100: wait until the thread is idle.
+        ks.evict.configure(500, "noeviction", 5, 100, 10, 1);
+        crate::db::lazyfree::free_later(Slow(used.clone()), 1);
+        let mem = |_: &Keyspace| used.load(Ordering::SeqCst);
+        assert_eq!(ks.perform_evictions_with(0, mem), EvictResult::Ok);
+        // With nothing pending, the failure stands at once.
+        used.store(1_000, Ordering::SeqCst);
+        assert_eq!(ks.perform_evictions_with(0, mem), EvictResult::Fail);
     }
 }
